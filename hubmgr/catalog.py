@@ -1,0 +1,358 @@
+"""The SQLite catalog: checkpoints, file hashes, evals, conversions, pushes, pulls.
+
+The only module that imports ``sqlite3``. A connection never crosses threads:
+each public method opens its own (cheap for SQLite) and closes it.
+The schema is versioned by ``PRAGMA user_version`` and an append-only list of
+migrations; an older catalog upgrades in place when opened.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import HubmgrError
+from .models import CheckpointInfo
+
+# Append only. Never edit a migration that has shipped: add a new one.
+MIGRATIONS: list[str] = [
+    # 1: foundation (issue 2), with room for the later lifecycle steps.
+    """
+    CREATE TABLE checkpoints (
+        path TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        format TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        params INTEGER,
+        step INTEGER,
+        best_metric REAL,
+        verdict TEXT NOT NULL,
+        info_json TEXT NOT NULL,
+        scanned_at REAL NOT NULL
+    );
+    CREATE TABLE file_hashes (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        hashed_at REAL NOT NULL
+    );
+    CREATE TABLE evals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        checkpoint_path TEXT NOT NULL,
+        weights_sha256 TEXT,
+        suite TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        value REAL NOT NULL,
+        source TEXT NOT NULL,
+        params_json TEXT NOT NULL DEFAULT '{}',
+        details_json TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX evals_by_checkpoint ON evals(checkpoint_path);
+    CREATE TABLE conversions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_path TEXT NOT NULL,
+        source_sha256 TEXT,
+        output_path TEXT NOT NULL,
+        outputs_json TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE pushes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        checkpoint_path TEXT NOT NULL,
+        remote TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        revision TEXT,
+        tag TEXT,
+        commit_sha TEXT NOT NULL,
+        url TEXT,
+        details_json TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX pushes_by_checkpoint ON pushes(checkpoint_path);
+    CREATE TABLE pulls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        remote TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        revision TEXT,
+        commit_sha TEXT NOT NULL,
+        dest TEXT NOT NULL,
+        details_json TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    id: int
+    checkpoint_path: str
+    weights_sha256: str | None
+    suite: str
+    metric: str
+    value: float
+    source: str  # "hubmgr" for our own runs, "trainer_state" / "all_results" / ... for imported ones
+    params: dict[str, Any]
+    details: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    id: int
+    checkpoint_path: str
+    remote: str
+    repo: str
+    revision: str | None
+    tag: str | None
+    commit_sha: str
+    url: str | None
+    details: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class PullRecord:
+    id: int
+    remote: str
+    repo: str
+    revision: str | None
+    commit_sha: str
+    dest: str
+    details: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ConversionRecord:
+    id: int
+    source_path: str
+    source_sha256: str | None
+    output_path: str
+    outputs: list[dict[str, Any]]
+    created_at: float
+
+
+class CatalogError(HubmgrError):
+    pass
+
+
+class Catalog:
+    """Handle on one catalog file. Safe to share between threads (no shared connection)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._migrated = False
+
+    # -- plumbing --------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        if not self._migrated:
+            self.migrate()
+        conn = self._open()
+        try:
+            with conn:  # commit on success, roll back on error
+                yield conn
+        finally:
+            conn.close()
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as exc:
+            raise CatalogError(f"cannot open catalog {self.path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @property
+    def schema_version(self) -> int:
+        conn = self._open()
+        try:
+            return conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+
+    def migrate(self) -> int:
+        """Apply pending migrations in order; returns the resulting version."""
+        conn = self._open()
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise CatalogError(
+                    f"catalog {self.path} has schema v{version}, newer than this hubmgr (v{len(MIGRATIONS)})",
+                    "upgrade hubmgr",
+                )
+            for number in range(version + 1, len(MIGRATIONS) + 1):
+                # executescript commits first; run each migration plus its version bump atomically.
+                conn.executescript(
+                    "BEGIN;\n" + MIGRATIONS[number - 1] + f"\nPRAGMA user_version = {number};\nCOMMIT;"
+                )
+            self._migrated = True
+            return len(MIGRATIONS)
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"catalog {self.path} is not usable: {exc}", "move it away and rescan") from exc
+        finally:
+            conn.close()
+
+    # -- file hash cache -------------------------------------------------------
+    def cached_sha256(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT sha256 FROM file_hashes WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
+                (path, size, mtime_ns, inode),
+            ).fetchone()
+        return row[0] if row else None
+
+    def store_sha256(self, path: str, size: int, mtime_ns: int, inode: int, sha256: str) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO file_hashes(path, size, mtime_ns, inode, sha256, hashed_at) VALUES (?,?,?,?,?,?)",
+                (path, size, mtime_ns, inode, sha256, time.time()),
+            )
+
+    # -- checkpoints -----------------------------------------------------------
+    def upsert_checkpoints(self, infos: list[CheckpointInfo] | tuple[CheckpointInfo, ...]) -> None:
+        now = time.time()
+        rows = [
+            (
+                i.path, i.name, i.kind, i.format, i.size_bytes, i.params, i.step, i.best_metric,
+                i.safety.verdict, json.dumps(i.to_dict()), now,
+            )
+            for i in infos
+        ]
+        with self._connect() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO checkpoints(path, name, kind, format, size_bytes, params, step,"
+                " best_metric, verdict, info_json, scanned_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+
+    def list_checkpoint_dicts(self) -> list[dict[str, Any]]:
+        """Every stored checkpoint as its JSON dict (the shape of ``CheckpointInfo.to_dict()``)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT info_json FROM checkpoints ORDER BY path").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def get_checkpoint_dict(self, path: str) -> dict[str, Any] | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT info_json FROM checkpoints WHERE path=?", (path,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def delete_checkpoint(self, path: str) -> None:
+        with self._connect() as conn:
+            conn.execute("DELETE FROM checkpoints WHERE path=?", (path,))
+
+    def forget_missing(self, under: str, present: set[str]) -> int:
+        """Drop checkpoints under ``under`` that a rescan no longer found."""
+        prefix = under.rstrip("/") + "/"
+        with self._connect() as conn:
+            rows = conn.execute("SELECT path FROM checkpoints").fetchall()
+            gone = [r[0] for r in rows if (r[0] == under or r[0].startswith(prefix)) and r[0] not in present]
+            conn.executemany("DELETE FROM checkpoints WHERE path=?", [(p,) for p in gone])
+        return len(gone)
+
+    # -- evals -----------------------------------------------------------------
+    def record_eval(
+        self, *, checkpoint_path: str, weights_sha256: str | None, suite: str, metric: str, value: float,
+        source: str, params: dict[str, Any] | None = None, details: dict[str, Any] | None = None,
+    ) -> int:
+        with self._connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO evals(checkpoint_path, weights_sha256, suite, metric, value, source, params_json,"
+                " details_json, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (checkpoint_path, weights_sha256, suite, metric, float(value), source,
+                 json.dumps(params or {}), json.dumps(details or {}), time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def list_evals(self, checkpoint_path: str | None = None) -> list[EvalRecord]:
+        sql = "SELECT * FROM evals"
+        args: tuple = ()
+        if checkpoint_path is not None:
+            sql += " WHERE checkpoint_path=?"
+            args = (checkpoint_path,)
+        with self._connect() as conn:
+            rows = conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [
+            EvalRecord(r["id"], r["checkpoint_path"], r["weights_sha256"], r["suite"], r["metric"], r["value"],
+                       r["source"], json.loads(r["params_json"]), json.loads(r["details_json"]), r["created_at"])
+            for r in rows
+        ]
+
+    # -- conversions -----------------------------------------------------------
+    def record_conversion(self, *, source_path: str, source_sha256: str | None, output_path: str,
+                          outputs: list[dict[str, Any]]) -> int:
+        with self._connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO conversions(source_path, source_sha256, output_path, outputs_json, created_at)"
+                " VALUES (?,?,?,?,?)",
+                (source_path, source_sha256, output_path, json.dumps(outputs), time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def list_conversions(self, source_path: str | None = None) -> list[ConversionRecord]:
+        sql = "SELECT * FROM conversions"
+        args: tuple = ()
+        if source_path is not None:
+            sql += " WHERE source_path=? OR output_path=?"
+            args = (source_path, source_path)
+        with self._connect() as conn:
+            rows = conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [ConversionRecord(r["id"], r["source_path"], r["source_sha256"], r["output_path"],
+                                 json.loads(r["outputs_json"]), r["created_at"]) for r in rows]
+
+    # -- pushes and pulls ------------------------------------------------------
+    def record_push(self, *, checkpoint_path: str, remote: str, repo: str, revision: str | None, tag: str | None,
+                    commit_sha: str, url: str | None, details: dict[str, Any] | None = None) -> int:
+        with self._connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO pushes(checkpoint_path, remote, repo, revision, tag, commit_sha, url, details_json,"
+                " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (checkpoint_path, remote, repo, revision, tag, commit_sha, url, json.dumps(details or {}),
+                 time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def list_pushes(self, checkpoint_path: str | None = None) -> list[PushRecord]:
+        sql = "SELECT * FROM pushes"
+        args: tuple = ()
+        if checkpoint_path is not None:
+            sql += " WHERE checkpoint_path=?"
+            args = (checkpoint_path,)
+        with self._connect() as conn:
+            rows = conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [PushRecord(r["id"], r["checkpoint_path"], r["remote"], r["repo"], r["revision"], r["tag"],
+                           r["commit_sha"], r["url"], json.loads(r["details_json"]), r["created_at"]) for r in rows]
+
+    def record_pull(self, *, remote: str, repo: str, revision: str | None, commit_sha: str, dest: str,
+                    details: dict[str, Any] | None = None) -> int:
+        with self._connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO pulls(remote, repo, revision, commit_sha, dest, details_json, created_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (remote, repo, revision, commit_sha, dest, json.dumps(details or {}), time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def list_pulls(self, dest: str | None = None) -> list[PullRecord]:
+        sql = "SELECT * FROM pulls"
+        args: tuple = ()
+        if dest is not None:
+            sql += " WHERE dest=?"
+            args = (dest,)
+        with self._connect() as conn:
+            rows = conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [PullRecord(r["id"], r["remote"], r["repo"], r["revision"], r["commit_sha"], r["dest"],
+                           json.loads(r["details_json"]), r["created_at"]) for r in rows]

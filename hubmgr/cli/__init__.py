@@ -1,0 +1,56 @@
+"""The ``hubmgr`` command line. A thin layer over the core: parse, call one core
+function, hand its ``*Result`` to ``output``. ``main()`` is the only error boundary.
+
+Exit codes: 0 ok, 1 failed, 2 usage, 3 remote/auth, 130 interrupted.
+``HUBMGR_DEBUG=1`` adds tracebacks to handled errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, HubmgrError
+from .output import print_error
+from .root import cli
+
+# Each module adds its commands to ``cli`` when imported. One module per area,
+# so features can grow without touching each other.
+from . import scan_cmds  # noqa: F401,E402  scan, ls, inspect
+from . import convert_cmds  # noqa: F401,E402  convert
+from . import eval_cmds  # noqa: F401,E402  eval, card, compare
+from . import sync_cmds  # noqa: F401,E402  push, pull, rollback, status, remote
+from . import guard_cmds  # noqa: F401,E402  guard
+from . import app_cmds  # noqa: F401,E402  demo, tui
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    args = sys.argv[1:] if argv is None else argv
+    json_mode = "--json" in args
+    try:
+        cli.main(args=args, prog_name="hubmgr", standalone_mode=False)
+    except HubmgrError as exc:
+        print_error(exc, json_mode=json_mode)
+        if os.environ.get("HUBMGR_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exc()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else EXIT_FAILED)
+    sys.exit(0)
+
+
+__all__ = ["cli", "main"]

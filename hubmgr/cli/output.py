@@ -1,0 +1,93 @@
+"""Output for the CLI: data on stdout (tables or ``--json``), messages and progress on stderr.
+
+The one place that imports ``rich`` for the CLI. ``--json`` prints exactly one
+JSON document on stdout: the command's ``*Result.to_dict()`` (or ``{"error": ...}``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from rich.console import Console
+
+from ..errors import HubmgrError
+from ..progress import ProgressEvent, ProgressSink
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def emit(result: Any, *, json_mode: bool, render: Callable[[Console], None]) -> None:
+    """Print a result: its JSON document with ``--json``, else ``render(stdout_console)``."""
+    if json_mode:
+        data = result.to_dict() if hasattr(result, "to_dict") else result
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        sys.stdout.flush()
+    else:
+        render(stdout)
+
+
+def print_error(exc: HubmgrError, *, json_mode: bool = False) -> None:
+    stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+    if exc.hint:
+        stderr.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+    if json_mode:
+        doc = {"error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint,
+                         "exit_code": exc.exit_code}}
+        sys.stdout.write(json.dumps(doc) + "\n")
+
+
+def note(message: str) -> None:
+    """A human message on stderr (never mixed with the data on stdout)."""
+    stderr.print(message, highlight=False)
+
+
+def human_size(n: int | float | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def human_count(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, div in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+@contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[ProgressSink]:
+    """A ``ProgressSink`` drawing rich bars on stderr (only on a terminal)."""
+    if not enabled or not stderr.is_terminal:
+        yield lambda event: None
+        return
+    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeRemainingColumn, TransferSpeedColumn)
+
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), TimeRemainingColumn(), console=stderr, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def sink(event: ProgressEvent) -> None:
+        task_id = tasks.get(event.task)
+        if task_id is None:
+            task_id = tasks[event.task] = bars.add_task(event.description, total=event.total)
+        bars.update(task_id, description=event.description, completed=event.completed, total=event.total)
+        if event.finished:
+            bars.update(task_id, visible=False)
+
+    with bars:
+        yield sink
+
+
+json_option_help = "Print one JSON document on stdout instead of a table."

@@ -1,0 +1,89 @@
+"""Error types shared by every layer. Stdlib only.
+
+A ``HubmgrError`` carries a one-line message and an optional hint saying what
+to do next. The CLI's ``main()`` is the only place that turns them into output
+and exit codes; the TUI turns them into notifications.
+"""
+
+from __future__ import annotations
+
+# Documented exit codes of the CLI.
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_REMOTE = 3
+EXIT_INTERRUPTED = 130
+
+
+class HubmgrError(Exception):
+    """An expected failure with a clear message for the user."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(HubmgrError):
+    """Bad arguments or input the user can fix by calling differently."""
+
+    exit_code = EXIT_USAGE
+
+
+class NotFoundError(HubmgrError):
+    """A local path, checkpoint, release or catalog entry does not exist."""
+
+
+class CorruptFileError(HubmgrError):
+    """A file is truncated, malformed, or not what its name says."""
+
+
+class UnsafePickleError(HubmgrError):
+    """A pickle would import or call something outside the allow-list."""
+
+    def __init__(self, message: str, hint: str | None = None, *, globals_: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint)
+        self.globals = globals_
+
+
+class ConflictError(HubmgrError):
+    """Refusing to overwrite or diverge: an output exists, a remote moved, etc."""
+
+
+class VerificationError(HubmgrError):
+    """Written or downloaded data does not match what it should be."""
+
+
+class DiskSpaceError(HubmgrError):
+    """Not enough free space for the output."""
+
+
+class MissingToolError(HubmgrError):
+    """An external program (git, git-lfs) or optional library is not installed."""
+
+
+class RemoteError(HubmgrError):
+    """A remote (Hub, git server) failed or refused the request."""
+
+    exit_code = EXIT_REMOTE
+
+
+class AuthError(RemoteError):
+    """Not logged in, bad token, or no access to the repository."""
+
+
+class RemoteNotFoundError(RemoteError):
+    """A remote repository, revision or file does not exist (or is private)."""
+
+
+class CancelledError(HubmgrError):
+    """The user cancelled the operation (Ctrl-C, Esc in the TUI)."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str = "cancelled", hint: str | None = None) -> None:
+        super().__init__(message, hint)

@@ -1,0 +1,203 @@
+"""Remotes: where models are pushed to and pulled from.
+
+Only this package touches ``huggingface_hub`` or runs ``git``. A remote is
+addressed by a *target spec* string (what the user types):
+
+=============================  ======  ===========================================
+spec                           kind    location
+=============================  ======  ===========================================
+``alice/tiny-gpt2`` or         hub     repo id on the Hub (``HF_ENDPOINT`` / config endpoint)
+``hub:alice/tiny-gpt2``
+``local:NAME``                 local   bare repo ``<registry_dir>/NAME.git`` (embedded default)
+``git+URL``, ``file:///x.git``, git     any git remote with Git LFS
+``git@host:org/r.git``,
+``ssh://...``, ``https://...``,
+an existing bare-repo path
+=============================  ======  ===========================================
+
+Any spec may end in ``@REV`` (branch, tag or commit sha), e.g. ``local:demo@v1``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import UsageError
+from ..models import JsonMixin
+from ..progress import CancelToken, ProgressSink, no_progress
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+KIND_HUB = "hub"
+KIND_GIT = "git"
+KIND_LOCAL = "local"
+
+_REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_GIT_URL_PREFIXES = ("file://", "ssh://", "git://", "http://", "https://")
+_SCP_LIKE_RE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:org/repo.git
+
+
+@dataclass(frozen=True)
+class RemoteTarget(JsonMixin):
+    kind: str  # hub | git | local
+    location: str  # repo id, git URL, or registry name
+    revision: str | None = None  # as asked ("main", "v1", a sha); None = default branch
+
+    @property
+    def display(self) -> str:
+        base = {KIND_HUB: f"hub:{self.location}", KIND_LOCAL: f"local:{self.location}"}.get(self.kind, self.location)
+        return f"{base}@{self.revision}" if self.revision else base
+
+
+def _split_revision(spec: str) -> tuple[str, str | None]:
+    """'x@v1' -> ('x', 'v1'); the '@' of 'git@host:...' is not a revision separator."""
+    at = spec.rfind("@")
+    if at <= 0 or at < spec.rfind("/") or at < spec.rfind(":"):
+        return spec, None
+    return spec[:at], spec[at + 1:] or None
+
+
+def parse_target(spec: str) -> RemoteTarget:
+    """Parse what the user typed into a ``RemoteTarget`` (see the module docstring)."""
+    text = spec.strip()
+    if not text:
+        raise UsageError("empty remote", "give a repo id (alice/model), local:NAME or a git URL")
+    if text.startswith("local:"):
+        name, rev = _split_revision(text[len("local:"):])
+        if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name or ""):
+            raise UsageError(f"bad local registry name: {name!r}", "use letters, digits, '.', '-' or '_'")
+        return RemoteTarget(KIND_LOCAL, name.removesuffix(".git"), rev)
+    if text.startswith("hub:"):
+        repo, rev = _split_revision(text[len("hub:"):])
+        if not _REPO_ID_RE.match(repo):
+            raise UsageError(f"bad Hub repo id: {repo!r}", "write it as namespace/name, e.g. alice/tiny-gpt2")
+        return RemoteTarget(KIND_HUB, repo, rev)
+    if text.startswith("git+"):
+        url, rev = _split_revision(text[len("git+"):])
+        return RemoteTarget(KIND_GIT, url, rev)
+    if text.startswith(_GIT_URL_PREFIXES) or _SCP_LIKE_RE.match(text):
+        url, rev = _split_revision(text)
+        return RemoteTarget(KIND_GIT, url, rev)
+    base, rev = _split_revision(text)
+    if base.startswith(("/", "./", "../", "~")) or base.endswith(".git") or Path(base).expanduser().is_dir():
+        return RemoteTarget(KIND_GIT, str(Path(base).expanduser().resolve()), rev)
+    if _REPO_ID_RE.match(base):
+        return RemoteTarget(KIND_HUB, base, rev)
+    raise UsageError(
+        f"cannot tell what remote {spec!r} is",
+        "use a Hub repo id (alice/model), local:NAME, or a git URL (git+URL, file:///..., git@host:org/repo.git)",
+    )
+
+
+# --- what a remote reports ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteFile(JsonMixin):
+    path: str  # posix, relative to the repo root
+    size: int
+    sha256: str | None = None  # LFS oid (sha256 of the content) when the remote knows it
+    git_oid: str | None = None  # git blob sha1 of what git stores (the pointer, for LFS files)
+    is_lfs: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteRef(JsonMixin):
+    name: str  # "main", "v1"
+    kind: str  # "branch" | "tag"
+    commit_sha: str
+
+
+@dataclass(frozen=True)
+class RemoteCommit(JsonMixin):
+    sha: str
+    title: str
+    date: str  # ISO 8601
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class PushRequest(JsonMixin):
+    """Everything a remote needs to make ``revision`` hold the files of ``folder``.
+
+    ``upload`` are the files whose content differs from the remote (relative paths);
+    ``delete`` are remote files to remove. ``sync.plan_push`` computes both.
+    """
+
+    folder: str
+    upload: tuple[str, ...]
+    delete: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()  # unchanged files that stay (git remotes need the full tree)
+    revision: str | None = None  # branch; None = the remote's default branch
+    message: str = "Upload with hubmgr"
+    tag: str | None = None
+    private: bool = False
+    create_pr: bool = False
+    force: bool = False  # git only: allow a non-fast-forward push
+
+
+@dataclass(frozen=True)
+class PushOutcome(JsonMixin):
+    commit_sha: str
+    commit_url: str | None
+    created_commit: bool  # False when nothing changed
+    bytes_sent: int
+    files_uploaded: tuple[str, ...] = ()
+    pr_url: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Remote(Protocol):
+    """One repository on one remote. Implementations: hub.HubRemote, git_lfs.GitRemote."""
+
+    target: RemoteTarget
+
+    @property
+    def name(self) -> str:
+        """Stable text for the catalog, e.g. 'hub:alice/m' or 'local:demo' (never a token)."""
+        ...
+
+    def resolve_revision(self, revision: str | None) -> str:
+        """Branch, tag or (short) sha -> full 40-hex commit sha. RemoteNotFoundError if absent."""
+        ...
+
+    def list_files(self, commit_sha: str) -> list[RemoteFile]:
+        """Every file at that commit (recursive)."""
+        ...
+
+    def download(
+        self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
+        progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
+    ) -> None:
+        """Write ``files`` of ``commit_sha`` under ``dest`` (a staging dir). Resume what is partial.
+
+        The caller (deploy.py) verifies sizes and sha256 afterwards.
+        """
+        ...
+
+    def push(self, request: PushRequest, *, progress: ProgressSink = no_progress,
+             cancel: CancelToken | None = None) -> PushOutcome: ...
+
+    def list_refs(self) -> list[RemoteRef]: ...
+
+    def list_commits(self, revision: str | None = None, limit: int = 50) -> list[RemoteCommit]: ...
+
+
+def open_remote(target: RemoteTarget | str, settings: "Settings | None" = None, *, token: str | None = None) -> Remote:
+    """Build the remote for a target. Imports the backend lazily (hub needs huggingface_hub)."""
+    from ..config import load_settings
+
+    if isinstance(target, str):
+        target = parse_target(target)
+    settings = settings or load_settings()
+    if target.kind == KIND_HUB:
+        from .hub import HubRemote
+
+        return HubRemote(target, settings, token=token)
+    from .git_lfs import GitRemote
+
+    return GitRemote(target, settings)
