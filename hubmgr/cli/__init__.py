@@ -23,7 +23,8 @@ from . import convert_cmds  # noqa: F401,E402  convert
 from . import eval_cmds  # noqa: F401,E402  eval, card, compare
 from . import sync_cmds  # noqa: F401,E402  push, pull, rollback, status, remote
 from . import guard_cmds  # noqa: F401,E402  guard
-from . import app_cmds  # noqa: F401,E402  demo, tui
+from . import app_cmds  # noqa: F401,E402  demo
+from . import tui_cmds  # noqa: F401,E402  tui
 
 
 def main(argv: list[str] | None = None) -> None:
