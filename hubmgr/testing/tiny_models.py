@@ -54,6 +54,9 @@ def make_tiny_gpt2(seed: int = 0, **config_kwargs: Any) -> tuple[Any, Any]:
 
 def save_hf_dir(model: Any, tokenizer: Any, path: str | Path, *, safe_serialization: bool = True) -> Path:
     """``save_pretrained`` both into ``path`` (safetensors by default, ``pytorch_model.bin`` if not)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its tqdm bars would garble our own output
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if safe_serialization:
