@@ -67,3 +67,16 @@ def run_cli(monkeypatch: pytest.MonkeyPatch):
     from hubmgr.testing.cli_runner import run_cli as _run
 
     return _run
+
+
+@pytest.fixture
+def hub_server(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """A running Hub test server (hubmgr.testing.hub_server) with HF_ENDPOINT pointing at it.
+
+    Tokens: ``hub_server_module.ALICE_WRITE_TOKEN`` etc. HF_TOKEN is NOT set: tests choose.
+    """
+    from hubmgr.testing.hub_server import TEST_TOKENS, running_hub_server
+
+    with running_hub_server(tmp_path_factory.mktemp("hub"), tokens=TEST_TOKENS) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield server
