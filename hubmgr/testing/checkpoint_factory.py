@@ -206,3 +206,59 @@ def write_lfs_pointer(path: str | Path, data: bytes = b"pretend weights" * 100) 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(lfs_pointer_text(data))
     return path
+
+
+def run_tiny_trainer(output_dir: str | Path, *, steps: int = 2, save_total_limit: int | None = None) -> Path:
+    """A real ``transformers.Trainer`` run on CPU: tiny GPT-2, a few addition lines, eval + save every step.
+
+    Leaves ``checkpoint-1 .. checkpoint-N`` (trainer_state.json with eval_loss in log_history)
+    plus ``all_results.json`` / ``eval_results.json`` / ``train_results.json`` and the final model.
+    """
+    import torch
+    from transformers import Trainer, TrainingArguments
+    from transformers.utils import logging as hf_logging
+
+    from .tiny_models import addition_examples, make_tiny_gpt2
+
+    hf_logging.disable_progress_bar()
+    output_dir = Path(output_dir)
+    model, tokenizer = make_tiny_gpt2(seed=0)
+    tokenizer.padding_side = "right"
+    texts = addition_examples(16, seed=1)
+
+    class _Lines(torch.utils.data.Dataset):
+        def __init__(self, lines: list[str]) -> None:
+            enc = tokenizer([t + tokenizer.eos_token for t in lines], padding="max_length", max_length=16)
+            self.items = [
+                {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
+                 "labels": torch.tensor([i if m else -100 for i, m in zip(ids, mask)])}
+                for ids, mask in zip(enc["input_ids"], enc["attention_mask"])
+            ]
+
+        def __len__(self) -> int:
+            return len(self.items)
+
+        def __getitem__(self, i: int) -> dict:
+            return self.items[i]
+
+    args = TrainingArguments(
+        output_dir=str(output_dir), max_steps=steps, per_device_train_batch_size=8, per_device_eval_batch_size=8,
+        learning_rate=1e-3, eval_strategy="steps", eval_steps=1, save_strategy="steps", save_steps=1,
+        logging_steps=1, save_total_limit=save_total_limit, load_best_model_at_end=True,
+        metric_for_best_model="eval_loss", greater_is_better=False, report_to=[], use_cpu=True,
+        dataloader_num_workers=0, disable_tqdm=True, seed=0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=_Lines(texts[:12]), eval_dataset=_Lines(texts[12:]),
+                      processing_class=tokenizer)
+    train_out = trainer.train()
+    trainer.save_model()
+    tokenizer.padding_side = "left"
+    tokenizer.save_pretrained(output_dir)
+    metrics = dict(train_out.metrics)
+    metrics["train_samples"] = 12
+    trainer.save_metrics("train", metrics)
+    eval_metrics = trainer.evaluate()
+    eval_metrics["eval_samples"] = 4
+    trainer.save_metrics("eval", eval_metrics)
+    trainer.save_state()
+    return output_dir
