@@ -1,0 +1,1 @@
+"""Screens: the main screen and the modal dialogs. They collect input and show results; the app does the work."""

@@ -1,0 +1,1 @@
+"""The Textual front end. ``create_app`` (in ``app.py``) builds the App from its services."""

@@ -1,0 +1,799 @@
+"""The hubmgr TUI application: owns the state and starts every worker.
+
+Workers run core functions in threads (``@work(thread=True, exit_on_error=False)``) and post
+messages (``messages.py``); handlers here update state and widgets. Core modules are imported
+inside the workers, so the TUI starts fast and keeps working while a feature is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from ..errors import CancelledError, HubmgrError, NotFoundError
+from ..progress import CancelToken, ProgressEvent, ProgressSink, Throttled, check_cancel
+from .actions import ACTIONS, ACTIONS_BY_ID, SCOPE_MARKED, SCOPE_SELECTED, bindings
+from .messages import (CatalogLoaded, DetailsLoaded, OperationFailed, OperationFinished, ProgressUpdated,
+                       RemoteListed)
+from .rows import (SORTABLE, CatalogSnapshot, CheckpointDetails, CheckpointRow, build_rows, filter_rows,
+                   short_sha, sort_rows)
+from .screens.dialogs import ConfirmScreen, ErrorScreen, InputScreen, ResultScreen, TypedConfirmScreen
+from .screens.forms import PullForm, PullFormScreen, PushForm, PushFormScreen
+from .screens.help import HelpScreen
+from .screens.main import MainScreen
+from .screens.remote_browser import RemoteBrowserScreen, RemoteListing
+
+RemoteFactory = Callable[[str], Any]
+
+
+def core(module: str, name: str) -> Any:
+    """A core function, imported on first use. A missing one is an error the user can read."""
+    try:
+        return getattr(importlib.import_module(f"hubmgr.{module}"), name)
+    except (ImportError, AttributeError) as exc:
+        raise HubmgrError(f"{module}.{name} is not available in this build ({exc})",
+                          "update hubmgr, or use the CLI for this step") from exc
+
+
+@dataclass
+class Operation:
+    """One user action run in a thread: ``call(progress=, cancel=)`` invokes a core function."""
+
+    name: str  # "convert", "push", ...
+    call: Callable[..., Any]
+    summarize: Callable[[Any], str] = lambda result: "done"
+    after: Callable[[Any], None] | None = None  # runs on the UI thread with the result
+    reload_catalog: bool = True
+    modal_errors: bool = True  # False: a notification is enough (background rescan)
+    id: int = 0
+    cancel: CancelToken = field(default_factory=CancelToken)
+    tasks: set[str] = field(default_factory=set)  # progress task keys this operation reported
+
+
+def _attr(result: Any, *names: str) -> Any:
+    for name in names:
+        value = getattr(result, name, None)
+        if value not in (None, "", (), []):
+            return value
+    return None
+
+
+def _home_relative(path: Path) -> str:
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
+class HubmgrApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "hubmgr"
+    BINDINGS = bindings()
+
+    def __init__(self, workspace: Path, *, catalog: Any, settings: Any = None,
+                 remote_factory: RemoteFactory | None = None, rescan_on_start: bool = True,
+                 workspace_label: str | None = None, show_eta: bool = True,
+                 scan_paths: Iterable[Path] | None = None) -> None:
+        super().__init__()
+        self.workspace = Path(workspace).resolve()
+        self.catalog = catalog
+        self.settings = settings
+        self.remote_factory = remote_factory
+        self.rescan_on_start = rescan_on_start
+        self.workspace_label = workspace_label or _home_relative(self.workspace)
+        self.show_eta = show_eta
+        self.scan_paths = [Path(p) for p in (scan_paths or [self.workspace])]
+        # state
+        self.snapshot = CatalogSnapshot(rows=[])
+        self.catalog_loaded = False
+        self.filter_text = ""
+        self.sort_column = "name"
+        self.sort_reverse = False
+        self.marked: set[str] = set()
+        self.operations: dict[int, Operation] = {}
+        self._op_ids = itertools.count(1)
+        self._ops_lock = threading.Lock()
+        self.notices: list[tuple[str, str]] = []  # (severity, text) of every notification, for tests
+        self.results: dict[str, Any] = {}  # last result per operation name
+        self.errors: list[tuple[str, str, str | None]] = []  # (operation, message, hint)
+        self.last_remote_listing: RemoteListing | None = None
+        self.details: dict[str, CheckpointDetails] = {}
+
+    # -- startup ---------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen(workspace=self.workspace, show_eta=self.show_eta))
+        self.load_catalog(then_rescan=self.rescan_on_start)
+
+    def _main_screen(self) -> MainScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen) and screen.ready:
+                return screen
+        return None
+
+    # -- notifications ---------------------------------------------------------------------
+    def tell(self, text: str, *, severity: str = "information", timeout: float | None = None) -> None:
+        self.notices.append((severity, text))
+        self.notify(text, severity=severity, timeout=timeout or (8 if severity == "error" else 4), markup=False)
+
+    # -- workers: every thread this app starts is below -------------------------------------
+    @work(thread=True, exit_on_error=False, group="catalog", exclusive=True)
+    def load_catalog(self, then_rescan: bool = False) -> None:
+        try:
+            snapshot = read_snapshot(self.catalog)
+        except HubmgrError as exc:
+            self.post_message(OperationFailed(0, "catalog", exc.message, exc.hint))
+            return
+        self.post_message(CatalogLoaded(snapshot))
+        if then_rescan:
+            self.call_from_thread(self.start_rescan, background=True)
+
+    @work(thread=True, exit_on_error=False, group="details", exclusive=True)
+    def load_details(self, row: CheckpointRow) -> None:
+        try:
+            details = read_details(self.catalog, row)
+        except HubmgrError as exc:
+            details = CheckpointDetails(card_markdown=None, card_source=f"cannot read details: {exc.message}")
+        self.post_message(DetailsLoaded(row.path, details))
+
+    @work(thread=True, exit_on_error=False, group="remote", exclusive=True)
+    def list_remote(self, spec: str) -> None:
+        self.post_message(RemoteListed(read_remote_listing(spec, self.remote_factory, self.settings)))
+
+    @work(thread=True, exit_on_error=False, group="ops")
+    def run_operation(self, op: Operation) -> None:
+        lock = threading.Lock()
+
+        def report(event: ProgressEvent) -> None:
+            with lock:
+                op.tasks.add(event.task)
+            self.post_message(ProgressUpdated(event))
+
+        sink: ProgressSink = Throttled(report, min_interval=0.05)
+        try:
+            check_cancel(op.cancel)
+            result = op.call(progress=sink, cancel=op.cancel)
+        except CancelledError as exc:
+            self.post_message(OperationFailed(op.id, op.name, exc.message, exc.hint, cancelled=True))
+        except HubmgrError as exc:
+            self.post_message(OperationFailed(op.id, op.name, exc.message, exc.hint))
+        except Exception as exc:  # a bug in a core function must not take the UI down
+            self.post_message(OperationFailed(op.id, op.name, f"{type(exc).__name__}: {exc}",
+                                              "this is a bug in hubmgr; please report it", bug=True))
+        else:
+            try:
+                summary = op.summarize(result)
+            except Exception:  # noqa: BLE001 - a summary is cosmetic
+                summary = "done"
+            self.post_message(OperationFinished(op.id, op.name, result, summary))
+
+    # -- starting operations ---------------------------------------------------------------
+    def start(self, op: Operation) -> Operation:
+        with self._ops_lock:
+            op.id = next(self._op_ids)
+            self.operations[op.id] = op
+        self.refresh_topbar()
+        self.run_operation(op)
+        return op
+
+    def running(self, name: str | None = None) -> list[Operation]:
+        return [op for op in self.operations.values() if name is None or op.name == name]
+
+    def _end(self, op_id: int) -> Operation | None:
+        with self._ops_lock:
+            op = self.operations.pop(op_id, None)
+        main = self._main_screen()
+        if op is not None and main is not None:
+            for task in list(op.tasks):
+                main.progress.clear_tasks(task)
+        self.refresh_topbar()
+        return op
+
+    # -- message handlers -------------------------------------------------------------------
+    def on_catalog_loaded(self, message: CatalogLoaded) -> None:
+        self.snapshot = message.snapshot
+        self.catalog_loaded = True
+        known = {r.path for r in self.snapshot.rows}
+        self.marked &= known
+        self.refresh_table()
+
+    def on_details_loaded(self, message: DetailsLoaded) -> None:
+        self.details[message.path] = message.details
+        main = self._main_screen()
+        if main is not None:
+            main.detail.show_details(message.path, message.details)
+
+    def on_remote_listed(self, message: RemoteListed) -> None:
+        self.last_remote_listing = message.listing
+        if isinstance(self.screen, RemoteBrowserScreen):
+            self.screen.show_listing(message.listing)
+
+    def on_progress_updated(self, message: ProgressUpdated) -> None:
+        main = self._main_screen()
+        if main is not None:
+            main.progress.apply(message.event)
+
+    def on_operation_finished(self, message: OperationFinished) -> None:
+        op = self._end(message.op_id)
+        self.results[message.name] = message.result
+        if message.summary:
+            self.tell(f"{message.name}: {message.summary}")
+        if op is not None:
+            if op.after is not None:
+                op.after(message.result)
+            if op.reload_catalog:
+                self.load_catalog()
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        op = self._end(message.op_id)
+        if message.cancelled:
+            self.tell(f"{message.name}: cancelled", severity="warning")
+            if op is not None and op.reload_catalog:
+                self.load_catalog()
+            return
+        self.errors.append((message.name, message.message, message.hint))
+        text = f"{message.name} failed: {message.message}"
+        self.tell(text + (f" (hint: {message.hint})" if message.hint else ""), severity="error")
+        if op is None or op.modal_errors:
+            self.push_screen(ErrorScreen(f"{message.name} failed", message.message, message.hint))
+
+    # -- table state ------------------------------------------------------------------------
+    def visible_rows(self) -> list[CheckpointRow]:
+        return sort_rows(filter_rows(self.snapshot.rows, self.filter_text), self.sort_column, self.sort_reverse)
+
+    def refresh_table(self) -> None:
+        main = self._main_screen()
+        if main is None:
+            return
+        table = main.table
+        current = table.selected.path if table.selected else None
+        table.show(self.visible_rows(), self.marked, keep_path=current)
+        self.refresh_topbar()
+        self.selection_changed()
+
+    def refresh_topbar(self) -> None:
+        main = self._main_screen()
+        if main is None:
+            return
+        counts = self.snapshot.counts()
+        shown = len(main.table.rows_shown) if main.is_mounted else 0
+        text = Text.assemble(("hubmgr ", "bold"), (self.workspace_label, "bold cyan"), "  ")
+        if not self.catalog_loaded:
+            text.append("reading catalog...", style="dim")
+        else:
+            text.append(f"{counts['total']} checkpoints")
+            if self.filter_text:
+                text.append(f" ({shown} shown)", style="yellow")
+            for key, style in (("unsafe", "red"), ("converted", "cyan"), ("pushed", "green"), ("behind", "yellow")):
+                label = "need care" if key == "unsafe" else key
+                text.append(" · ")
+                text.append(f"{counts[key]} {label}", style=style if counts[key] else "dim")
+            if self.marked:
+                text.append(f" · {len(self.marked)} marked", style="magenta")
+        arrow = "v" if self.sort_reverse else "^"
+        text.append(f"   sort: {self.sort_column} {arrow}", style="dim")
+        if self.filter_text:
+            text.append(f"  filter: {self.filter_text!r}", style="yellow")
+        ops = sorted({op.name for op in self.operations.values()})
+        if ops:
+            text.append("   running: " + ", ".join(ops) + " (esc cancels)", style="bold yellow")
+        main.set_topbar(text)
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self.refresh_table()
+
+    def sort_by(self, column: str) -> None:
+        if column not in SORTABLE:
+            return
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, False
+        self.refresh_table()
+
+    def selected_row(self) -> CheckpointRow | None:
+        main = self._main_screen()
+        return main.table.selected if main is not None else None
+
+    def selection_changed(self) -> None:
+        main = self._main_screen()
+        if main is None:
+            return
+        row = main.table.selected
+        if main.detail.row is not None and row is not None and main.detail.row.path == row.path \
+                and main.detail.row.info is row.info:
+            return
+        main.detail.show_row(row)
+        if row is not None:
+            cached = self.details.get(row.path)
+            if cached is not None:
+                main.detail.show_details(row.path, cached)
+            self.load_details(row)
+
+    # -- actions (one per entry of actions.ACTIONS) -----------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        spec = ACTIONS_BY_ID.get(action)
+        if spec is None:
+            return True
+        if not isinstance(self.screen, MainScreen) and action not in ("quit",):
+            return False
+        if spec.scope == SCOPE_SELECTED and self.selected_row() is None:
+            return None  # shown dimmed
+        return True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for spec in ACTIONS:
+            if spec.id in ("quit", "help", "filter"):
+                continue
+            yield SystemCommand(spec.title, spec.help, lambda a=spec.id: self.run_action(a))
+
+    def _need_selection(self) -> CheckpointRow | None:
+        row = self.selected_row()
+        if row is None:
+            self.tell("select a checkpoint first", severity="warning")
+        return row
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_filter(self) -> None:
+        main = self._main_screen()
+        if main is not None:
+            main.open_filter()
+
+    def action_sort(self) -> None:
+        index = SORTABLE.index(self.sort_column) if self.sort_column in SORTABLE else -1
+        self.sort_column, self.sort_reverse = SORTABLE[(index + 1) % len(SORTABLE)], False
+        self.refresh_table()
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.refresh_table()
+
+    def action_mark(self) -> None:
+        row = self._need_selection()
+        if row is None:
+            return
+        self.marked.symmetric_difference_update({row.path})
+        main = self._main_screen()
+        if main is not None:
+            main.table.set_marked(row, row.path in self.marked)
+        self.refresh_topbar()
+
+    def action_cancel(self) -> None:
+        ops = self.running()
+        if not ops:
+            self.tell("nothing is running", severity="information")
+            return
+        for op in ops:
+            op.cancel.cancel()
+        self.tell("cancelling " + ", ".join(sorted({op.name for op in ops})) + "...", severity="warning")
+
+    def action_rescan(self) -> None:
+        self.start_rescan(background=False)
+
+    def start_rescan(self, *, background: bool) -> None:
+        if self.running("rescan"):
+            return
+        paths, catalog = list(self.scan_paths), self.catalog
+
+        def call(progress, cancel):
+            return core("checkpoints", "scan")(paths, catalog=catalog, progress=progress, cancel=cancel)
+
+        def summarize(result):
+            found = len(getattr(result, "checkpoints", ()) or ())
+            warnings = len(getattr(result, "warnings", ()) or ())
+            return f"{found} checkpoints found" + (f", {warnings} warnings" if warnings else "")
+
+        self.start(Operation("rescan", call, summarize, modal_errors=not background))
+
+    def action_convert(self) -> None:
+        row = self._need_selection()
+        if row is None:
+            return
+        path, catalog = row.path, self.catalog
+
+        def call(progress, cancel):
+            return core("convert", "convert_checkpoint")(path, catalog=catalog, progress=progress, cancel=cancel)
+
+        def summarize(result):
+            out = _attr(result, "output_path", "output", "out", "dest")
+            return f"{row.name} -> {out}" if out else f"{row.name} converted"
+
+        self.start(Operation("convert", call, summarize, after=lambda result: self._rescan_paths(result)))
+
+    def _rescan_paths(self, result: Any) -> None:
+        """After convert/pull a new checkpoint exists on disk: rescan so it appears."""
+        if not self.running("rescan"):
+            self.start_rescan(background=True)
+
+    def action_eval(self) -> None:
+        row = self._need_selection()
+        if row is None:
+            return
+        path, catalog = row.path, self.catalog
+
+        def call(progress, cancel):
+            return core("evaluate", "evaluate_checkpoint")(path, catalog=catalog, progress=progress, cancel=cancel)
+
+        def summarize(result):
+            metric, value = _attr(result, "metric"), _attr(result, "score", "value", "accuracy")
+            return f"{row.name}: {metric or 'score'} = {value:.4g}" if isinstance(value, (int, float)) \
+                else f"{row.name} evaluated"
+
+        self.start(Operation("eval", call, summarize, after=lambda _: self._forget_details(path)))
+
+    def action_card(self) -> None:
+        row = self._need_selection()
+        if row is None:
+            return
+        path, catalog = row.path, self.catalog
+
+        def call(progress, cancel):
+            return core("cards", "write_card")(path, catalog=catalog)
+
+        def summarize(result):
+            out = _attr(result, "readme_path", "path", "output_path")
+            return f"wrote {out}" if out else "model card written"
+
+        self.start(Operation("card", call, summarize, after=lambda _: self._forget_details(path)))
+
+    def _forget_details(self, path: str) -> None:
+        self.details.pop(path, None)
+        main = self._main_screen()
+        if main is not None and main.detail.row is not None and main.detail.row.path == path:
+            self.load_details(main.detail.row)
+
+    def action_compare(self) -> None:
+        paths = [r.path for r in self.snapshot.rows if r.path in self.marked]
+        if len(paths) < 2:
+            self.tell("mark two or more checkpoints with space, then compare", severity="warning")
+            return
+        catalog = self.catalog
+
+        def call(progress, cancel):
+            return core("compare", "compare_checkpoints")(paths, catalog=catalog)
+
+        self.start(Operation("compare", call, lambda r: f"{len(paths)} checkpoints compared",
+                             after=self._show_compare, reload_catalog=False))
+
+    def _show_compare(self, result: Any) -> None:
+        self.push_screen(ResultScreen("compare", render_result(result, self.workspace)))
+
+    # push: form -> dry-run plan -> confirm -> push
+    def action_push(self) -> None:
+        row = self._need_selection()
+        if row is None:
+            return
+        last = row.sync.remote or ""
+        self.push_screen(PushFormScreen(row.path, row.name, target=last), self._plan_push)
+
+    def _push_kwargs(self, form: PushForm) -> dict[str, Any]:
+        return dict(revision=form.revision, tag=form.tag, private=form.private, message=form.message,
+                    create_pr=form.create_pr, catalog=self.catalog)
+
+    def _plan_push(self, form: PushForm | None) -> None:
+        if form is None:
+            return
+        kwargs = self._push_kwargs(form)
+
+        def call(progress, cancel):
+            return core("sync", "push")(form.path, form.target, dry_run=True, progress=progress, cancel=cancel,
+                                        **kwargs)
+
+        self.start(Operation("push plan", call, lambda r: "", reload_catalog=False,
+                             after=lambda result: self._confirm_push(form, result)))
+
+    def _confirm_push(self, form: PushForm, result: Any) -> None:
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                self._push(form)
+
+        self.push_screen(ConfirmScreen(f"Push to {form.target}?", render_result(result, self.workspace),
+                                       confirm_label="Push"), go)
+
+    def _push(self, form: PushForm) -> None:
+        kwargs = self._push_kwargs(form)
+
+        def call(progress, cancel):
+            return core("sync", "push")(form.path, form.target, dry_run=False, progress=progress, cancel=cancel,
+                                        **kwargs)
+
+        def summarize(result):
+            sha = _attr(result, "commit_sha")
+            return f"{Path(form.path).name} -> {form.target} @{short_sha(sha)}" if sha else "pushed"
+
+        self.start(Operation("push", call, summarize))
+
+    def action_pull(self, spec: str = "") -> None:
+        self.push_screen(PullFormScreen(spec=spec), self._pull)
+
+    def _pull(self, form: PullForm | None) -> None:
+        if form is None:
+            return
+        catalog = self.catalog
+
+        def call(progress, cancel):
+            return core("sync", "pull")(form.spec, dest=form.dest, keep=form.keep, catalog=catalog,
+                                        progress=progress, cancel=cancel)
+
+        def summarize(result):
+            sha = _attr(result, "commit_sha")
+            return f"{form.spec} -> {form.dest}" + (f" @{short_sha(sha)}" if sha else "")
+
+        self.start(Operation("pull", call, summarize))
+
+    def action_rollback(self) -> None:
+        pulls = self._known_deploy_dirs()
+        self.push_screen(InputScreen("Rollback", "Deploy dir to switch back to its previous release",
+                                     pulls[0] if pulls else "", ok_label="Rollback"), self._rollback)
+
+    def _known_deploy_dirs(self) -> list[str]:
+        seen: list[str] = []
+        for details in self.details.values():
+            for pull in reversed(details.pulls):
+                if pull.dest not in seen:
+                    seen.append(pull.dest)
+        return seen
+
+    def _rollback(self, dest: str | None) -> None:
+        if not dest:
+            return
+
+        def call(progress, cancel):
+            return core("deploy", "rollback")(dest)
+
+        def summarize(result):
+            sha = _attr(result, "commit_sha", "current_sha", "to_sha", "current")
+            return f"{dest} now at {short_sha(sha) if isinstance(sha, str) else sha}" if sha else f"{dest} rolled back"
+
+        self.start(Operation("rollback", call, summarize))
+
+    def action_remotes(self) -> None:
+        row = self.selected_row()
+        spec = row.sync.remote if row is not None and row.sync.remote else ""
+
+        def chosen(spec: str | None) -> None:
+            if spec:
+                self.action_pull(spec)
+
+        self.push_screen(RemoteBrowserScreen(spec), chosen)
+
+    # delete: confirm; if never pushed anywhere, a second explicit (typed) confirmation
+    def action_delete(self) -> None:
+        row = self._need_selection()
+        if row is None:
+            return
+        body = Text.assemble("Delete ", (row.name, "bold"), f" ({row.kind}, {row.size_bytes:,} bytes) from disk?\n",
+                             (row.path, "dim"))
+
+        def first(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            if row.sync.label in ("pushed", "behind"):
+                self._delete(row)
+                return
+            self.push_screen(TypedConfirmScreen(
+                "This checkpoint was never pushed anywhere",
+                "Deleting it loses it for good: no remote holds a copy.", row.name), second)
+
+        def second(confirmed: bool | None) -> None:
+            if confirmed:
+                self._delete(row)
+
+        self.push_screen(ConfirmScreen("Delete checkpoint?", body, confirm_label="Delete", danger=True), first)
+
+    def _delete(self, row: CheckpointRow) -> None:
+        catalog = self.catalog
+
+        def call(progress, cancel):
+            return delete_checkpoint_files(row.path, catalog=catalog, cancel=cancel)
+
+        self.marked.discard(row.path)
+        self.start(Operation("delete", call, lambda r: f"deleted {row.name}"))
+
+
+# -- reading data (run inside the workers above) -----------------------------------------------
+
+def read_snapshot(catalog: Any) -> CatalogSnapshot:
+    infos = catalog.list_checkpoint_dicts()
+    pushes = catalog.list_pushes()
+    conversions = catalog.list_conversions()
+    return CatalogSnapshot(rows=build_rows(infos, pushes, conversions))
+
+
+def _strip_front_matter(text: str) -> str:
+    """Show the YAML metadata of a card as a code block instead of a stray rule."""
+    if text.startswith("---\n"):
+        end = text.find("\n---", 4)
+        if end != -1:
+            meta, body = text[4:end], text[end + 4:].lstrip("\n")
+            return f"```yaml\n{meta}\n```\n\n{body}"
+    return text
+
+
+def read_card(row: CheckpointRow, catalog: Any) -> tuple[str | None, str]:
+    base = Path(row.path)
+    readme = base / "README.md" if base.is_dir() else base.with_name("README.md")
+    if base.is_dir() and readme.is_file():
+        return _strip_front_matter(readme.read_text(encoding="utf-8", errors="replace")), "README.md"
+    try:
+        render = core("cards", "render_card")
+    except HubmgrError:
+        return None, ""
+    try:
+        text = render(row.path, catalog=catalog)
+    except (HubmgrError, TypeError):
+        return None, ""
+    text = getattr(text, "markdown", text)
+    return (_strip_front_matter(text), "preview of what `card` would write") if isinstance(text, str) else (None, "")
+
+
+def read_details(catalog: Any, row: CheckpointRow) -> CheckpointDetails:
+    conversions = catalog.list_conversions(row.path)
+    outputs = {c.output_path for c in conversions if c.source_path == row.path}
+    pushes = catalog.list_pushes(row.path) + [p for out in sorted(outputs) for p in catalog.list_pushes(out)]
+    pushed_to = {(p.remote, p.repo) for p in pushes}
+    pulls = [p for p in catalog.list_pulls() if (p.remote, p.repo) in pushed_to]
+    card, source = read_card(row, catalog)
+    return CheckpointDetails(evals=catalog.list_evals(row.path), conversions=conversions, pushes=pushes,
+                             pulls=pulls, card_markdown=card, card_source=source)
+
+
+def read_remote_listing(spec: str, remote_factory: RemoteFactory | None, settings: Any) -> RemoteListing:
+    registry: list[str] = []
+    try:
+        registry = list_local_registry(settings)
+    except HubmgrError:
+        pass
+    if not spec:
+        return RemoteListing(spec="", registry=registry)
+    try:
+        remote = remote_factory(spec) if remote_factory else core("remotes", "open_remote")(spec, settings)
+        refs = list(remote.list_refs())
+        commits = list(remote.list_commits(getattr(remote.target, "revision", None)))
+    except HubmgrError as exc:
+        return RemoteListing(spec=spec, registry=registry,
+                             error=f"{exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+    except Exception as exc:  # noqa: BLE001 - a remote bug must not crash the browser
+        return RemoteListing(spec=spec, registry=registry, error=f"{type(exc).__name__}: {exc}")
+    return RemoteListing(spec=spec, registry=registry, refs=refs, commits=commits)
+
+
+def list_local_registry(settings: Any) -> list[str]:
+    """Names of the repos in the embedded local registry."""
+    try:
+        lister = core("remotes.local", "list_repos")
+    except HubmgrError:
+        lister = None
+    if lister is not None:
+        try:
+            return [getattr(r, "name", r) for r in lister(settings)]
+        except TypeError:
+            return [getattr(r, "name", r) for r in lister()]
+    from ..config import load_settings
+
+    root = Path((settings or load_settings()).registry_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name[:-4] for p in root.glob("*.git") if p.is_dir())
+
+
+def delete_checkpoint_files(path: str, *, catalog: Any, cancel: CancelToken | None = None) -> str:
+    """Remove a checkpoint from disk and the catalog. The rename first makes it all-or-nothing."""
+    # TODO(lead): move into the core (e.g. checkpoints.delete_checkpoint) if the CLI grows `rm`.
+    target = Path(path)
+    if not target.exists():
+        catalog.delete_checkpoint(path)
+        raise NotFoundError(f"{path} is already gone", "rescan to refresh the catalog")
+    check_cancel(cancel)
+    trash = target.with_name(f".{target.name}.hubmgr-deleting-{os.getpid()}")
+    try:
+        target.rename(trash)
+    except OSError as exc:
+        raise HubmgrError(f"cannot delete {path}: {exc.strerror}", "check permissions") from exc
+    catalog.delete_checkpoint(path)
+    if trash.is_dir():
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        trash.unlink(missing_ok=True)
+    return path
+
+
+def render_result(result: Any, workspace: Path | None = None) -> Any:
+    """A result dataclass as something readable: its own ``render_text()`` if any, else a table of its fields."""
+    for name in ("render_text", "render", "summary_text"):
+        method = getattr(result, name, None)
+        if callable(method):
+            try:
+                out = method()
+            except TypeError:
+                continue
+            if isinstance(out, str):
+                return out
+    data = result.to_dict() if hasattr(result, "to_dict") else result
+    if not isinstance(data, dict):
+        return str(data)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for key, value in data.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            sub = Table(show_edge=False, expand=False)
+            columns = list(dict.fromkeys(k for v in value for k in v))[:8]
+            for col in columns:
+                sub.add_column(col)
+            for item in value[:50]:
+                sub.add_row(*[_cell(item.get(col)) for col in columns])
+            grid.add_row(key, sub)
+        elif isinstance(value, (list, tuple)):
+            grid.add_row(key, "\n".join(_cell(v) for v in value[:50]) or "-")
+        else:
+            grid.add_row(key, _cell(value))
+    return grid
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in list(value.items())[:8])
+    return str(value)
+
+
+def create_app(workspace: str | os.PathLike[str] | None = None, *, catalog: Any = None, settings: Any = None,
+               remote_factory: RemoteFactory | None = None, rescan_on_start: bool = True,
+               workspace_label: str | None = None, show_eta: bool = True) -> HubmgrApp:
+    """Build the TUI from its services. Tests pass a temp catalog, settings and a local remote."""
+    from .. import paths
+    from ..catalog import Catalog
+
+    ws = Path(workspace or Path.cwd()).expanduser().resolve()
+    if not ws.is_dir():
+        raise NotFoundError(f"workspace {ws} is not a directory", "give an existing directory")
+    if catalog is None:
+        catalog = Catalog(paths.catalog_path(ws))
+    elif not hasattr(catalog, "list_checkpoint_dicts"):
+        catalog = Catalog(catalog)
+    return HubmgrApp(ws, catalog=catalog, settings=settings, remote_factory=remote_factory,
+                     rescan_on_start=rescan_on_start, workspace_label=workspace_label, show_eta=show_eta)
+
+
+def run(workspace: str | os.PathLike[str] | None = None, *, catalog_path: str | os.PathLike[str] | None = None) -> None:
+    """Start the TUI in this terminal (``python tui.py [DIR]``, ``hubmgr tui [DIR]``)."""
+    from .. import paths
+    from ..catalog import Catalog
+
+    ws = Path(workspace or Path.cwd()).expanduser().resolve()
+    app = create_app(ws, catalog=Catalog(paths.catalog_path(ws, catalog_path)))
+    app.run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python tui.py [DIR]``: one optional workspace argument; errors print like the CLI's."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        print("usage: python tui.py [DIR]   (the hubmgr terminal UI; same as `hubmgr tui [DIR]`)")
+        return
+    try:
+        run(args[0] if args else None)
+    except HubmgrError as exc:
+        print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,144 @@
+"""Forms: push (then a dry-run plan to confirm) and pull to a deploy dir."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+
+@dataclass(frozen=True)
+class PushForm:
+    path: str
+    target: str
+    revision: str | None
+    tag: str | None
+    private: bool
+    message: str
+    create_pr: bool = False
+
+
+@dataclass(frozen=True)
+class PullForm:
+    spec: str
+    dest: str
+    keep: int = 3
+
+
+class PushFormScreen(ModalScreen[PushForm | None]):
+    """Collects the push options. Submitting asks the app for a dry-run plan; nothing is sent yet."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, path: str, name: str, *, target: str = "", message: str = "") -> None:
+        super().__init__()
+        self.path = path
+        self.checkpoint_name = name
+        self._target = target
+        self._message = message or f"Upload {name} with hubmgr"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog form"):
+            yield Label(f"Push {self.checkpoint_name}", classes="dialog-title")
+            yield Label("Target (Hub repo id alice/model, local:NAME, or a git URL)")
+            yield Input(self._target, placeholder="local:my-model", id="target")
+            with Horizontal(classes="row"):
+                with Vertical():
+                    yield Label("Revision (branch)")
+                    yield Input(placeholder="main", id="revision")
+                with Vertical():
+                    yield Label("Tag")
+                    yield Input(placeholder="v1", id="tag")
+            yield Label("Commit message")
+            yield Input(self._message, id="message")
+            with Horizontal(classes="row"):
+                yield Checkbox("Private repo (Hub)", id="private")
+                yield Checkbox("Open a PR (Hub)", id="create_pr")
+            yield Static("", id="form-error", classes="danger")
+            with Horizontal(classes="buttons"):
+                yield Button("Plan (dry run)", id="plan", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#target", Input).focus()
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def _submit(self) -> None:
+        target = self._value("target")
+        if not target:
+            self.query_one("#form-error", Static).update("a target is required")
+            self.query_one("#target", Input).focus()
+            return
+        self.dismiss(PushForm(
+            path=self.path, target=target, revision=self._value("revision") or None,
+            tag=self._value("tag") or None, private=self.query_one("#private", Checkbox).value,
+            message=self._value("message") or f"Upload {self.checkpoint_name} with hubmgr",
+            create_pr=self.query_one("#create_pr", Checkbox).value,
+        ))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "plan":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PullFormScreen(ModalScreen[PullForm | None]):
+    """Pull a pinned revision of a remote into a deploy dir (releases/<sha>, atomic `current`)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, spec: str = "", dest: str = "") -> None:
+        super().__init__()
+        self._spec = spec
+        self._dest = dest
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog form"):
+            yield Label("Pull to a deploy dir", classes="dialog-title")
+            yield Label("Remote and revision (e.g. local:my-model@v1, alice/model@main)")
+            yield Input(self._spec, placeholder="local:my-model@main", id="spec")
+            yield Label("Deploy dir")
+            yield Input(self._dest, placeholder="/srv/model", id="dest")
+            yield Label("Releases to keep")
+            yield Input("3", id="keep", type="integer")
+            yield Static("", id="form-error", classes="danger")
+            with Horizontal(classes="buttons"):
+                yield Button("Pull", id="pull", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#spec" if not self._spec else "#dest", Input).focus()
+
+    def _submit(self) -> None:
+        spec = self.query_one("#spec", Input).value.strip()
+        dest = self.query_one("#dest", Input).value.strip()
+        keep = self.query_one("#keep", Input).value.strip() or "3"
+        if not spec or not dest:
+            self.query_one("#form-error", Static).update("a remote and a deploy dir are required")
+            return
+        self.dismiss(PullForm(spec=spec, dest=dest, keep=max(1, int(keep))))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "pull":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

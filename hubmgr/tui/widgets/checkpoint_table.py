@@ -1,0 +1,53 @@
+"""The checkpoint table: one row per catalog entry, keyed by path."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ..rows import COLUMNS, CheckpointRow
+
+_VERDICT_STYLE = {"safe": "green", "not_pickle": "green", "needs_code": "yellow", "unsafe": "bold red",
+                  "unknown": "dim"}
+_SYNC_STYLE = {"local only": "dim", "converted": "cyan", "pushed": "green", "behind": "yellow"}
+
+
+class CheckpointTable(DataTable):
+    """Shows rows; the app decides which rows, in which order."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.rows_shown: list[CheckpointRow] = []
+
+    def on_mount(self) -> None:
+        for key, header in COLUMNS:
+            self.add_column(header, key=key)
+
+    def _styled(self, row: CheckpointRow, marked: bool) -> list:
+        cells: list = list(row.cells(marked))
+        cells[8] = Text(cells[8], style=_VERDICT_STYLE.get(row.verdict, ""))
+        cells[9] = Text(cells[9], style=_SYNC_STYLE.get(row.sync.label, ""))
+        if marked:
+            cells[0] = Text("*", style="bold magenta")
+        return cells
+
+    def show(self, rows: list[CheckpointRow], marked: set[str], keep_path: str | None = None) -> None:
+        """Replace the rows, keeping the cursor on ``keep_path`` when it is still shown."""
+        self.clear(columns=False)
+        self.rows_shown = rows
+        for row in rows:
+            self.add_row(*self._styled(row, row.path in marked), key=row.path)
+        if keep_path is not None:
+            for index, row in enumerate(rows):
+                if row.path == keep_path:
+                    self.move_cursor(row=index, animate=False, scroll=True)
+                    break
+
+    def set_marked(self, row: CheckpointRow, marked: bool) -> None:
+        self.update_cell(row.path, "mark", Text("*", style="bold magenta") if marked else " ")
+
+    @property
+    def selected(self) -> CheckpointRow | None:
+        if not self.rows_shown or self.cursor_row < 0 or self.cursor_row >= len(self.rows_shown):
+            return None
+        return self.rows_shown[self.cursor_row]

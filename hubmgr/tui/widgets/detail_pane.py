@@ -1,0 +1,196 @@
+"""The detail pane of the selected checkpoint: Overview, Tensors, Model card, Evals, History."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
+
+from ..rows import (CheckpointDetails, CheckpointRow, fmt_metric, fmt_time, human_count, human_size, short_sha)
+
+TABS = ("overview", "tensors", "card", "evals", "history")
+MAX_TENSOR_ROWS = 2000
+
+
+def _display_path(path: str, workspace: Path | None) -> str:
+    if workspace is not None:
+        try:
+            return str(Path(path).relative_to(workspace)) or "."
+        except ValueError:
+            pass
+    return path
+
+
+def overview_table(row: CheckpointRow, workspace: Path | None) -> Table:
+    info = row.info
+    safety = info.get("safety") or {}
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    grid.add_row("name", row.name)
+    grid.add_row("path", _display_path(row.path, workspace))
+    grid.add_row("kind", f"{row.kind} ({row.format})")
+    grid.add_row("size", f"{human_size(row.size_bytes)} in {len(info.get('files') or [])} file(s)")
+    grid.add_row("params", human_count(row.params))
+    grid.add_row("dtypes", ", ".join(info.get("dtypes") or ()) or "-")
+    if info.get("model_type") or info.get("architecture"):
+        grid.add_row("model", " / ".join(x for x in (info.get("model_type"), info.get("architecture")) if x))
+    grid.add_row("step", "-" if row.step is None else str(row.step))
+    metrics = info.get("metrics") or {}
+    grid.add_row("metrics", ", ".join(f"{k}={fmt_metric(v)}" for k, v in sorted(metrics.items())) or "-")
+    grid.add_row("best", fmt_metric(row.best_metric))
+    grid.add_row("tokenizer", "yes" if info.get("has_tokenizer") else "no")
+    verdict_style = {"safe": "green", "not_pickle": "green", "unsafe": "bold red", "needs_code": "yellow"}
+    grid.add_row("safety", Text(row.verdict, style=verdict_style.get(row.verdict, "")))
+    if safety.get("offending"):
+        grid.add_row("offending", Text(", ".join(safety["offending"]), style="red"))
+    if safety.get("classes_needed"):
+        grid.add_row("needs classes", ", ".join(safety["classes_needed"]))
+    grid.add_row("sync", row.sync.text + (f" on {row.sync.remote}" if row.sync.remote else ""))
+    for warning in info.get("warnings") or ():
+        grid.add_row(Text("warning", style="yellow"), warning)
+    return grid
+
+
+def evals_table(row: CheckpointRow, details: CheckpointDetails | None) -> Table | Text:
+    evals = list(details.evals) if details else []
+    if not evals and not (row.info.get("metrics")):
+        return Text("No evals yet. Press e to run the arithmetic suite.", style="dim")
+    table = Table(expand=True, show_edge=False)
+    for col in ("suite", "metric", "value", "source", "n"):
+        table.add_column(col)
+    for record in evals:
+        n = record.params.get("n") if isinstance(record.params, dict) else None
+        table.add_row(record.suite, record.metric, fmt_metric(record.value), record.source, str(n or "-"))
+    for name, value in sorted((row.info.get("metrics") or {}).items()):
+        table.add_row("trainer", name, fmt_metric(value), "checkpoint", "-")
+    failures = []
+    for record in evals:
+        for failure in (record.details or {}).get("failures", [])[:5]:
+            failures.append(str(failure))
+    if failures:
+        grid = Table.grid()
+        grid.add_row(table)
+        grid.add_row(Text("failures (first 5 per run):", style="bold"))
+        for f in failures:
+            grid.add_row(Text(f, style="red"))
+        return grid
+    return table
+
+
+def history_table(details: CheckpointDetails | None) -> Table | Text:
+    if details is None or not (details.conversions or details.pushes or details.pulls):
+        return Text("No conversions, pushes or pulls recorded.", style="dim")
+    table = Table(expand=True, show_edge=False)
+    for col in ("when", "what", "where", "sha"):
+        table.add_column(col)
+    events: list[tuple[float, str, str, str]] = []
+    for c in details.conversions:
+        events.append((c.created_at, "convert", c.output_path, short_sha(c.source_sha256)))
+    for p in details.pushes:
+        ref = p.tag or p.revision or ""
+        events.append((p.created_at, "push", f"{p.remote}" + (f"@{ref}" if ref else ""), short_sha(p.commit_sha)))
+    for p in details.pulls:
+        events.append((p.created_at, "pull", f"{p.remote} -> {p.dest}", short_sha(p.commit_sha)))
+    for when, what, where, sha in sorted(events, reverse=True):
+        table.add_row(fmt_time(when), what, where, sha)
+    return table
+
+
+class DetailPane(Vertical):
+    """Rendered from (row, details) given by the app."""
+
+    def __init__(self, *, workspace: Path | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.workspace = workspace
+        self.row: CheckpointRow | None = None
+        self.details: CheckpointDetails | None = None
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="overview", id="detail-tabs"):
+            with TabPane("Overview", id="overview"):
+                with VerticalScroll():
+                    yield Static("No checkpoint selected.", id="overview-body")
+            with TabPane("Tensors", id="tensors"):
+                yield Static("", id="tied-groups")
+                yield DataTable(id="tensor-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Model card", id="card"):
+                with VerticalScroll():
+                    yield Static("", id="card-source")
+                    yield Markdown("", id="card-body")
+            with TabPane("Evals", id="evals"):
+                with VerticalScroll():
+                    yield Static("", id="evals-body")
+            with TabPane("History", id="history"):
+                with VerticalScroll():
+                    yield Static("", id="history-body")
+
+    @property
+    def active(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    @active.setter
+    def active(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def on_mount(self) -> None:
+        table = self.query_one("#tensor-table", DataTable)
+        for key in ("name", "dtype", "shape", "file"):
+            table.add_column(key, key=key)
+
+    def show_row(self, row: CheckpointRow | None) -> None:
+        """What the catalog row alone tells (no I/O): overview and tensors."""
+        self.row = row
+        self.details = None
+        overview = self.query_one("#overview-body", Static)
+        table = self.query_one("#tensor-table", DataTable)
+        table.clear()
+        if row is None:
+            overview.update("No checkpoint selected.")
+            self.query_one("#tied-groups", Static).update("")
+            self._show_details_text(None)
+            return
+        overview.update(overview_table(row, self.workspace))
+        tensors = row.info.get("tensors") or []
+        for t in tensors[:MAX_TENSOR_ROWS]:
+            shape = "x".join(str(d) for d in t.get("shape") or ()) or "scalar"
+            table.add_row(t.get("name", "?"), t.get("dtype", "?"), shape, t.get("file") or "")
+        tied = row.info.get("tied_groups") or []
+        summary = f"{len(tensors)} tensors" + (f" (first {MAX_TENSOR_ROWS} shown)" if len(tensors) > MAX_TENSOR_ROWS
+                                               else "")
+        if tied:
+            summary += "; tied: " + "; ".join(" = ".join(group) for group in tied)
+        if not tensors:
+            summary = "No tensor list in the catalog (rescan or inspect it)."
+        self.query_one("#tied-groups", Static).update(summary)
+        self._show_details_text(None)
+
+    def show_details(self, path: str, details: CheckpointDetails) -> None:
+        if self.row is None or self.row.path != path:
+            return  # the selection moved on while the worker read it
+        self.details = details
+        self._show_details_text(details)
+
+    def _show_details_text(self, details: CheckpointDetails | None) -> None:
+        row = self.row
+        card = self.query_one("#card-body", Markdown)
+        source = self.query_one("#card-source", Static)
+        if row is None or details is None:
+            source.update(Text("loading..." if row is not None else "", style="dim"))
+            card.update("")
+            self.query_one("#evals-body", Static).update(evals_table(row, None) if row else "")
+            self.query_one("#history-body", Static).update("")
+            return
+        if details.card_markdown:
+            source.update(Text(details.card_source, style="dim"))
+            card.update(details.card_markdown)
+        else:
+            source.update(Text("No model card yet. Press w to write one.", style="dim"))
+            card.update("")
+        self.query_one("#evals-body", Static).update(evals_table(row, details))
+        self.query_one("#history-body", Static).update(history_table(details))
