@@ -97,10 +97,202 @@ class ScanResult(JsonMixin):
 # --- convert (issue 3) -------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OutputFile(JsonMixin):
+    path: str  # relative to ConvertResult.output's folder (dir outputs) or the file name
+    size_bytes: int
+    sha256: str
+    tensors: int = 0  # tensors stored in it (0 for the index and copied config/tokenizer files)
+
+
+@dataclass(frozen=True)
+class TiedGroup(JsonMixin):
+    """Names of one tensor (same storage bytes); only ``kept`` is written, as transformers expects."""
+
+    kept: str
+    dropped: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConvertResult(JsonMixin):
+    source: str  # absolute path of the converted file or dir
+    source_format: str  # torch_zip | torch_legacy | sharded_bin
+    source_kind: str  # state_dict | training_checkpoint | full_model_pickle | hf_model
+    output: str  # the .safetensors file or the output dir
+    files: tuple[OutputFile, ...]  # every file written: weights, index, copied files
+    tensors: int  # tensors written
+    tensor_bytes: int
+    verified: bool  # every tensor re-read with safetensors and compared bit for bit
+    source_sha256: str | None = None  # the weights file (None for sharded sources: see source_files)
+    source_files: tuple[OutputFile, ...] = ()  # the pickle files read, with their sha256
+    source_key: str | None = None  # where the weights sat in a training checkpoint ("state_dict", ...)
+    class_name: str | None = None  # root class of a full-model pickle (never imported)
+    dtype: str | None = None  # --dtype target (F16/BF16), None = kept
+    tied: tuple[TiedGroup, ...] = ()
+    dropped: dict[str, str] = field(default_factory=dict)  # non-weight entries left out -> what they were
+    metadata: dict[str, str] = field(default_factory=dict)  # safetensors __metadata__ written
+    skipped_files: tuple[str, ...] = ()  # files of a model dir not copied (pickles such as training_args.bin)
+    removed_temps: tuple[str, ...] = ()  # stale temp outputs of killed runs cleaned up
+    warnings: tuple[str, ...] = ()
+    conversion_id: int | None = None  # catalog row
+
+
 # --- eval, cards, compare (issue 4) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalFailure(JsonMixin):
+    """One problem the model got wrong: what it was asked and what it said."""
+
+    prompt: str
+    expected: str
+    predicted: str | None  # the extracted answer (None: no number / empty)
+    output: str  # the model's raw continuation after the prompt
+
+
+@dataclass(frozen=True)
+class EvalResult(JsonMixin):
+    path: str  # the checkpoint dir evaluated
+    suite: str  # arithmetic | jsonl | perplexity
+    metrics: dict[str, float]  # accuracy (arithmetic), exact_match (jsonl), perplexity + loss (perplexity)
+    n: int  # problems (or tokens scored, for perplexity)
+    correct: int | None
+    failures: tuple[EvalFailure, ...]  # a sample, at most ~10
+    runtime_seconds: float
+    params: dict[str, Any]  # what produced the score: suite, n, seed, digits, ops, data sha256, ...
+    weights_sha256: str | None
+    weights_file: str | None
+    eval_ids: tuple[int, ...] = ()  # catalog rows written
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.metrics.get("accuracy", self.metrics.get("exact_match"))
+
+
+@dataclass(frozen=True)
+class ImportedMetric(JsonMixin):
+    source: str  # trainer_state | all_results | eval_results
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True)
+class ImportedMetrics(JsonMixin):
+    path: str
+    metrics: tuple[ImportedMetric, ...]
+    sources: tuple[str, ...]  # files read
+    weights_sha256: str | None
+    recorded: int  # new catalog rows (identical ones already stored are skipped)
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CardSection(JsonMixin):
+    name: str
+    action: str  # added | refreshed | kept_user_edit
+
+
+@dataclass(frozen=True)
+class CardResult(JsonMixin):
+    path: str  # the README.md written
+    template: str
+    metadata: dict[str, Any]
+    sections: tuple[CardSection, ...]
+    eval_results: int  # entries in model-index
+    created: bool  # False: an existing card was merged
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompareRow(JsonMixin):
+    label: str  # "arithmetic accuracy", "eval_loss (trainer_state)", "size", ...
+    values: tuple[float | None, ...]  # one per checkpoint, None: not measured
+    better: str | None  # "higher" | "lower" | None (informational rows)
+    best: tuple[int, ...]  # indexes of the best value(s); empty when not comparable
+
+
+@dataclass(frozen=True)
+class CompareResult(JsonMixin):
+    paths: tuple[str, ...]
+    rows: tuple[CompareRow, ...]
+    warnings: tuple[str, ...] = ()
 
 
 # --- remotes, push, pull, deploy (issues 5 and 6) ----------------------------
 
 
 # --- guard (issue 6) ---------------------------------------------------------
+
+
+# Severity of a file found by the guard.
+GUARD_BLOCK = "block"  # over the host's limit: the push will be rejected
+GUARD_WARN = "warn"  # over the warning size: the push passes, the host complains
+
+
+@dataclass(frozen=True)
+class GuardChange(JsonMixin):
+    """One unpushed commit that adds, changes or deletes an oversized file."""
+
+    commit: str
+    path: str
+    change: str  # added | modified | deleted
+
+
+@dataclass(frozen=True)
+class GuardBlob(JsonMixin):
+    """One oversized file version (a git blob) in commits not yet pushed."""
+
+    oid: str  # git blob id (of the pointer, for Git LFS files)
+    size_bytes: int  # content size; for LFS files the size recorded in the pointer
+    severity: str  # GUARD_BLOCK | GUARD_WARN
+    paths: tuple[str, ...]
+    added_in: tuple[str, ...]  # unpushed commits that add this exact content
+    deleted_in: tuple[str, ...] = ()  # later unpushed commits that delete or replace it
+    in_head: bool = False  # still in the latest commit (False: deleted, but history keeps it)
+    lfs_oid: str | None = None  # sha256 of an LFS file (None for plain git blobs)
+    changes: tuple[GuardChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class GuardReport(JsonMixin):
+    repo: str
+    branch: str | None  # refs/heads/NAME, None when detached
+    upstream: str | None  # refs/remotes/origin/main, None when the branch has none
+    base_refs: tuple[str, ...]  # what counts as already pushed
+    commits_checked: int
+    objects_checked: int
+    limit_bytes: int
+    warn_bytes: int
+    lfs_limit_bytes: int
+    blocking: tuple[GuardBlob, ...]  # git blobs over the limit
+    lfs_blocking: tuple[GuardBlob, ...]  # LFS files over the LFS cap
+    warnings: tuple[GuardBlob, ...]
+    ok: bool  # nothing blocking
+    explanation: str  # plain words; empty when there is nothing to say
+    fixes: tuple[str, ...] = ()  # commands that would fix it
+
+
+@dataclass(frozen=True)
+class GuardFixResult(JsonMixin):
+    repo: str
+    method: str  # lfs | hub
+    branch: str
+    paths: tuple[str, ...]  # what was moved out of plain git history
+    old_head: str
+    new_head: str
+    commits_rewritten: int
+    protected_refs: tuple[str, ...]  # pushed history left untouched
+    after: GuardReport
+    target: str | None = None  # --fix hub: where the weights went
+    remote_commit: str | None = None
+    pointer_file: str | None = None  # relative to the repo
+    gitignore: str | None = None  # .gitignore updated (relative path)
+    undo: str = ""  # how to get the old history back
+
+
+@dataclass(frozen=True)
+class GuardHookResult(JsonMixin):
+    repo: str
+    hook: str  # absolute path of the pre-push hook
+    chained: str | None  # a previous hook it calls afterwards
+    command: str  # what the hook runs
