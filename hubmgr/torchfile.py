@@ -542,7 +542,7 @@ def _member_data_offset(path: Path, fh: BinaryIO, member: zipfile.ZipInfo, file_
 
 def _load_legacy(path: Path, fh: BinaryIO, file_size: int, ctx: _LoadContext) -> TorchFile:
     fh.seek(0)
-    header_ctx = _LoadContext(strict=True)
+    header_ctx = _LoadContext(strict=False)  # a bare pickle lands here: read it inertly, then reject it
     magic = _unpickle(path, fh, header_ctx, None)
     if magic != LEGACY_MAGIC:
         raise CorruptFileError(f"{path}: not a torch checkpoint (no zip archive, no legacy magic number)")
@@ -573,7 +573,7 @@ def _load_legacy(path: Path, fh: BinaryIO, file_size: int, ctx: _LoadContext) ->
         return ref
 
     raw_root = _unpickle(path, fh, ctx, persistent)
-    keys = _unpickle(path, fh, _LoadContext(strict=True), None)
+    keys = _unpickle(path, fh, _LoadContext(strict=False), None)
     if not isinstance(keys, list):
         raise CorruptFileError(f"{path}: legacy storage key list is missing")
     storages: dict[str, StorageInfo] = {}
@@ -687,6 +687,20 @@ def load_torch_file(path: str | os.PathLike[str], *, strict: bool = True) -> Tor
         if not head or head[0] != 0x80:
             raise CorruptFileError(f"{path}: not a torch checkpoint (neither a zip archive nor a pickle)")
         return _load_legacy(path, fh, file_size, ctx)
+
+
+def load_pickle_file(path: str | os.PathLike[str], *, strict: bool = True) -> TorchFile:
+    """A bare pickle (``pickle.dump`` output named .pth/.pkl), read with the same restricted unpickler."""
+    path = Path(path)
+    ctx = _LoadContext(strict=strict)
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise CorruptFileError(f"{path}: cannot open ({exc.strerror})") from exc
+    with fh:
+        root = _unpickle(path, fh, ctx, None)  # no persistent ids: storages cannot appear
+    return TorchFile(path, "pickle", root, {}, tuple(ctx.globals), tuple(ctx.called), tuple(ctx.constructed),
+                     pickle_offset=0)
 
 
 # -- interpreting the tree -----------------------------------------------------
