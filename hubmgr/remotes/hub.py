@@ -1,0 +1,502 @@
+"""The Hugging Face Hub as a remote, through ``huggingface_hub.HfApi`` only.
+
+Endpoint: ``Settings.hub_endpoint`` (``HF_ENDPOINT`` or the config file), else the
+library's default. Token: the one passed in, else ``HF_TOKEN`` or the standard login
+store (``huggingface_hub.get_token()``). A token is never put into a message, a log
+line or the catalog: messages are scrubbed of anything that looks like one.
+
+Every ``huggingface_hub`` / ``httpx2`` exception stops here and becomes a
+``HubmgrError`` with a hint (``_hub_errors``). The library's tqdm bars are silenced;
+progress goes to hubmgr's ``ProgressSink`` instead. Xet is left to the library (the real
+Hub stores new uploads with Xet); only the tests set ``HF_HUB_DISABLE_XET=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from ..errors import (
+    AuthError, CancelledError, ConflictError, HubmgrError, RemoteError, RemoteNotFoundError, VerificationError,
+)
+from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from . import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
+DOWNLOAD_ATTEMPTS = 4  # per file, on top of huggingface_hub's own in-call retries/resume
+UPLOAD_BATCH_BYTES = 256 * 10**6  # pre-upload files in batches so progress moves between them
+UPLOAD_BATCH_FILES = 64
+_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9_]{6,}")
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """``text`` without the given secrets or anything shaped like a Hub token."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _TOKEN_RE.sub("hf_***", text)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0].strip()
+
+
+def safe_relative_path(path: str) -> bool:
+    """True if ``path`` stays inside the directory it is joined to (no ``..``, not absolute)."""
+    p = PurePosixPath(path)
+    return bool(path) and not p.is_absolute() and ".." not in p.parts and "\\" not in path and ":" not in p.parts[0]
+
+
+class HubRemote:
+    """One repository on a Hub endpoint. Implements ``hubmgr.remotes.Remote``."""
+
+    def __init__(self, target: RemoteTarget, settings: "Settings", *, token: str | None = None) -> None:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()  # never garble the TUI or --json; we report through ProgressSink
+        self.target = target
+        self.repo_id = target.location
+        self.endpoint = (settings.hub_endpoint or "").rstrip("/") or None
+        self.__token = token
+
+    def __repr__(self) -> str:
+        return f"HubRemote({self.name!r}, endpoint={self.endpoint_display!r})"
+
+    # --- identity ---------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return f"hub:{self.repo_id}"
+
+    @property
+    def endpoint_display(self) -> str:
+        if self.endpoint:
+            return self.endpoint
+        from huggingface_hub import constants
+
+        return constants.ENDPOINT
+
+    def _token(self) -> str | None:
+        if self.__token:
+            return self.__token
+        from huggingface_hub import get_token
+
+        with contextlib.suppress(Exception):
+            return get_token()
+        return None
+
+    def _api(self):
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=self.endpoint, token=self.__token or None, library_name="hubmgr")
+
+    def _require_token(self) -> None:
+        if not self._token():
+            raise AuthError(f"not logged in to the Hub ({self.endpoint_display}): pushing needs a token", LOGIN_HINT)
+
+    @contextlib.contextmanager
+    def _hub_errors(self, action: str, revision: str | None = None) -> Iterator[None]:
+        """Turn ``huggingface_hub`` / ``httpx2`` exceptions into ``HubmgrError``s with hints."""
+        try:
+            yield
+        except HubmgrError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped below; unknown ones re-raised
+            mapped = self._map_error(exc, action, revision)
+            if mapped is None:
+                raise
+            raise mapped from None
+
+    def _map_error(self, exc: Exception, action: str, revision: str | None) -> HubmgrError | None:
+        from huggingface_hub import errors as hf_errors
+
+        repo, where = self.repo_id, self.endpoint_display
+        detail = scrub(_first_line(exc), self.__token)
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if isinstance(exc, hf_errors.GatedRepoError):
+            return AuthError(f"{repo} is a gated repository: your account has no access to it",
+                             f"request access on {where}/{repo}, then use that account's token ({LOGIN_HINT})")
+        if isinstance(exc, hf_errors.DisabledRepoError):
+            return RemoteError(f"{repo} has been disabled on {where}", None)
+        if isinstance(exc, hf_errors.RevisionNotFoundError):
+            return RemoteNotFoundError(f"revision {revision or 'main'!r} not found in {repo}",
+                                       f"list branches and tags with `hubmgr status` or check {where}/{repo}")
+        if isinstance(exc, hf_errors.RepositoryNotFoundError):
+            hint = ("check the repo id; a private repo also needs a token: " + LOGIN_HINT if not self._token()
+                    else "check the repo id, and that your token's account can see it (private repos)")
+            return RemoteNotFoundError(f"repository {repo} not found on {where}", hint)
+        if isinstance(exc, hf_errors.EntryNotFoundError):
+            return RemoteNotFoundError(f"file not found in {repo}: {detail}", None)
+        if isinstance(exc, hf_errors.LocalTokenNotFoundError):
+            return AuthError(f"not logged in to the Hub ({where})", LOGIN_HINT)
+        if isinstance(exc, hf_errors.OfflineModeIsEnabled):
+            return RemoteError(f"cannot {action}: HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE to reach the Hub")
+        if isinstance(exc, hf_errors.HfHubHTTPError) and status is not None:
+            if status == 401:
+                return AuthError(f"cannot {action}: the Hub rejected the credentials (not logged in or invalid token)",
+                                 LOGIN_HINT)
+            if status == 403:
+                return AuthError(f"cannot {action}: no write access to {repo} with this token",
+                                 f"use a token with the 'write' role for that namespace ({LOGIN_HINT})")
+            if status == 412:
+                return ConflictError(f"cannot {action}: {repo} changed on the Hub while pushing",
+                                     "run the push again")
+            if status == 429:
+                return _transient(RemoteError(f"cannot {action}: rate limited by {where}", "wait a moment and retry"))
+            if status >= 500:
+                return _transient(RemoteError(f"cannot {action}: {where} answered HTTP {status}", "retry later"))
+            return RemoteError(f"cannot {action}: {detail}", None)
+        if isinstance(exc, (ConnectionError, TimeoutError)) or _is_network_error(exc):
+            return _transient(RemoteError(f"cannot {action}: network error talking to {where} ({detail})",
+                                          "check the connection and HF_ENDPOINT, then retry"))
+        if isinstance(exc, OSError):  # e.g. "Consistency check failed" on a short body
+            return _transient(RemoteError(f"cannot {action}: {detail}", "retry"))
+        if isinstance(exc, ValueError):
+            return RemoteError(f"cannot {action}: {detail}", None)
+        return None
+
+    # --- reading ----------------------------------------------------------------------------------
+    def resolve_revision(self, revision: str | None) -> str:
+        with self._hub_errors("resolve the revision", revision):
+            info = self._api().repo_info(self.repo_id, revision=revision or None)
+        if not info.sha:
+            raise RemoteError(f"the Hub did not report a commit for {self.repo_id}@{revision or 'main'}")
+        return info.sha
+
+    def list_files(self, commit_sha: str) -> list[RemoteFile]:
+        from huggingface_hub.hf_api import RepoFile
+
+        with self._hub_errors("list files", commit_sha):
+            entries = list(self._api().list_repo_tree(self.repo_id, revision=commit_sha, recursive=True))
+        files = []
+        for e in entries:
+            if not isinstance(e, RepoFile):
+                continue
+            lfs = e.lfs
+            files.append(RemoteFile(path=e.path, size=int(e.size), sha256=lfs.sha256 if lfs else None,
+                                    git_oid=e.blob_id, is_lfs=lfs is not None))
+        return sorted(files, key=lambda f: f.path)
+
+    def list_refs(self) -> list[RemoteRef]:
+        with self._hub_errors("list branches and tags"):
+            refs = self._api().list_repo_refs(self.repo_id)
+        return ([RemoteRef(b.name, "branch", b.target_commit) for b in refs.branches]
+                + [RemoteRef(t.name, "tag", t.target_commit) for t in refs.tags])
+
+    def list_commits(self, revision: str | None = None, limit: int = 50) -> list[RemoteCommit]:
+        with self._hub_errors("list commits", revision):
+            commits = []
+            for c in self._api().list_repo_commits(self.repo_id, revision=revision or None):
+                commits.append(RemoteCommit(sha=c.commit_id, title=c.title,
+                                            date=c.created_at.isoformat().replace("+00:00", "Z"),
+                                            author=c.authors[0] if c.authors else None))
+                if len(commits) >= limit:
+                    break
+        return commits
+
+    # --- downloading ------------------------------------------------------------------------------
+    def download(self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
+                 progress: ProgressSink = no_progress, cancel: CancelToken | None = None) -> None:
+        """Download ``files`` of ``commit_sha`` into ``dest`` (a staging dir).
+
+        The library resumes a dropped body within one call (Range); a file that still
+        fails is re-invoked up to ``DOWNLOAD_ATTEMPTS`` times. Files already complete from
+        an earlier attempt into the same ``dest`` are skipped by the library's local_dir
+        metadata.
+        """
+        for f in files:
+            if not safe_relative_path(f.path):
+                raise VerificationError(f"the remote lists a path that escapes the destination: {f.path!r}",
+                                        "refusing to download from this repository; report it to its owner")
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        api = self._api()
+        meter = _TransferMeter(progress, f"pull:{self.repo_id}", f"downloading {self.repo_id}",
+                               total_bytes=sum(f.size for f in files), total_files=len(files), cancel=cancel)
+
+        def fetch(f: RemoteFile) -> None:
+            for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+                check_cancel(cancel)
+                bar = meter.bar_class(f.path)
+                try:
+                    with self._hub_errors(f"download {f.path}", commit_sha):
+                        api.hf_hub_download(self.repo_id, f.path, revision=commit_sha, local_dir=dest,
+                                            tqdm_class=bar)
+                    meter.file_done(f.size, bar)
+                    return
+                except RemoteError as exc:
+                    meter.rewind(bar)
+                    if attempt == DOWNLOAD_ATTEMPTS or not is_transient(exc):
+                        raise
+                    time.sleep(min(0.5 * 2 ** (attempt - 1), 4))
+
+        workers = max(1, min(8, len(files)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-download") as pool:
+            futures = [pool.submit(fetch, f) for f in files]
+            try:
+                for fut in futures:
+                    fut.result()
+            except BaseException:
+                meter.abort()
+                for fut in futures:
+                    fut.cancel()
+                raise
+        # huggingface_hub's bookkeeping for local_dir; not part of the release.
+        shutil.rmtree(dest / ".cache" / "huggingface", ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (dest / ".cache").rmdir()
+        meter.finish()
+
+    def fill_hf_cache(self, commit_sha: str, include: list[str] | tuple[str, ...] | None = None, *,
+                      revision: str | None = None, progress: ProgressSink = no_progress) -> Path:
+        """Download ``commit_sha`` into the standard HF cache and point ``refs/<revision>`` at it.
+
+        Afterwards ``from_pretrained(repo_id)`` (or ``revision=...``) works offline on this host.
+        ``revision`` defaults to ``main``; a sha revision writes no ref.
+        """
+        progress(ProgressEvent(f"pull:{self.repo_id}", f"filling the HF cache with {self.repo_id}", 0, None,
+                               "files"))
+        with self._hub_errors("download into the HF cache", commit_sha):
+            folder = Path(self._api().snapshot_download(self.repo_id, revision=commit_sha,
+                                                        allow_patterns=list(include) if include else None))
+        ref = revision or "main"
+        if not _SHA_RE.match(ref):
+            ref_file = folder.parent.parent / "refs" / ref
+            ref_file.parent.mkdir(parents=True, exist_ok=True)
+            ref_file.write_text(commit_sha)
+        progress(ProgressEvent(f"pull:{self.repo_id}", f"cached {self.repo_id}", 1, 1, "files", finished=True))
+        return folder
+
+    # --- pushing ----------------------------------------------------------------------------------
+    def push(self, request: PushRequest, *, progress: ProgressSink = no_progress,
+             cancel: CancelToken | None = None) -> PushOutcome:
+        """Commit exactly ``request.upload`` and ``request.delete`` (no empty commit), then tag."""
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+        self._require_token()
+        api = self._api()
+        branch = request.revision or "main"
+        folder = Path(request.folder)
+        self._ensure_repo(api, request.private)
+        heads = self._ensure_branch(api, branch)
+        head_before = heads[branch]
+
+        additions = []
+        for rel in request.upload:
+            if not safe_relative_path(rel):
+                raise VerificationError(f"refusing to upload a path outside the folder: {rel!r}")
+            additions.append(CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(folder / rel)))
+        deletions = [CommitOperationDelete(path_in_repo=rel) for rel in request.delete]
+        sizes = {rel: (folder / rel).stat().st_size for rel in request.upload}
+        meter = _TransferMeter(progress, f"push:{self.repo_id}", f"uploading to {self.repo_id}",
+                               total_bytes=sum(sizes.values()), total_files=len(additions), cancel=cancel)
+        commit_sha, commit_url, pr_url, created = head_before, None, None, False
+        bytes_sent = 0
+        sent: list[str] = []
+        if additions or deletions:
+            for batch in _batches(additions, sizes):
+                check_cancel(cancel)
+                with self._hub_errors("upload files", branch):
+                    api.preupload_lfs_files(self.repo_id, batch, revision=branch, create_pr=request.create_pr or None)
+                for op in batch:
+                    unchanged = op._remote_oid is not None and op._remote_oid == op._local_oid
+                    if not unchanged and not op._should_ignore:
+                        bytes_sent += sizes[op.path_in_repo]
+                        sent.append(op.path_in_repo)
+                    meter.file_done(sizes[op.path_in_repo])
+            check_cancel(cancel)
+            with self._hub_errors("create the commit", branch):
+                info = api.create_commit(self.repo_id, [*additions, *deletions], commit_message=request.message,
+                                         revision=branch, create_pr=request.create_pr or None,
+                                         parent_commit=head_before)
+            commit_sha, pr_url = info.oid, info.pr_url
+            created = commit_sha != head_before
+            commit_url = info.commit_url if created else None
+        meter.finish()
+        if request.tag:
+            self._tag(api, request.tag, commit_sha)
+        if commit_url is None:
+            commit_url = f"{self._repo_web_url()}/commit/{commit_sha}"
+        return PushOutcome(commit_sha=commit_sha, commit_url=commit_url, created_commit=created,
+                           bytes_sent=bytes_sent if created else 0, files_uploaded=tuple(sent) if created else (),
+                           pr_url=pr_url, extra={"branch": branch, "endpoint": self.endpoint_display})
+
+    def _repo_web_url(self) -> str:
+        return f"{self.endpoint_display.rstrip('/')}/{self.repo_id}"
+
+    def _ensure_repo(self, api: Any, private: bool) -> None:
+        from huggingface_hub import errors as hf_errors
+
+        try:
+            api.repo_info(self.repo_id)
+            return
+        except hf_errors.GatedRepoError:
+            return  # it exists; access is checked by the commit itself
+        except hf_errors.RepositoryNotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            mapped = self._map_error(exc, f"read {self.repo_id}", None)
+            if mapped is None:
+                raise
+            raise mapped from None
+        with self._hub_errors(f"create the repository {self.repo_id}"):
+            api.create_repo(self.repo_id, private=private, exist_ok=True)
+
+    def _ensure_branch(self, api: Any, branch: str) -> dict[str, str]:
+        """Branch heads; creates ``branch`` from main when it does not exist yet."""
+        with self._hub_errors("list branches", branch):
+            heads = {b.name: b.target_commit for b in api.list_repo_refs(self.repo_id).branches}
+        if branch not in heads:
+            with self._hub_errors(f"create the branch {branch}", branch):
+                api.create_branch(self.repo_id, branch=branch, exist_ok=True)
+                heads = {b.name: b.target_commit for b in api.list_repo_refs(self.repo_id).branches}
+        return heads
+
+    def _tag(self, api: Any, tag: str, commit_sha: str) -> None:
+        with self._hub_errors("list tags"):
+            tags = {t.name: t.target_commit for t in api.list_repo_refs(self.repo_id).tags}
+        if tag in tags:
+            if tags[tag] == commit_sha:
+                return
+            raise ConflictError(f"tag {tag!r} already exists in {self.repo_id} at {tags[tag][:12]}",
+                                "choose another tag name (tags are never moved by hubmgr)")
+        with self._hub_errors(f"create the tag {tag}", tag):
+            api.create_tag(self.repo_id, tag=tag, revision=commit_sha)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    try:
+        import httpx2
+    except ImportError:  # pragma: no cover - older huggingface_hub uses httpx
+        import httpx as httpx2  # type: ignore[no-redef]
+    return isinstance(exc, httpx2.TransportError)
+
+
+def _transient(exc: RemoteError) -> RemoteError:
+    """Mark an error as worth another attempt (network errors, 5xx/429, short bodies)."""
+    exc.transient = True  # type: ignore[attr-defined]
+    return exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    return bool(getattr(exc, "transient", False))
+
+
+def _batches(additions: list, sizes: dict[str, int]) -> Iterator[list]:
+    batch: list = []
+    total = 0
+    for op in additions:
+        batch.append(op)
+        total += sizes[op.path_in_repo]
+        if total >= UPLOAD_BATCH_BYTES or len(batch) >= UPLOAD_BATCH_FILES:
+            yield batch
+            batch, total = [], 0
+    if batch:
+        yield batch
+
+
+class _TransferMeter:
+    """Aggregates per-file byte counts from worker threads into two progress tasks (bytes, files).
+
+    ``bar_class(name)`` returns a tqdm-compatible class that ``huggingface_hub`` instantiates
+    for one file's download; its ``update(n)`` feeds the byte counter and checks ``cancel``.
+    """
+
+    def __init__(self, sink: ProgressSink, task: str, description: str, *, total_bytes: int, total_files: int,
+                 cancel: CancelToken | None) -> None:
+        self._sink, self._task, self._desc = sink, task, description
+        self.total_bytes, self.total_files = total_bytes, total_files
+        self._bytes = 0
+        self._files = 0
+        self._cancel = cancel
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self._emit(force=True)
+
+    def _emit(self, force: bool = False, finished: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.05:
+            return
+        self._last = now
+        self._sink(ProgressEvent(f"{self._task}:bytes", self._desc, self._bytes, self.total_bytes, "B",
+                                 finished=finished))
+        self._sink(ProgressEvent(f"{self._task}:files", f"{self._desc} (files)", self._files, self.total_files,
+                                 "files", finished=finished))
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self._bytes += n
+            self._emit()
+
+    def bar_class(self, name: str) -> Callable[..., Any]:
+        meter = self
+
+        class _Bar:
+            """Stands in for tqdm inside huggingface_hub: counts bytes, draws nothing."""
+
+            def __init__(self, *args: Any, initial: int = 0, **kwargs: Any) -> None:
+                self.n = 0
+                self.total = kwargs.get("total")
+                if initial:
+                    self.update(initial)
+
+            def update(self, n: int | float = 1) -> None:
+                if meter._cancel is not None and meter._cancel.cancelled:
+                    raise CancelledError()
+                n = int(n)
+                self.n += n
+                _Bar.counted += n
+                meter.add(n)
+
+            def __enter__(self) -> "_Bar":
+                return self
+
+            def __exit__(self, *exc: Any) -> None:
+                return None
+
+            def close(self) -> None:
+                pass
+
+            def set_description(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
+            refresh = set_postfix = set_description
+
+        _Bar.counted = 0  # type: ignore[attr-defined]
+        return _Bar
+
+    def rewind(self, bar: Any) -> None:
+        """Forget what a failed attempt of one file counted."""
+        counted = getattr(bar, "counted", 0)
+        if counted:
+            self.add(-counted)
+            bar.counted = 0
+
+    def file_done(self, size: int, bar: Any = None) -> None:
+        with self._lock:
+            counted = getattr(bar, "counted", None) if bar is not None else None
+            # Files skipped by the library (already complete) report no bytes: count them now.
+            self._bytes += size - counted if counted is not None else size
+            self._files += 1
+            self._emit(force=True)
+
+    def abort(self) -> None:
+        with self._lock:
+            self._emit(force=True, finished=True)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._emit(force=True, finished=True)
