@@ -1,0 +1,440 @@
+"""Streaming safetensors writer: header first, then each tensor's bytes in turn.
+
+File layout (https://github.com/huggingface/safetensors#format)::
+
+    u64 little-endian N | N bytes of JSON header, space-padded so N % 8 == 0 | data
+
+The header maps each tensor name to ``{"dtype", "shape", "data_offsets": [begin, end]}``
+(offsets relative to the start of the data) plus ``"__metadata__"`` (str -> str,
+always with ``{"format": "pt"}`` so transformers accepts the file).
+
+A tensor's bytes come either from a byte range of a source file (copied with
+``os.copy_file_range``: the data never passes through Python) or from a callable
+returning a buffer (strided copies, dtype conversions). No step holds more than
+one tensor in memory.
+
+Atomicity: outputs are written under a temporary name in the destination folder
+(``.NAME.hubmgr-tmp-<pid>``), fsynced, verified, then renamed. A killed run leaves
+only such a temp entry, removed by the next run once its pid is gone.
+
+Stdlib only; ``safetensors`` is imported lazily by ``verify_file``.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, Union
+
+from .errors import CorruptFileError, DiskSpaceError, VerificationError
+from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+
+# safetensors dtype code -> bytes per element.
+DTYPE_SIZES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
+    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+    "C64": 8, "C128": 16,
+}
+HEADER_ALIGN = 8
+SINGLE_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+# One write()/copy_file_range() moves at most ~2 GiB on Linux: go in chunks well below that.
+CHUNK = 256 * 2**20
+VERIFY_CHUNK = 16 * 2**20
+TEMP_MARK = ".hubmgr-tmp-"
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.hubmgr-(?:tmp|old)-(?P<pid>\d+)$")
+
+
+@dataclass(frozen=True)
+class FileSpan:
+    """``nbytes`` contiguous bytes at absolute ``offset`` of ``path`` (e.g. a zip member's data)."""
+
+    path: str
+    offset: int
+
+
+Buffer = Union[bytes, bytearray, memoryview]
+ByteSource = Union[FileSpan, Callable[[], Buffer]]
+
+
+@dataclass(frozen=True)
+class TensorBytes:
+    """One tensor to write: what the header says plus where its bytes come from."""
+
+    name: str
+    dtype: str  # safetensors code: F32, BF16, I64, BOOL, ...
+    shape: tuple[int, ...]
+    source: ByteSource
+
+    @property
+    def nbytes(self) -> int:
+        n = DTYPE_SIZES[self.dtype]
+        for dim in self.shape:
+            n *= dim
+        return n
+
+
+# --- header ------------------------------------------------------------------
+
+
+def build_header(tensors: Sequence[TensorBytes], metadata: dict[str, str] | None = None) -> bytes:
+    """The 8-byte size prefix plus the padded JSON header, for ``tensors`` laid out in order."""
+    meta = {"format": "pt"}
+    meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    meta["format"] = "pt"
+    header: dict[str, object] = {"__metadata__": meta}
+    offset = 0
+    for t in tensors:
+        if t.name in header:
+            raise ValueError(f"duplicate tensor name {t.name!r}")
+        end = offset + t.nbytes
+        header[t.name] = {"dtype": t.dtype, "shape": list(t.shape), "data_offsets": [offset, end]}
+        offset = end
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    raw += b" " * (-len(raw) % HEADER_ALIGN)
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def aligned_order(tensors: Iterable[TensorBytes]) -> list[TensorBytes]:
+    """Wider dtypes first (stable): every tensor then starts at a multiple of its itemsize."""
+    return sorted(tensors, key=lambda t: -DTYPE_SIZES[t.dtype])
+
+
+def file_size(tensors: Sequence[TensorBytes], metadata: dict[str, str] | None = None) -> int:
+    return len(build_header(tensors, metadata)) + sum(t.nbytes for t in tensors)
+
+
+# --- sharding ----------------------------------------------------------------
+
+
+def plan_shards(tensors: Sequence[TensorBytes], max_shard_size: int | None) -> list[list[TensorBytes]]:
+    """Split in order like transformers: a new shard when the next tensor would overflow.
+
+    A tensor bigger than ``max_shard_size`` gets a shard of its own.
+    """
+    if not max_shard_size:
+        return [list(tensors)]
+    shards: list[list[TensorBytes]] = [[]]
+    size = 0
+    for t in tensors:
+        if shards[-1] and size + t.nbytes > max_shard_size:
+            shards.append([])
+            size = 0
+        shards[-1].append(t)
+        size += t.nbytes
+    return shards
+
+
+def shard_file_names(count: int) -> list[str]:
+    if count == 1:
+        return [SINGLE_FILE]
+    return [f"model-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
+
+
+def index_document(shards: Sequence[Sequence[TensorBytes]], names: Sequence[str]) -> dict:
+    """``model.safetensors.index.json`` exactly as transformers writes and reads it."""
+    weight_map = {t.name: name for shard, name in zip(shards, names) for t in shard}
+    total = sum(t.nbytes for shard in shards for t in shard)
+    return {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+
+
+# --- low-level byte moving ---------------------------------------------------
+
+
+def write_all(fd: int, data: Buffer) -> None:
+    """``os.write`` until everything is written, in chunks below the 2 GiB per-call limit."""
+    view = memoryview(data).cast("B") if not isinstance(data, memoryview) or data.format != "B" else data
+    pos, end = 0, len(view)
+    while pos < end:
+        pos += os.write(fd, view[pos:pos + CHUNK])
+
+
+def copy_range(src_fd: int, dst_fd: int, offset: int, count: int) -> None:
+    """Copy ``count`` bytes at ``offset`` of ``src_fd`` to the current position of ``dst_fd``.
+
+    ``os.copy_file_range`` moves the data inside the kernel (reflinks on some
+    filesystems); it falls back to pread/write where unsupported.
+    """
+    done = 0
+    use_cfr = hasattr(os, "copy_file_range")
+    while done < count:
+        step = min(CHUNK, count - done)
+        if use_cfr:
+            try:
+                n = os.copy_file_range(src_fd, dst_fd, step, offset + done)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
+                    raise
+                use_cfr = False
+                continue
+        else:
+            chunk = os.pread(src_fd, step, offset + done)
+            n = len(chunk)
+            if n:
+                write_all(dst_fd, chunk)
+        if n == 0:
+            raise CorruptFileError(f"source ends early: wanted {count} bytes at offset {offset}, got {done}",
+                                   "the file is truncated; re-save or re-download it")
+        done += n
+
+
+class SourceFiles:
+    """Read-only file descriptors of the source files, opened once."""
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+
+    def fd(self, path: str) -> int:
+        if path not in self._fds:
+            self._fds[path] = os.open(path, os.O_RDONLY)
+        return self._fds[path]
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> "SourceFiles":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def source_bytes(t: TensorBytes, files: SourceFiles) -> Buffer:
+    """The tensor's bytes in memory (verification of derived tensors, small reads)."""
+    if isinstance(t.source, FileSpan):
+        data = os.pread(files.fd(t.source.path), t.nbytes, t.source.offset) if t.nbytes else b""
+        if len(data) != t.nbytes:
+            raise CorruptFileError(f"source ends early while reading {t.name!r}", "the file is truncated")
+        return data
+    data = t.source()
+    if len(memoryview(data).cast("B")) != t.nbytes:
+        raise ValueError(f"tensor {t.name!r}: expected {t.nbytes} bytes, got {len(memoryview(data).cast('B'))}")
+    return data
+
+
+# --- one file ----------------------------------------------------------------
+
+
+def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, str] | None, *,
+               files: SourceFiles, progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
+               task: str = "convert:write", done_before: int = 0, total: int | None = None) -> int:
+    """Write one safetensors file at ``path`` (a temp name: the caller renames) and fsync it.
+
+    Returns the file size. Reports progress in bytes of tensor data.
+    """
+    header = build_header(tensors, metadata)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, header)
+        done = done_before
+        for t in tensors:
+            check_cancel(cancel)
+            if isinstance(t.source, FileSpan):
+                copy_range(files.fd(t.source.path), fd, t.source.offset, t.nbytes)
+            else:
+                data = source_bytes(t, files)
+                write_all(fd, data)
+                del data
+            done += t.nbytes
+            progress(ProgressEvent(task, f"writing {path.name.split(TEMP_MARK)[0].lstrip('.')}", done, total))
+        os.fsync(fd)
+        size = os.lseek(fd, 0, os.SEEK_CUR)
+    finally:
+        os.close(fd)
+    expected = len(header) + sum(t.nbytes for t in tensors)
+    if size != expected:
+        raise VerificationError(f"{path.name}: wrote {size} bytes, expected {expected}")
+    return size
+
+
+def write_json(path: Path, document: dict) -> int:
+    data = (json.dumps(document, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return len(data)
+
+
+# --- verification ------------------------------------------------------------
+
+
+def read_header(path: Path) -> tuple[dict, int]:
+    """(parsed JSON header, absolute offset where the data starts)."""
+    with open(path, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        return json.loads(fh.read(n)), 8 + n
+
+
+def verify_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, str] | None, *,
+                files: SourceFiles, progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
+                task: str = "convert:verify", done_before: int = 0, total: int | None = None) -> str:
+    """Reopen ``path`` with ``safetensors.safe_open`` and compare every tensor bit for bit with its source.
+
+    safetensors checks the header (names, dtypes, shapes, offsets covering the data);
+    then one sequential pass over the file hashes it and compares each tensor's
+    byte range with the source bytes in 16 MiB chunks (memory stays flat: no
+    whole tensor, no mapping of the whole file). Returns the file's sha256.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    by_name = {t.name: t for t in tensors}
+    expected_meta = {"format": "pt", **{str(k): str(v) for k, v in (metadata or {}).items()}}
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            names = set(f.keys())
+            if names != set(by_name):
+                missing, extra = sorted(set(by_name) - names), sorted(names - set(by_name))
+                raise VerificationError(f"{path.name}: tensor names differ (missing {missing[:3]}, extra {extra[:3]})")
+            if (f.metadata() or {}) != expected_meta:
+                raise VerificationError(f"{path.name}: metadata differs from what was written")
+            for name in names:
+                sl = f.get_slice(name)
+                t = by_name[name]
+                if sl.get_dtype() != t.dtype or tuple(sl.get_shape()) != tuple(t.shape):
+                    raise VerificationError(f"{path.name}: {name} reads back as {sl.get_dtype()} {sl.get_shape()}")
+    except SafetensorError as exc:
+        raise VerificationError(f"{path.name}: safetensors cannot read the output: {exc}") from exc
+
+    header, data_start = read_header(path)
+    spans = sorted((entry["data_offsets"][0], entry["data_offsets"][1], name)
+                   for name, entry in header.items() if name != "__metadata__")
+    digest = hashlib.sha256()
+    done = done_before
+    with open(path, "rb") as out:
+        digest.update(out.read(data_start))
+        for begin, _end, name in spans:
+            check_cancel(cancel)
+            t = by_name[name]
+            if header[name]["data_offsets"][1] - begin != t.nbytes or out.tell() != data_start + begin:
+                raise VerificationError(f"{path.name}: {name} has unexpected data offsets")
+            _compare_tensor(out, t, files, digest, path.name)
+            done += t.nbytes
+            progress(ProgressEvent(task, f"verifying {path.name}", done, total))
+        rest = out.read()
+        if rest:
+            raise VerificationError(f"{path.name}: {len(rest)} unexpected bytes after the last tensor")
+    return digest.hexdigest()
+
+
+def _compare_tensor(out, t: TensorBytes, files: SourceFiles, digest, file_name: str) -> None:
+    if isinstance(t.source, FileSpan):
+        src_fd, src_off = files.fd(t.source.path), t.source.offset
+        pos = 0
+        while pos < t.nbytes:
+            step = min(VERIFY_CHUNK, t.nbytes - pos)
+            got = out.read(step)
+            want = os.pread(src_fd, step, src_off + pos)
+            digest.update(got)
+            if got != want:
+                raise VerificationError(f"{file_name}: tensor {t.name!r} differs from the source")
+            pos += step
+        return
+    want = memoryview(source_bytes(t, files)).cast("B")
+    pos = 0
+    while pos < t.nbytes:
+        step = min(VERIFY_CHUNK, t.nbytes - pos)
+        got = out.read(step)
+        digest.update(got)
+        if got != want[pos:pos + step]:
+            raise VerificationError(f"{file_name}: tensor {t.name!r} differs from the source")
+        pos += step
+
+
+# --- atomic outputs ----------------------------------------------------------
+
+
+def temp_path(final: Path, kind: str = "tmp") -> Path:
+    """``dir/.NAME.hubmgr-tmp-<pid>``: same folder (so rename is atomic), hidden, owner recorded."""
+    return final.parent / f".{final.name}.hubmgr-{kind}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(directory: Path) -> list[str]:
+    """Remove temp outputs left in ``directory`` by runs that died (their pid is gone)."""
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name)
+        if not m or _pid_alive(int(m.group("pid"))):
+            continue
+        remove_path(Path(entry.path))
+        removed.append(entry.path)
+    return removed
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit(temp: Path, final: Path, *, replace: bool) -> None:
+    """Move a finished temp file or dir to its final name (replacing it only if ``replace``)."""
+    if final.exists() or final.is_symlink():
+        if not replace:
+            from .errors import ConflictError
+
+            raise ConflictError(f"{final} already exists", "pass --force to overwrite it")
+        if final.is_dir() and not final.is_symlink():
+            # A dir cannot be replaced by rename(2) in one step: move the old one aside first.
+            old = temp_path(final, "old")
+            os.rename(final, old)
+            os.rename(temp, final)
+            remove_path(old)
+        else:
+            os.replace(temp, final)
+    else:
+        os.rename(temp, final)
+    fsync_dir(final.parent)
+
+
+def check_disk_space(directory: Path, needed: int) -> None:
+    """Fail up front (before writing anything) when ``needed`` bytes will not fit."""
+    probe = directory
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    margin = 16 * 2**20
+    if needed + margin > free:
+        raise DiskSpaceError(
+            f"not enough disk space in {probe}: need {needed / 1e6:,.1f} MB, {free / 1e6:,.1f} MB free",
+            "free some space or write elsewhere with --out",
+        )
