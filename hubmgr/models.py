@@ -84,6 +84,7 @@ class CheckpointInfo(JsonMixin):
     tied_groups: tuple[tuple[str, ...], ...] = ()  # names sharing one storage
     warnings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific facts (trainer state, class names...)
+    sync_state: str | None = None  # derived by checkpoints.list_checkpoints: local | converted | pushed <sha7>
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,16 @@ class ScanResult(JsonMixin):
     warnings: tuple[str, ...] = ()
     files_hashed: int = 0
     bytes_hashed: int = 0
+    forgotten: int = 0  # catalog entries under a rescanned root that vanished from disk
+    roots: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckpointList(JsonMixin):
+    """``hubmgr ls``: every catalogued checkpoint (tensor lists left out; see inspect)."""
+
+    checkpoints: tuple[CheckpointInfo, ...]
+    warnings: tuple[str, ...] = ()
 
 
 # --- convert (issue 3) -------------------------------------------------------
