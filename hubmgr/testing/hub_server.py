@@ -583,6 +583,8 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     # --- routing ----------------------------------------------------------------------------------
     def _route(self) -> None:
         s, m = self._segments, self.command
+        if s[:1] == ["_test"]:  # observation for out-of-process users (bench/hub.py)
+            return self._test_admin(s[1:], m)
         if s[:1] == ["api"]:
             return self._route_api(s[1:], m)
         if s[:1] == ["lfs-upload"] and len(s) == 2 and m == "PUT":
@@ -605,6 +607,19 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             repo = self._repo(repo_type, s[0], s[1])
             return self._send(200, f"<h1>{repo.repo_id}</h1>".encode(), content_type="text/html")
         raise HubHTTPError(404, f"no route for {m} {self._raw_path}")
+
+    def _test_admin(self, s: list[str], m: str) -> None:
+        server = self.server
+        if s == ["stats"] and m == "GET":
+            return self._json({"requests": len(server.requests),
+                               "lfs_puts": server.count("PUT", "^/lfs-(upload|part)/"),
+                               "lfs_bytes": server.lfs_bytes_received(),
+                               "commits": server.count("POST", "/commit/"),
+                               "resolve_gets": server.count("GET", "/resolve/")})
+        if s == ["reset"] and m == "POST":
+            server.clear_requests()
+            return self._json({})
+        raise HubHTTPError(404, "unknown test route")
 
     def _route_api(self, s: list[str], m: str) -> None:
         if s == ["agent-harnesses"]:
