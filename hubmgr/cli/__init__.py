@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     json_mode = "--json" in args
     try:
-        cli.main(args=args, prog_name="hubmgr", standalone_mode=False)
+        # With standalone_mode=False click returns the code of `raise click.exceptions.Exit(n)`.
+        code = cli.main(args=args, prog_name="hubmgr", standalone_mode=False)
     except HubmgrError as exc:
         print_error(exc, json_mode=json_mode)
         if os.environ.get("HUBMGR_DEBUG") == "1":
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else EXIT_FAILED)
-    sys.exit(0)
+    sys.exit(code if type(code) is int else 0)
 
 
 __all__ = ["cli", "main"]
