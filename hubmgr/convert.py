@@ -140,7 +140,7 @@ def _strided_copy(path: str, storage_offset: int, ref: Any) -> Callable[[], memo
         base = np.frombuffer(raw, dtype=item)
         view = np.lib.stride_tricks.as_strided(base, shape=ref.shape,
                                                strides=tuple(s * ref.itemsize for s in ref.stride))
-        return memoryview(np.ascontiguousarray(view)).cast("B")
+        return stw.byte_view(np.ascontiguousarray(view).reshape(-1).view(np.uint8))
 
     return make
 
@@ -236,7 +236,7 @@ def _cast(t: SourceTensor, target: str, files: stw.SourceFiles) -> SourceTensor:
         if not raw:
             return memoryview(b"")
         converted = torch.frombuffer(raw, dtype=names[t.dtype]).to(names[target])
-        return memoryview(converted.view(torch.uint8).numpy()).cast("B")
+        return stw.byte_view(converted.view(torch.uint8).numpy())
 
     return SourceTensor(t.name, target, t.shape, t.identity, make)
 

@@ -148,9 +148,19 @@ def index_document(shards: Sequence[Sequence[TensorBytes]], names: Sequence[str]
 # --- low-level byte moving ---------------------------------------------------
 
 
+def byte_view(data: Buffer) -> memoryview:
+    """A flat unsigned-byte view of any C-contiguous buffer (also empty and 0-dim ones)."""
+    view = memoryview(data)
+    if view.nbytes == 0:
+        return memoryview(b"")
+    if view.format == "B" and view.ndim == 1:
+        return view
+    return view.cast("B")
+
+
 def write_all(fd: int, data: Buffer) -> None:
     """``os.write`` until everything is written, in chunks below the 2 GiB per-call limit."""
-    view = memoryview(data).cast("B") if not isinstance(data, memoryview) or data.format != "B" else data
+    view = byte_view(data)
     pos, end = 0, len(view)
     while pos < end:
         pos += os.write(fd, view[pos:pos + CHUNK])
@@ -215,9 +225,9 @@ def source_bytes(t: TensorBytes, files: SourceFiles) -> Buffer:
         if len(data) != t.nbytes:
             raise CorruptFileError(f"source ends early while reading {t.name!r}", "the file is truncated")
         return data
-    data = t.source()
-    if len(memoryview(data).cast("B")) != t.nbytes:
-        raise ValueError(f"tensor {t.name!r}: expected {t.nbytes} bytes, got {len(memoryview(data).cast('B'))}")
+    data = byte_view(t.source())
+    if len(data) != t.nbytes:
+        raise ValueError(f"tensor {t.name!r}: expected {t.nbytes} bytes, got {len(data)}")
     return data
 
 
@@ -341,7 +351,7 @@ def _compare_tensor(out, t: TensorBytes, files: SourceFiles, digest, file_name: 
                 raise VerificationError(f"{file_name}: tensor {t.name!r} differs from the source")
             pos += step
         return
-    want = memoryview(source_bytes(t, files)).cast("B")
+    want = byte_view(source_bytes(t, files))
     pos = 0
     while pos < t.nbytes:
         step = min(VERIFY_CHUNK, t.nbytes - pos)

@@ -1,0 +1,194 @@
+"""The streaming safetensors writer: layout per the spec, sharding, chunked I/O, atomic outputs, verification."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hubmgr import safetensors_writer as stw
+from hubmgr.errors import ConflictError, CorruptFileError, DiskSpaceError, VerificationError
+
+
+def _array_source(arr: np.ndarray):
+    return lambda: np.ascontiguousarray(arr)
+
+
+def _tensors() -> tuple[list[stw.TensorBytes], dict[str, np.ndarray]]:
+    arrays = {
+        "b8": np.array([True, False, True]),
+        "f32": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "i64": np.array([1, -2, 3], dtype=np.int64),
+        "scalar": np.array(2.5, dtype=np.float32),
+        "empty": np.zeros((0, 3), dtype=np.float16),
+        "f16": np.linspace(0, 1, 5, dtype=np.float16),
+    }
+    codes = {"b8": "BOOL", "f32": "F32", "i64": "I64", "scalar": "F32", "empty": "F16", "f16": "F16"}
+    return [stw.TensorBytes(k, codes[k], a.shape, _array_source(a)) for k, a in arrays.items()], arrays
+
+
+def _write(path: Path, tensors, metadata=None) -> int:
+    with stw.SourceFiles() as files:
+        return stw.write_file(path, tensors, metadata, files=files)
+
+
+def test_header_layout_follows_the_spec(tmp_path: Path) -> None:
+    tensors, arrays = _tensors()
+    ordered = stw.aligned_order(tensors)
+    path = tmp_path / "x.safetensors"
+    size = _write(path, ordered, {"epoch": 3})
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    assert n % 8 == 0 and size == len(raw)
+    text = raw[8:8 + n].decode()
+    assert text == text.rstrip() + " " * (len(text) - len(text.rstrip()))  # padded with spaces only
+    header = json.loads(text)
+    assert header["__metadata__"] == {"format": "pt", "epoch": "3"}
+    offsets = [header[t.name]["data_offsets"] for t in ordered]
+    assert offsets[0][0] == 0 and all(a[1] == b[0] for a, b in zip(offsets, offsets[1:]))
+    assert offsets[-1][1] == len(raw) - 8 - n
+    for t in ordered:  # wider dtypes first: every tensor starts aligned to its itemsize
+        assert (8 + n + header[t.name]["data_offsets"][0]) % stw.DTYPE_SIZES[t.dtype] == 0
+
+    from safetensors.numpy import load_file
+
+    back = load_file(str(path))
+    assert set(back) == set(arrays)
+    for k, a in arrays.items():
+        assert back[k].dtype == a.dtype and back[k].shape == a.shape and np.array_equal(back[k], a)
+
+
+def test_plan_shards_keeps_order_and_isolates_oversized_tensors() -> None:
+    def t(name: str, n: int) -> stw.TensorBytes:
+        return stw.TensorBytes(name, "U8", (n,), lambda: b"\0" * n)
+
+    shards = stw.plan_shards([t("a", 40), t("b", 50), t("c", 30), t("big", 500), t("d", 10)], 100)
+    assert [[x.name for x in s] for s in shards] == [["a", "b"], ["c"], ["big"], ["d"]]
+    names = stw.shard_file_names(len(shards))
+    assert names[0] == "model-00001-of-00004.safetensors" and names[-1] == "model-00004-of-00004.safetensors"
+    index = stw.index_document(shards, names)
+    assert index["metadata"]["total_size"] == 630
+    assert index["weight_map"]["big"] == "model-00003-of-00004.safetensors"
+    assert stw.shard_file_names(1) == ["model.safetensors"]
+    assert stw.plan_shards([t("a", 1)], None) == [[t("a", 1)]] or len(stw.plan_shards([t("a", 1)], None)) == 1
+
+
+def test_big_writes_and_copies_go_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One write()/copy_file_range() moves at most ~2 GiB: the loops must cover any size. Shrink the
+    # chunk so a small tensor takes many rounds (the real >2 GiB case is in test_convert.py, marked slow).
+    monkeypatch.setattr(stw, "CHUNK", 1000)
+    monkeypatch.setattr(stw, "VERIFY_CHUNK", 777)
+    payload = os.urandom(10_123)
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"junk" + payload)
+    tensors = [stw.TensorBytes("from_file", "U8", (len(payload),), stw.FileSpan(str(src), 4)),
+               stw.TensorBytes("from_memory", "U8", (len(payload),), lambda: payload)]
+    out = tmp_path / "out.safetensors"
+    with stw.SourceFiles() as files:
+        stw.write_file(out, tensors, None, files=files)
+        digest = stw.verify_file(out, tensors, None, files=files)
+    from safetensors.numpy import load_file
+
+    back = load_file(str(out))
+    assert back["from_file"].tobytes() == payload and back["from_memory"].tobytes() == payload
+    import hashlib
+
+    assert digest == hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def test_copy_falls_back_to_pread_when_copy_file_range_is_unsupported(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    def unsupported(*args, **kwargs):
+        raise OSError(errno.EXDEV, "cross-device")
+
+    monkeypatch.setattr(os, "copy_file_range", unsupported)
+    src = tmp_path / "src"
+    src.write_bytes(bytes(range(256)) * 10)
+    dst = tmp_path / "dst"
+    fd_in, fd_out = os.open(src, os.O_RDONLY), os.open(dst, os.O_WRONLY | os.O_CREAT)
+    try:
+        stw.copy_range(fd_in, fd_out, 10, 2000)
+    finally:
+        os.close(fd_in), os.close(fd_out)
+    assert dst.read_bytes() == src.read_bytes()[10:2010]
+
+
+def test_copy_from_a_truncated_source_is_a_clear_error(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.write_bytes(b"x" * 100)
+    t = stw.TensorBytes("t", "F32", (50,), stw.FileSpan(str(src), 0))
+    with pytest.raises(CorruptFileError, match="truncated|ends early"):
+        _write(tmp_path / "out", [t])
+
+
+def test_verification_catches_a_flipped_byte(tmp_path: Path) -> None:
+    tensors, _ = _tensors()
+    path = tmp_path / "x.safetensors"
+    _write(path, tensors)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # inside the last tensor's bytes
+    path.write_bytes(bytes(data))
+    with stw.SourceFiles() as files, pytest.raises(VerificationError, match="differs from the source"):
+        stw.verify_file(path, tensors, None, files=files)
+
+
+def test_verification_catches_a_wrong_header(tmp_path: Path) -> None:
+    tensors, _ = _tensors()
+    path = tmp_path / "x.safetensors"
+    _write(path, tensors)
+    renamed = [stw.TensorBytes("other" if t.name == "f32" else t.name, t.dtype, t.shape, t.source) for t in tensors]
+    with stw.SourceFiles() as files, pytest.raises(VerificationError, match="names differ"):
+        stw.verify_file(path, renamed, None, files=files)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temps_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    stale_file = tmp_path / f".model.safetensors.hubmgr-tmp-{dead}"
+    stale_file.write_bytes(b"partial")
+    stale_dir = tmp_path / f".out.hubmgr-tmp-{dead}"
+    (stale_dir / "sub").mkdir(parents=True)
+    mine = stw.temp_path(tmp_path / "model.safetensors")
+    mine.write_bytes(b"in progress")
+    unrelated = tmp_path / ".keep.me"
+    unrelated.write_bytes(b"")
+    removed = stw.clean_stale_temps(tmp_path)
+    assert sorted(Path(p).name for p in removed) == sorted([stale_file.name, stale_dir.name])
+    assert mine.exists() and unrelated.exists() and not stale_file.exists() and not stale_dir.exists()
+
+
+def test_commit_never_overwrites_without_replace(tmp_path: Path) -> None:
+    final = tmp_path / "out"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    temp = stw.temp_path(final)
+    temp.mkdir()
+    (temp / "new.txt").write_text("new")
+    with pytest.raises(ConflictError):
+        stw.commit(temp, final, replace=False)
+    assert (final / "old.txt").exists() and temp.exists()
+    stw.commit(temp, final, replace=True)
+    assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temp, no old copy left
+
+
+def test_disk_space_is_checked_up_front(tmp_path: Path) -> None:
+    import shutil
+
+    free = shutil.disk_usage(tmp_path).free
+    stw.check_disk_space(tmp_path / "not" / "yet", 1000)
+    with pytest.raises(DiskSpaceError, match="not enough disk space"):
+        stw.check_disk_space(tmp_path, free + 10**9)
