@@ -232,6 +232,160 @@ class CompareResult(JsonMixin):
 # --- remotes, push, pull, deploy (issues 5 and 6) ----------------------------
 
 
+@dataclass(frozen=True)
+class PlanFile(JsonMixin):
+    """One file of a push plan."""
+
+    path: str  # posix, relative to the pushed folder (= path in the repo)
+    size: int
+    sha256: str | None
+    reason: str  # new | changed | unchanged | deleted
+
+
+@dataclass(frozen=True)
+class PushPlan(JsonMixin):
+    """What ``hubmgr push`` would do (``--dry-run`` prints it)."""
+
+    path: str  # the folder pushed
+    target: str  # as displayed, e.g. local:demo@main
+    remote: str  # remote name for the catalog (never a token)
+    kind: str  # hub | git | local
+    revision: str | None  # branch pushed to (None: the remote's default)
+    base_commit: str | None  # the remote's commit the plan compares with (None: new repo/branch)
+    upload: tuple[PlanFile, ...]
+    skip: tuple[PlanFile, ...]
+    delete: tuple[PlanFile, ...]
+    bytes_to_upload: int
+    bytes_skipped: int
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.upload or self.delete)
+
+
+@dataclass(frozen=True)
+class PushResult(JsonMixin):
+    path: str
+    target: str
+    remote: str
+    revision: str | None
+    tag: str | None
+    commit_sha: str | None  # None only for a dry run against a new repo
+    commit_url: str | None
+    created_commit: bool  # False: nothing changed (or dry run)
+    files_uploaded: tuple[str, ...]
+    files_skipped: tuple[str, ...]
+    files_deleted: tuple[str, ...]
+    bytes_sent: int
+    dry_run: bool
+    plan: PushPlan
+    card_written: bool = False
+    converted: tuple[str, ...] = ()  # pickles converted to safetensors by --convert
+    pr_url: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LockedFile(JsonMixin):
+    """One file of a release as recorded in ``hubmgr.lock.json``."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ReleaseLock(JsonMixin):
+    """Content of ``DIR/releases/<sha>/hubmgr.lock.json``."""
+
+    remote: str  # remote name (spec without @rev): local:demo, hub:alice/m, file:///x.git
+    repo: str  # repo id / URL / registry name
+    revision: str | None  # what was asked (branch, tag, sha) or None for the default branch
+    commit: str  # full sha
+    pulled_at: str  # ISO 8601 UTC
+    files: tuple[LockedFile, ...]
+
+
+@dataclass(frozen=True)
+class ReleaseInfo(JsonMixin):
+    sha: str
+    path: str
+    live: bool
+    revision: str | None
+    remote: str | None
+    pulled_at: str | None
+    files: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class PullResult(JsonMixin):
+    dest: str | None  # deploy dir (None with --cache)
+    remote: str
+    revision: str | None  # as asked
+    commit_sha: str
+    release: str | None  # DIR/releases/<sha>
+    current: str | None  # DIR/current
+    previous_sha: str | None  # what was live before (None: first pull)
+    files: int
+    bytes_total: int
+    bytes_downloaded: int  # 0 when the release was already there
+    reused: bool  # the release was already downloaded and verified
+    pruned: tuple[str, ...] = ()  # shas of releases deleted by --keep
+    cache_dir: str | None = None  # --cache: the HF cache snapshot filled
+    pointer: str | None = None  # the pointer file pulled, if any
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RollbackResult(JsonMixin):
+    dest: str
+    from_sha: str | None
+    to_sha: str
+    release: str
+
+
+@dataclass(frozen=True)
+class DeployStatus(JsonMixin):
+    dest: str
+    live_sha: str | None
+    remote: str | None
+    revision: str | None
+    pulled_at: str | None
+    releases: tuple[ReleaseInfo, ...]
+    remote_sha: str | None = None  # where the revision points now (check_remote)
+    remote_moved: bool | None = None  # None: not checked or unreachable
+    remote_error: str | None = None
+    verified: bool | None = None  # None: --verify not asked
+    problems: tuple[str, ...] = ()  # what --verify found wrong
+
+
+@dataclass(frozen=True)
+class RemoteListing(JsonMixin):
+    """``hubmgr remote ls SPEC``: refs and recent commits of one remote repo."""
+
+    remote: str
+    refs: tuple  # RemoteRef
+    commits: tuple  # RemoteCommit of the asked (or default) revision
+
+
+@dataclass(frozen=True)
+class RegistryRepo(JsonMixin):
+    name: str  # local:NAME
+    path: str
+    branches: tuple[str, ...]
+    tags: tuple[str, ...]
+    head_sha: str | None
+
+
+@dataclass(frozen=True)
+class RegistryListing(JsonMixin):
+    registry_dir: str
+    repos: tuple[RegistryRepo, ...]
+
+
+
 # --- guard (issue 6) ---------------------------------------------------------
 
 
