@@ -85,7 +85,8 @@ class HubmgrApp(App[None]):
     def __init__(self, workspace: Path, *, catalog: Any, settings: Any = None,
                  remote_factory: RemoteFactory | None = None, rescan_on_start: bool = True,
                  workspace_label: str | None = None, show_eta: bool = True,
-                 scan_paths: Iterable[Path] | None = None) -> None:
+                 scan_paths: Iterable[Path] | None = None,
+                 progress_tap: Callable[[ProgressEvent], None] | None = None) -> None:
         super().__init__()
         self.workspace = Path(workspace).resolve()
         self.catalog = catalog
@@ -95,6 +96,8 @@ class HubmgrApp(App[None]):
         self.workspace_label = workspace_label or _home_relative(self.workspace)
         self.show_eta = show_eta
         self.scan_paths = [Path(p) for p in (scan_paths or [self.workspace])]
+        # Called in the worker thread with every raw progress event (logging, benchmarks, tests).
+        self.progress_tap = progress_tap
         # state
         self.snapshot = CatalogSnapshot(rows=[])
         self.catalog_loaded = False
@@ -155,12 +158,20 @@ class HubmgrApp(App[None]):
     def run_operation(self, op: Operation) -> None:
         lock = threading.Lock()
 
+        tap = self.progress_tap
+
         def report(event: ProgressEvent) -> None:
             with lock:
                 op.tasks.add(event.task)
             self.post_message(ProgressUpdated(event))
 
-        sink: ProgressSink = Throttled(report, min_interval=0.05)
+        throttled: ProgressSink = Throttled(report, min_interval=0.05)
+
+        def sink(event: ProgressEvent) -> None:
+            if tap is not None:
+                tap(event)
+            throttled(event)
+
         try:
             check_cancel(op.cancel)
             result = op.call(progress=sink, cancel=op.cancel)
@@ -758,7 +769,8 @@ def _cell(value: Any) -> str:
 
 def create_app(workspace: str | os.PathLike[str] | None = None, *, catalog: Any = None, settings: Any = None,
                remote_factory: RemoteFactory | None = None, rescan_on_start: bool = True,
-               workspace_label: str | None = None, show_eta: bool = True) -> HubmgrApp:
+               workspace_label: str | None = None, show_eta: bool = True,
+               progress_tap: Callable[[ProgressEvent], None] | None = None) -> HubmgrApp:
     """Build the TUI from its services. Tests pass a temp catalog, settings and a local remote."""
     from .. import paths
     from ..catalog import Catalog
@@ -771,7 +783,8 @@ def create_app(workspace: str | os.PathLike[str] | None = None, *, catalog: Any 
     elif not hasattr(catalog, "list_checkpoint_dicts"):
         catalog = Catalog(catalog)
     return HubmgrApp(ws, catalog=catalog, settings=settings, remote_factory=remote_factory,
-                     rescan_on_start=rescan_on_start, workspace_label=workspace_label, show_eta=show_eta)
+                     rescan_on_start=rescan_on_start, workspace_label=workspace_label, show_eta=show_eta,
+                     progress_tap=progress_tap)
 
 
 def run(workspace: str | os.PathLike[str] | None = None, *, catalog_path: str | os.PathLike[str] | None = None) -> None:

@@ -13,10 +13,48 @@ async def settle(pilot, app, *, until=None, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if until is None or until():
+        if until is None:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            return
+        if until():
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; notices={app.notices} errors={app.errors}")
         await asyncio.sleep(0.05)
+
+
+def plain(widget) -> str:
+    """The text a Static (or any widget with ``content``) shows, rendered without styles."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    content = getattr(widget, "content", None)
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    console = Console(file=StringIO(), width=200, color_system=None, legacy_windows=False)
+    console.print(content)
+    return console.file.getvalue()
+
+
+def table_names(app) -> list[str]:
+    """Names in the checkpoint table, in display order (what the user sees)."""
+    main = app._main_screen()
+    table = main.table
+    return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+
+
+async def select(pilot, app, name: str) -> None:
+    """Move the table cursor to the row named ``name``."""
+    main = app._main_screen()
+    for index, row in enumerate(main.table.rows_shown):
+        if row.name == name:
+            main.table.move_cursor(row=index)
+            await settle(pilot, app, until=lambda: app._main_screen().detail.row is not None
+                         and app._main_screen().detail.row.name == name
+                         and app._main_screen().detail.details is not None)
+            return
+    raise AssertionError(f"{name} not in the table: {table_names(app)}")

@@ -21,21 +21,21 @@ class ProgressRow(Horizontal):
     def __init__(self, event: ProgressEvent, *, show_eta: bool) -> None:
         super().__init__(classes="progress-row")
         self.task_key = event.task
-        self._show_eta = show_eta
-        self._first = event
+        # Children are built here so ``apply`` works before they are mounted.
+        self._desc = Label(event.description, classes="progress-desc")
+        self._bar = ProgressBar(total=event.total, show_eta=show_eta, show_percentage=True)
+        self._count = Label(progress_text(event), classes="progress-count")
+        self.apply(event)
 
     def compose(self):
-        yield Label(self._first.description, classes="progress-desc")
-        yield ProgressBar(total=self._first.total, show_eta=self._show_eta, show_percentage=True)
-        yield Label(progress_text(self._first), classes="progress-count")
-
-    def on_mount(self) -> None:
-        self.apply(self._first)
+        yield self._desc
+        yield self._bar
+        yield self._count
 
     def apply(self, event: ProgressEvent) -> None:
-        self.query_one(".progress-desc", Label).update(event.description)
-        self.query_one(ProgressBar).update(total=event.total, progress=event.completed)
-        self.query_one(".progress-count", Label).update(progress_text(event))
+        self._desc.update(event.description)
+        self._bar.update(total=event.total, progress=event.completed)
+        self._count.update(progress_text(event))
 
 
 class ProgressPanel(Vertical):
