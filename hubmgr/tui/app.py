@@ -86,8 +86,11 @@ class HubmgrApp(App[None]):
                  remote_factory: RemoteFactory | None = None, rescan_on_start: bool = True,
                  workspace_label: str | None = None, show_eta: bool = True,
                  scan_paths: Iterable[Path] | None = None,
-                 progress_tap: Callable[[ProgressEvent], None] | None = None) -> None:
+                 progress_tap: Callable[[ProgressEvent], None] | None = None,
+                 action_options: dict[str, dict[str, Any]] | None = None) -> None:
         super().__init__()
+        # Extra keyword options per action for the core function, e.g. {"eval": {"n": 50}}.
+        self.action_options = {k: dict(v) for k, v in (action_options or {}).items()}
         self.workspace = Path(workspace).resolve()
         self.catalog = catalog
         self.settings = settings
@@ -415,10 +418,11 @@ class HubmgrApp(App[None]):
         row = self._need_selection()
         if row is None:
             return
-        path, catalog = row.path, self.catalog
+        path, catalog, options = row.path, self.catalog, self.action_options.get("convert", {})
 
         def call(progress, cancel):
-            return core("convert", "convert_checkpoint")(path, catalog=catalog, progress=progress, cancel=cancel)
+            return core("convert", "convert_checkpoint")(path, catalog=catalog, progress=progress, cancel=cancel,
+                                                         **options)
 
         def summarize(result):
             out = _attr(result, "output_path", "output", "out", "dest")
@@ -435,15 +439,17 @@ class HubmgrApp(App[None]):
         row = self._need_selection()
         if row is None:
             return
-        path, catalog = row.path, self.catalog
+        path, catalog, options = row.path, self.catalog, self.action_options.get("eval", {})
 
         def call(progress, cancel):
-            return core("evaluate", "evaluate_checkpoint")(path, catalog=catalog, progress=progress, cancel=cancel)
+            return core("evaluate", "evaluate_checkpoint")(path, catalog=catalog, progress=progress, cancel=cancel,
+                                                           **options)
 
         def summarize(result):
-            metric, value = _attr(result, "metric"), _attr(result, "score", "value", "accuracy")
-            return f"{row.name}: {metric or 'score'} = {value:.4g}" if isinstance(value, (int, float)) \
-                else f"{row.name} evaluated"
+            metrics = getattr(result, "metrics", None) or {}
+            text = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+            n = getattr(result, "n", None)
+            return f"{row.name}: {text or 'evaluated'}" + (f" on {n}" if n else "")
 
         self.start(Operation("eval", call, summarize, after=lambda _: self._forget_details(path)))
 
@@ -770,7 +776,8 @@ def _cell(value: Any) -> str:
 def create_app(workspace: str | os.PathLike[str] | None = None, *, catalog: Any = None, settings: Any = None,
                remote_factory: RemoteFactory | None = None, rescan_on_start: bool = True,
                workspace_label: str | None = None, show_eta: bool = True,
-               progress_tap: Callable[[ProgressEvent], None] | None = None) -> HubmgrApp:
+               progress_tap: Callable[[ProgressEvent], None] | None = None,
+               action_options: dict[str, dict[str, Any]] | None = None) -> HubmgrApp:
     """Build the TUI from its services. Tests pass a temp catalog, settings and a local remote."""
     from .. import paths
     from ..catalog import Catalog
@@ -784,7 +791,7 @@ def create_app(workspace: str | os.PathLike[str] | None = None, *, catalog: Any 
         catalog = Catalog(catalog)
     return HubmgrApp(ws, catalog=catalog, settings=settings, remote_factory=remote_factory,
                      rescan_on_start=rescan_on_start, workspace_label=workspace_label, show_eta=show_eta,
-                     progress_tap=progress_tap)
+                     progress_tap=progress_tap, action_options=action_options)
 
 
 def run(workspace: str | os.PathLike[str] | None = None, *, catalog_path: str | os.PathLike[str] | None = None) -> None:

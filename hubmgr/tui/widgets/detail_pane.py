@@ -57,6 +57,13 @@ def overview_table(row: CheckpointRow, workspace: Path | None) -> Table:
     return grid
 
 
+def _failure_text(failure: Any) -> str:
+    if isinstance(failure, dict) and "prompt" in failure:
+        got = failure.get("predicted")
+        return f"{failure['prompt']} -> {got if got is not None else '(no answer)'} (expected {failure.get('expected')})"
+    return str(failure)
+
+
 def evals_table(row: CheckpointRow, details: CheckpointDetails | None) -> Table | Text:
     evals = list(details.evals) if details else []
     if not evals and not (row.info.get("metrics")):
@@ -69,10 +76,12 @@ def evals_table(row: CheckpointRow, details: CheckpointDetails | None) -> Table 
         table.add_row(record.suite, record.metric, fmt_metric(record.value), record.source, str(n or "-"))
     for name, value in sorted((row.info.get("metrics") or {}).items()):
         table.add_row("trainer", name, fmt_metric(value), "checkpoint", "-")
-    failures = []
+    failures: list[str] = []
     for record in evals:
+        if record.metric not in ("accuracy", "exact_match"):
+            continue  # one run stores several metrics with the same failures
         for failure in (record.details or {}).get("failures", [])[:5]:
-            failures.append(str(failure))
+            failures.append(_failure_text(failure))
     if failures:
         grid = Table.grid()
         grid.add_row(table)
