@@ -294,6 +294,7 @@ def fix_lfs(
     Runs ``git lfs migrate import --include=PATHS --include-ref=BRANCH --exclude-ref=UPSTREAM``
     (and every other remote-tracking ref), so pushed commits keep their shas.
     """
+    git_repo.require_git_lfs()  # fail before anything changes
     report, repo, chosen, protected = _prepare_fix(repo_dir, paths, limit_bytes, warn_bytes, lfs_limit_bytes,
                                                    upstream, lfs_too=False)
     if not chosen:

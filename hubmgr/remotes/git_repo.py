@@ -241,6 +241,9 @@ def lfs_migrate_import(repo: Path, *, paths: Sequence[str], branch: str, exclude
     args = ["lfs", "migrate", "import", "--yes", f"--include={','.join(paths)}", f"--include-ref={branch}"]
     args += [f"--exclude-ref={ref}" for ref in exclude_refs]
     run_git(args, cwd=repo)
+    # migrate's own checkout leaves pointer text in the working tree; put the real content back
+    # from the local LFS store (git lfs checkout only replaces files that hold a pointer).
+    run_git(["lfs", "checkout", *paths], cwd=repo)
 
 
 def remove_paths_from_range(repo: Path, *, paths: Sequence[str], branch: str, exclude: Sequence[str]) -> None:

@@ -93,3 +93,31 @@ def make_github_like_remote(path: str | Path, *, limit_bytes: int = 100 * 10**6,
                                  gh001=GH001))
     hook.chmod(0o755)
     return repo
+
+
+def git(repo: str | Path, *args: str, check: bool = True, input: bytes | None = None):
+    """Run git in ``repo`` with the Git LFS filters configured (no global ``git lfs install`` needed).
+
+    Returns the ``CompletedProcess`` (bytes); ``check=False`` to inspect a failure.
+    """
+    import subprocess
+
+    from ..remotes.gitcmd import LFS_CONFIG, _base_env
+
+    return subprocess.run(["git", *LFS_CONFIG, *args], cwd=repo, input=input, capture_output=True,
+                          env=_base_env(None), check=check)
+
+
+def init_code_repo(path: str | Path, *, origin: str | Path | None = None) -> Path:
+    """A code repository with one small commit on ``main``, pushed to ``origin`` (upstream set) if given."""
+    repo = Path(path)
+    git(repo.parent, "init", "-q", "-b", "main", str(repo))
+    (repo / "README.md").write_text("# my project\n")
+    (repo / "train.py").write_text("print('training')\n")
+    git(repo, "add", "README.md", "train.py")
+    git(repo, "commit", "-q", "-m", "initial code")
+    if origin is not None:
+        url = origin if "://" in str(origin) else Path(origin).resolve().as_uri()
+        git(repo, "remote", "add", "origin", str(url))
+        git(repo, "push", "-q", "-u", "origin", "main")
+    return repo

@@ -1,0 +1,125 @@
+"""``hubmgr guard`` on the command line: exit codes, --json, install, fix, errors."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubmgr.testing.github_like import git, init_code_repo, make_github_like_remote
+
+
+def add_big_file(repo: Path, name: str = "model.bin", size: int = 1_500_000) -> str:
+    path = repo / name
+    path.write_bytes(random.Random(size).randbytes(size))
+    git(repo, "add", name)
+    git(repo, "commit", "-q", "-m", f"add {name}")
+    return git(repo, "rev-parse", "HEAD").stdout.decode().strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    github = make_github_like_remote(tmp_path / "github.git", limit_bytes=1_000_000)
+    return init_code_repo(tmp_path / "project", origin=github)
+
+
+def test_clean_repo_exits_0(run_cli, repo: Path) -> None:
+    result = run_cli("guard", str(repo), "--limit", "1MB", "--warn", "500KB")
+    assert result.exit_code == 0, result.stderr
+    assert "ok: no file over 0.50 MB" in result.stdout
+
+
+def test_oversized_file_exits_1_with_explanation_and_json(run_cli, repo: Path) -> None:
+    added = add_big_file(repo)
+
+    text = run_cli("guard", str(repo), "--limit", "1MB", "--warn", "500KB")
+    assert text.exit_code == 1
+    assert "model.bin" in text.stdout and added[:10] in text.stdout
+    assert "GitHub rejects the whole push" in text.stdout
+    assert "hubmgr guard --fix lfs" in text.stdout
+
+    result = run_cli("guard", str(repo), "--limit", "1MB", "--warn", "500KB", "--json")
+    assert result.exit_code == 1
+    doc = result.json()
+    assert doc["ok"] is False
+    assert doc["blocking"][0]["paths"] == ["model.bin"]
+    assert doc["blocking"][0]["added_in"] == [added]
+    assert doc["limit_bytes"] == 1_000_000
+
+
+def test_fix_lfs_exits_0_and_prints_the_rewrite(run_cli, repo: Path) -> None:
+    add_big_file(repo)
+    pushed = git(repo, "rev-parse", "origin/main").stdout
+
+    result = run_cli("guard", str(repo), "--limit", "1MB", "--fix", "lfs", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert doc["method"] == "lfs" and doc["paths"] == ["model.bin"] and doc["after"]["ok"] is True
+    assert git(repo, "rev-parse", "origin/main").stdout == pushed
+    assert git(repo, "push", "origin", "main", check=False).returncode == 0
+
+
+def test_install_writes_a_hook_that_runs_this_python(run_cli, repo: Path) -> None:
+    result = run_cli("guard", "install", str(repo), "--limit", "1MB", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    hook = Path(result.json()["hook"])
+    assert hook == repo / ".git" / "hooks" / "pre-push"
+    text = hook.read_text()
+    assert sys.executable in text and "-m hubmgr guard --pre-push --limit 1000000" in text
+    assert os.access(hook, os.X_OK)
+
+
+def test_help_has_examples(run_cli) -> None:
+    result = run_cli("guard", "--help")
+    assert result.exit_code == 0
+    assert "Examples:" in result.stdout
+    assert "hubmgr guard --fix lfs" in result.stdout and "hubmgr guard install" in result.stdout
+
+
+def test_fix_hub_needs_a_target(run_cli, repo: Path) -> None:
+    add_big_file(repo)
+    head = git(repo, "rev-parse", "HEAD").stdout
+    result = run_cli("guard", str(repo), "--limit", "1MB", "--fix", "hub")
+    assert result.exit_code == 2
+    assert "--fix hub needs a target" in result.stderr
+    assert git(repo, "rev-parse", "HEAD").stdout == head
+
+
+def test_not_a_git_repo_is_one_clear_line(run_cli, tmp_path: Path) -> None:
+    result = run_cli("guard", str(tmp_path))
+    assert result.exit_code == 1
+    assert "not a git repository" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_git_missing_is_one_clear_line(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    result = run_cli("guard", str(tmp_path))
+    assert result.exit_code == 1
+    assert "git is not installed" in result.stderr and "apt-get install git" in result.stderr
+
+
+def test_git_lfs_missing_for_fix_lfs(run_cli, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_big_file(repo)
+    head = git(repo, "rev-parse", "HEAD").stdout
+    only_git = tmp_path / "only-git"
+    only_git.mkdir()
+    (only_git / "git").symlink_to(shutil.which("git"))
+    saved = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(only_git))
+
+    result = run_cli("guard", str(repo), "--limit", "1MB", "--fix", "lfs")
+
+    monkeypatch.setenv("PATH", saved)
+    assert result.exit_code == 1
+    assert "git-lfs is not installed" in result.stderr and "apt-get install git-lfs" in result.stderr
+    assert git(repo, "rev-parse", "HEAD").stdout == head
+    assert (repo / "model.bin").stat().st_size == 1_500_000
