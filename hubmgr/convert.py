@@ -173,17 +173,25 @@ def _prefix_warning(tensors: list[SourceTensor]) -> str | None:
     return None
 
 
-def _is_tied_output(name: str) -> bool:
-    return any(name == n or name.endswith("." + n) for n in TIED_OUTPUT_NAMES)
+def _tie_rank(name: str) -> int:
+    """0: an input embedding (the tie's source), 2: an output head (re-tied on load), 1: other."""
+    if any(name == n or name.endswith("." + n) for n in TIED_OUTPUT_NAMES):
+        return 2
+    parts = name.lower().split(".")
+    if any(w in p for p in parts for w in ("embed", "wte", "shared", "tok_emb")):
+        return 0
+    if any(w in p for p in parts for w in ("head", "output", "decoder", "classifier")):
+        return 2
+    return 1
 
 
 def dedupe_tied(tensors: list[SourceTensor], *, keep_output_heads: bool = False
                 ) -> tuple[list[SourceTensor], list[TiedGroup]]:
     """Write one name per group of identical views; the others are tied aliases.
 
-    The kept name follows transformers: not an output head (``lm_head.weight`` is
-    re-tied from ``transformer.wte.weight`` on load), then the shortest, then the
-    first in order. Slices of one storage (fused q/k/v, a tensor plus a slice of
+    The kept name follows transformers: the input embedding rather than an output
+    head (``lm_head.weight`` is re-tied from ``transformer.wte.weight`` on load),
+    then the shortest, then the first in order. Slices of one storage (fused q/k/v, a tensor plus a slice of
     it) are different views: each keeps its own bytes. With ``keep_output_heads``
     (config ``tie_word_embeddings: false``) nothing is dropped.
     """
@@ -198,7 +206,7 @@ def dedupe_tied(tensors: list[SourceTensor], *, keep_output_heads: bool = False
         if len(members) < 2:
             continue
         order = {t.name: i for i, t in enumerate(members)}
-        kept = min(members, key=lambda t: (_is_tied_output(t.name), t.name.count("."), len(t.name), order[t.name]))
+        kept = min(members, key=lambda t: (_tie_rank(t.name), t.name.count("."), len(t.name), order[t.name]))
         others = tuple(t.name for t in members if t is not kept)
         drop.update(others)
         tied.append(TiedGroup(kept.name, others))
