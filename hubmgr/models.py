@@ -96,6 +96,9 @@ class ScanResult(JsonMixin):
     forgotten: int = 0  # catalog entries under a rescanned root that vanished from disk
     roots: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        return _without_tensors(to_jsonable(self))
+
 
 @dataclass(frozen=True)
 class CheckpointList(JsonMixin):
@@ -103,6 +106,16 @@ class CheckpointList(JsonMixin):
 
     checkpoints: tuple[CheckpointInfo, ...]
     warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_tensors(to_jsonable(self))
+
+
+def _without_tensors(data: dict[str, Any]) -> dict[str, Any]:
+    """scan/ls JSON: checkpoint entries without the (empty) tensor lists; inspect has them."""
+    for entry in data.get("checkpoints", []):
+        entry.pop("tensors", None)
+    return data
 
 
 # --- convert (issue 3) -------------------------------------------------------

@@ -1,0 +1,548 @@
+"""Model cards: render ``PATH/README.md`` from a Jinja template and merge it with the card already there.
+
+The only importer of ``jinja2``. Templates live in the top-level ``model_cards/`` dir, shipped as the
+``hubmgr.model_cards`` package and loaded through ``load_template``.
+
+A card = YAML metadata (Hub spec) + a Markdown body. Our body parts are delimited::
+
+    <!-- hubmgr:begin evaluation sha=1a2b3c4d5e6f -->
+    ...
+    <!-- hubmgr:end evaluation -->
+
+``sha`` is the hash of what hubmgr wrote. On a re-run a section whose text still has that hash is
+refreshed; one the user edited by hand is kept (delete it, markers included, to get it back).
+Text outside the markers and metadata keys hubmgr does not own are always kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import HubmgrError, NotFoundError, UsageError
+from .hashing import sha256_cached
+from .models import CardResult, CardSection
+from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from .remotes import hub_card
+from .remotes.hub_card import CardError, CardEval
+
+if TYPE_CHECKING:
+    from .catalog import Catalog, EvalRecord
+
+TEMPLATE_PACKAGE = "hubmgr.model_cards"
+DEFAULT_TEMPLATE = "default"
+TEMPLATE_SUFFIX = ".md.j2"
+CARD_FILE = "README.md"
+MAX_FILES_LISTED = 200
+
+_BEGIN = re.compile(r"^<!-- hubmgr:begin (?P<name>[\w.-]+)(?: sha=(?P<sha>[0-9a-f]+))? -->[ \t]*$", re.M)
+_END = "<!-- hubmgr:end {name} -->"
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<yaml>.*?\n)?---[ \t]*(?:\n|\Z)", re.S)
+
+# Top-level metadata keys hubmgr fills in; anything else in an existing card is the user's and is kept.
+OWNED_KEYS = ("license", "language", "library_name", "pipeline_tag", "tags", "base_model", "datasets", "model-index")
+HYPERPARAMETERS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                   "per_device_eval_batch_size", "gradient_accumulation_steps", "warmup_steps", "warmup_ratio",
+                   "weight_decay", "lr_scheduler_type", "optim", "seed", "fp16", "bf16", "max_grad_norm",
+                   "metric_for_best_model")
+
+
+class TemplateError(HubmgrError):
+    """A card template that does not exist, does not parse or fails to render."""
+
+
+# -- templates -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardTemplate:
+    name: str  # what to show in messages: "default.md.j2" or the file path
+    source: str
+
+
+def load_template(name: str | None = None) -> CardTemplate:
+    """A shipped template by name (``default``) or a template file by path."""
+    from importlib import resources
+
+    name = name or DEFAULT_TEMPLATE
+    candidate = Path(name).expanduser()
+    if candidate.suffix in (".j2", ".jinja", ".md") or os.sep in name:
+        if not candidate.is_file():
+            raise TemplateError(f"template file {candidate} does not exist")
+        return CardTemplate(str(candidate), candidate.read_text(encoding="utf-8"))
+    file_name = name if name.endswith(TEMPLATE_SUFFIX) else name + TEMPLATE_SUFFIX
+    package = resources.files(TEMPLATE_PACKAGE)
+    resource = package / file_name
+    if not resource.is_file():
+        shipped = sorted(p.name.removesuffix(TEMPLATE_SUFFIX) for p in package.iterdir()
+                         if p.name.endswith(TEMPLATE_SUFFIX))
+        raise TemplateError(f"no card template named {name!r}", f"shipped templates: {', '.join(shipped)};"
+                            " or pass the path of a .md.j2 file")
+    return CardTemplate(file_name, resource.read_text(encoding="utf-8"))
+
+
+def list_templates() -> list[str]:
+    from importlib import resources
+
+    return sorted(p.name.removesuffix(TEMPLATE_SUFFIX) for p in resources.files(TEMPLATE_PACKAGE).iterdir()
+                  if p.name.endswith(TEMPLATE_SUFFIX))
+
+
+def render_template(template: CardTemplate, context: dict[str, Any]) -> str:
+    """Render; any template problem becomes a ``TemplateError`` naming the template and the line."""
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["fmt"] = _fmt
+    env.filters["size"] = _human_size
+    try:
+        compiled = env.from_string(template.source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"card template {template.name}, line {exc.lineno}: {exc.message}",
+                            "fix the Jinja syntax there") from exc
+    try:
+        return compiled.render(**context)
+    except jinja2.TemplateError as exc:
+        line = _template_line(exc)
+        where = f", line {line}" if line else ""
+        raise TemplateError(f"card template {template.name}{where}: {exc}",
+                            f"variables available: {', '.join(sorted(context))}") from exc
+    except (TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
+        line = _template_line(exc)
+        where = f", line {line}" if line else ""
+        raise TemplateError(f"card template {template.name}{where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line jinja2 maps the failing frame to (its rewritten traceback names '<template>')."""
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+# -- card text: front matter and sections ----------------------------------------------------
+
+
+def split_card(text: str) -> tuple[dict[str, Any], str]:
+    """(metadata, body) of a card; no front matter gives ({}, text)."""
+    import yaml
+
+    m = _FRONT_MATTER.match(text)
+    if not m:
+        return {}, text
+    try:
+        data = yaml.safe_load(m.group("yaml") or "") or {}
+    except yaml.YAMLError as exc:
+        raise CardError(f"the existing card's YAML metadata does not parse: {str(exc).splitlines()[0]}",
+                        "fix the block between the --- lines of README.md") from exc
+    if not isinstance(data, dict):
+        raise CardError("the existing card's metadata is not a YAML mapping", "fix the block between the --- lines")
+    return data, text[m.end():]
+
+
+def join_card(metadata: dict[str, Any], body: str) -> str:
+    import yaml
+
+    head = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, default_flow_style=False) if metadata else ""
+    return f"---\n{head}---\n\n{body.lstrip()}" if head else body
+
+
+@dataclass
+class _Segment:
+    text: str  # for a section: its content between the markers
+    name: str | None = None  # None: free text
+    sha: str | None = None
+
+
+def section_sha(content: str) -> str:
+    return hashlib.sha256(content.strip().encode("utf-8")).hexdigest()[:12]
+
+
+def parse_sections(body: str) -> list[_Segment]:
+    segments: list[_Segment] = []
+    pos = 0
+    while True:
+        m = _BEGIN.search(body, pos)
+        if not m:
+            break
+        end_marker = _END.format(name=m.group("name"))
+        end = body.find(end_marker, m.end())
+        if end < 0:  # an unterminated marker is just text
+            break
+        segments.append(_Segment(body[pos:m.start()]))
+        segments.append(_Segment(body[m.end():end].strip("\n"), m.group("name"), m.group("sha")))
+        pos = end + len(end_marker)
+    segments.append(_Segment(body[pos:]))
+    return [s for s in segments if s.name is not None or s.text]
+
+
+def format_sections(segments: list[_Segment]) -> str:
+    parts = []
+    for s in segments:
+        if s.name is None:
+            parts.append(s.text)
+        else:
+            sha = s.sha or section_sha(s.text)
+            parts.append(f"<!-- hubmgr:begin {s.name} sha={sha} -->\n{s.text}\n{_END.format(name=s.name)}")
+    return re.sub(r"\n{3,}", "\n\n", "".join(parts)).strip() + "\n"
+
+
+def merge_body(old_body: str | None, new_body: str) -> tuple[str, list[CardSection]]:
+    """Refresh our unedited sections in ``old_body``, keep everything the user wrote, add new sections."""
+    fresh = [s for s in parse_sections(new_body)]
+    fresh_sections = {s.name: s for s in fresh if s.name}
+    if old_body is None:
+        return format_sections(fresh), [CardSection(s.name, "added") for s in fresh if s.name]
+    old = parse_sections(old_body)
+    actions: list[CardSection] = []
+    present: set[str] = set()
+    for seg in old:
+        if seg.name is None or seg.name not in fresh_sections:
+            continue
+        present.add(seg.name)
+        edited = seg.sha is None or section_sha(seg.text) != seg.sha
+        if edited:
+            actions.append(CardSection(seg.name, "kept_user_edit"))
+            continue
+        seg.text, seg.sha = fresh_sections[seg.name].text, None
+        actions.append(CardSection(seg.name, "refreshed"))
+    order = [s.name for s in fresh if s.name]
+    for index, name in enumerate(order):
+        if name in present:
+            continue
+        # Insert after the closest preceding section of ours, else after the last one we have, else at the end.
+        at = None
+        for previous in reversed(order[:index]):
+            at = next((i for i, s in enumerate(old) if s.name == previous), None)
+            if at is not None:
+                break
+        new_seg = _Segment("\n\n", None), _Segment(fresh_sections[name].text, name)
+        if at is None:
+            old.extend([_Segment("\n\n"), new_seg[1]])
+        else:
+            old[at + 1:at + 1] = [new_seg[0], new_seg[1]]
+        present.add(name)
+        actions.append(CardSection(name, "added"))
+    return format_sections(old), actions
+
+
+def merge_metadata(old: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    """Our keys refreshed (tags united), the user's keys kept; a value we do not know keeps the user's."""
+    merged = dict(old)
+    for key in OWNED_KEYS:
+        value = ours.get(key)
+        if key == "tags":
+            existing = old.get("tags") or []
+            existing = [existing] if isinstance(existing, str) else list(existing)
+            merged["tags"] = existing + [t for t in value or [] if t not in existing]
+        elif value not in (None, [], ""):
+            merged[key] = value
+    # Keep a stable, readable order: our keys first as the Hub shows them, then the user's.
+    ordered = {k: merged[k] for k in OWNED_KEYS if k in merged and k != "model-index"}
+    ordered.update({k: v for k, v in merged.items() if k not in OWNED_KEYS})
+    if "model-index" in merged:
+        ordered["model-index"] = merged["model-index"]
+    return ordered
+
+
+# -- facts about the checkpoint --------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _safetensors_params(files: list[Path]) -> int | None:
+    total = 0
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                size = int.from_bytes(fh.read(8), "little")
+                header = json.loads(fh.read(size))
+        except (OSError, ValueError):
+            return None
+        for name, meta in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in meta.get("shape", []):
+                    count *= dim
+                total += count
+    return total
+
+
+def training_hyperparameters(directory: Path) -> dict[str, Any]:
+    """Selected ``TrainingArguments`` fields from ``training_args.bin``, read statically (never unpickled)."""
+    from .torchfile import Stub, load_torch_file
+
+    path = directory / "training_args.bin"
+    if not path.is_file() and (directory.parent / "training_args.bin").is_file():
+        path = directory.parent / "training_args.bin"
+    if not path.is_file():
+        return {}
+    try:
+        root = load_torch_file(path, strict=False).root
+    except HubmgrError:
+        return {}
+    state = root.state if isinstance(root, Stub) and isinstance(root.state, dict) else {}
+    out = {}
+    for key in HYPERPARAMETERS:
+        if key in state:
+            value = state[key]
+            if isinstance(value, Stub):  # enums such as SchedulerType('linear')
+                value = value.args[0] if value.args else value.name
+            if isinstance(value, (str, int, float, bool)) and value is not None:
+                out[key] = value
+    return out
+
+
+def _list_files(directory: Path, catalog: "Catalog | None", cancel: CancelToken | None) -> list[dict[str, Any]]:
+    rows = []
+    for f in sorted(directory.rglob("*")):
+        rel = f.relative_to(directory)
+        if not f.is_file() or rel.parts[0].startswith(".") or rel.parts[0].startswith("checkpoint-"):
+            continue
+        if rel.as_posix() == CARD_FILE:
+            continue
+        check_cancel(cancel)
+        rows.append({"path": rel.as_posix(), "size": f.stat().st_size, "sha256": sha256_cached(f, catalog)})
+        if len(rows) >= MAX_FILES_LISTED:
+            break
+    return rows
+
+
+def _dataset_label(rec: "EvalRecord") -> tuple[str, str]:
+    """(dataset type, dataset name) describing what an eval record was measured on."""
+    p = rec.params
+    if rec.suite == "arithmetic":
+        return "hubmgr/arithmetic", (f"arithmetic ({p.get('digits', '?')}-digit operands, ops {p.get('ops', '?')},"
+                                     f" n={p.get('n', '?')}, seed={p.get('seed', '?')})")
+    if rec.suite in ("jsonl", "perplexity"):
+        name = Path(str(p.get("data_file", "data"))).name
+        return ("json" if rec.suite == "jsonl" else "text"), f"{name} (sha256 {str(p.get('data_sha256', ''))[:12]})"
+    return "custom", "evaluation set of the training run"
+
+
+_SOURCE_RANK = {"eval_results": 3, "all_results": 2, "trainer_state": 1}
+
+
+def current_evals(records: list["EvalRecord"], sha: str | None) -> list["EvalRecord"]:
+    """The latest record per (suite, dataset, metric) measured on weights ``sha``; imports de-duplicated."""
+    latest: dict[tuple, "EvalRecord"] = {}
+    for rec in records:
+        if sha is not None and rec.weights_sha256 not in (sha, None):
+            continue
+        if rec.source != "hubmgr" and not rec.metric.startswith("eval_"):
+            continue  # train_* and best_* are training facts, not evaluation results
+        key = (rec.suite, _dataset_label(rec), rec.metric)
+        prev = latest.get(key)
+        rank = (_SOURCE_RANK.get(rec.source, 4), rec.id)
+        if prev is None or rank >= (_SOURCE_RANK.get(prev.source, 4), prev.id):
+            latest[key] = rec
+    return sorted(latest.values(), key=lambda r: r.id)
+
+
+METRIC_NAMES = {"accuracy": "exact-match accuracy", "exact_match": "exact match", "perplexity": "perplexity",
+                "loss": "mean token loss (nats)"}
+
+
+def card_eval(rec: "EvalRecord", dataset_id: str | None) -> CardEval:
+    dataset_type, dataset_name = _dataset_label(rec)
+    metric_type, metric_name = rec.metric, METRIC_NAMES.get(rec.metric, rec.metric)
+    if rec.source != "hubmgr":
+        metric_type = rec.metric.removeprefix("eval_")
+        metric_name = rec.metric
+        if dataset_id:
+            dataset_type = dataset_id
+    return CardEval(task_type="text-generation", task_name="Text Generation", dataset_type=dataset_type,
+                    dataset_name=dataset_name, metric_type=metric_type, metric_value=float(rec.value),
+                    metric_name=metric_name)
+
+
+def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str | None, dataset: str | None,
+                 license_id: str | None, language: str | None, cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Everything a template can use (see model_cards/default.md.j2)."""
+    from .evaluate import find_weights, weights_sha256
+    from .trainer_state import read_training_metrics
+
+    config = _read_json(directory / "config.json")
+    name_or_path = config.get("_name_or_path")
+    if base_model is None and isinstance(name_or_path, str) and hub_card.looks_like_hub_id(name_or_path) \
+            and name_or_path != directory.name:
+        base_model = name_or_path
+    weights = list(find_weights(directory))
+    weights_name, sha = weights_sha256(directory, catalog)
+    params = _safetensors_params(weights) if weights and all(w.suffix == ".safetensors" for w in weights) else None
+    tm = read_training_metrics(directory)
+    records = catalog.list_evals(str(directory)) if catalog is not None else []
+    evals = current_evals(records, sha)
+    stale = sum(1 for r in records if sha is not None and r.weights_sha256 not in (sha, None))
+    card_evals = [card_eval(r, dataset) for r in evals]
+    latest_run = next((r for r in reversed(evals) if r.source == "hubmgr" and r.details.get("failures")), None)
+    model_name = directory.name if not directory.name.startswith("checkpoint-") else \
+        f"{directory.parent.name}-{directory.name}"
+    files = _list_files(directory, catalog, cancel)
+    training = {
+        "global_step": tm.global_step, "epoch": tm.epoch, "num_train_samples": tm.num_train_samples,
+        "best_metric": tm.best_metric, "metric_for_best": tm.metric_for_best,
+        "train_loss": tm.train_metrics.get("train_loss", tm.train_metrics.get("loss")),
+        "sources": list(tm.sources),
+    }
+    return {
+        "model_name": model_name,
+        "model_type": config.get("model_type"),
+        "architecture": (config.get("architectures") or [None])[0],
+        "config": {k: config.get(k) for k in ("n_layer", "n_embd", "n_head", "n_positions", "vocab_size",
+                                              "num_hidden_layers", "hidden_size", "max_position_embeddings")
+                   if config.get(k) is not None},
+        "params": params,
+        "base_model": base_model,
+        "dataset": dataset,
+        "license": license_id,
+        "language": language,
+        "weights_file": weights_name,
+        "weights_sha256": sha,
+        "training": training,
+        "hyperparameters": training_hyperparameters(directory),
+        "evals": [{"suite": r.suite, "dataset": e.dataset_name, "metric": r.metric, "value": r.value,
+                   "n": r.params.get("n") or r.details.get("n"), "source": r.source,
+                   "date": time.strftime("%Y-%m-%d", time.gmtime(r.created_at))} for r, e in zip(evals, card_evals)],
+        "card_evals": card_evals,
+        "stale_evals": stale,
+        "failures": (latest_run.details.get("failures", [])[:5] if latest_run else []),
+        "failures_suite": latest_run.suite if latest_run else None,
+        "files": files,
+        "total_size": sum(f["size"] for f in files),
+    }
+
+
+def card_metadata(ctx: dict[str, Any]) -> dict[str, Any]:
+    tags = ["hubmgr", "text-generation"]
+    if ctx.get("model_type"):
+        tags.insert(0, ctx["model_type"])
+    return {
+        "license": ctx.get("license"),
+        "language": [ctx["language"]] if ctx.get("language") else None,
+        "library_name": "transformers",
+        "pipeline_tag": "text-generation",
+        "tags": tags,
+        "base_model": ctx.get("base_model"),
+        "datasets": [ctx["dataset"]] if ctx.get("dataset") is not None else None,
+        "model-index": hub_card.model_index(ctx["model_name"], ctx["card_evals"]),
+    }
+
+
+# -- the use case ----------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".README.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_card(path: str | Path, *, template: str | None = None, base_model: str | None = None,
+               dataset: str | None = None, license: str | None = None, language: str | None = None,
+               catalog: "Catalog | None" = None, progress: ProgressSink = no_progress,
+               cancel: CancelToken | None = None) -> CardResult:
+    """Render the card of the model in ``path``, merge it into ``path/README.md``, validate, write atomically."""
+    directory = Path(path).expanduser().resolve()
+    if not directory.is_dir():
+        raise NotFoundError(f"{directory} is not a model directory", "give the dir holding config.json and weights")
+    hub_card.check_license(license)
+    if dataset is not None:
+        hub_card.check_datasets([dataset])
+    if language is not None:
+        hub_card.check_languages([language])
+    if base_model is not None and not hub_card.looks_like_hub_id(base_model):
+        raise UsageError(f"--base-model {base_model!r} is not a Hub model id", "write it as NAME or OWNER/NAME")
+    tpl = load_template(template)  # fail on a missing template before any work
+
+    progress(ProgressEvent("card", "reading checkpoint facts", 0, 3, unit="steps"))
+    ctx = card_context(directory, catalog=catalog, base_model=base_model, dataset=dataset, license_id=license,
+                       language=language, cancel=cancel)
+    check_cancel(cancel)
+    progress(ProgressEvent("card", "rendering", 1, 3, unit="steps"))
+    body = render_template(tpl, ctx)
+    card_file = directory / CARD_FILE
+    old_text = card_file.read_text(encoding="utf-8") if card_file.exists() else None
+    old_meta, old_body = split_card(old_text) if old_text is not None else ({}, None)
+    ours = card_metadata(ctx)
+    metadata = merge_metadata(old_meta, ours)
+    if old_body is not None and not parse_sections(old_body) and not old_body.strip():
+        old_body = None
+    new_body, sections = merge_body(old_body, body)
+    text = join_card(metadata, new_body)
+
+    progress(ProgressEvent("card", "validating", 2, 3, unit="steps"))
+    expected = ctx["card_evals"] if ours["model-index"] else None
+    if expected is not None:
+        hub_card.validate_card(text, expected_evals=expected)
+    else:
+        hub_card.parse_card(text)
+        hub_card.check_license(metadata.get("license"))
+        ds = metadata.get("datasets")
+        hub_card.check_datasets([ds] if isinstance(ds, str) else ds)
+    check_cancel(cancel)
+    _write_atomic(card_file, text)
+    progress(ProgressEvent("card", "written", 3, 3, unit="steps", finished=True))
+    warnings = []
+    if ctx["stale_evals"]:
+        warnings.append(f"{ctx['stale_evals']} stored score(s) were measured on other weights and are left out")
+    if not ctx["card_evals"]:
+        warnings.append("no evaluation results stored for these weights: run `hubmgr eval PATH` first")
+    kept = [s.name for s in sections if s.action == "kept_user_edit"]
+    if kept:
+        warnings.append(f"kept hand-edited section(s) {', '.join(kept)}; delete a section (markers included)"
+                        " to let hubmgr regenerate it")
+    return CardResult(path=str(card_file), template=tpl.name, metadata=metadata, sections=tuple(sections),
+                      eval_results=len(ctx["card_evals"]), created=old_text is None, warnings=tuple(warnings))
