@@ -1,7 +1,190 @@
-"""CLI commands: (to be filled by the feature that owns them)."""
+"""CLI commands: ``hubmgr scan``, ``hubmgr ls``, ``hubmgr inspect`` (discovery and inspection)."""
 
 from __future__ import annotations
 
-import click  # noqa: F401
+from pathlib import Path
+from typing import Any
 
-from .root import cli  # noqa: F401
+import click
+
+from . import output
+from .root import CliContext, cli, pass_ctx
+
+VERDICT_STYLE = {"safe": "green", "not_pickle": "green", "needs_code": "yellow", "unsafe": "bold red",
+                 "unknown": "dim"}
+
+
+@cli.command("scan")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--no-hash", is_flag=True, help="Skip sha256 of the files (faster first scan; no fingerprints).")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+@pass_ctx
+def scan_cmd(ctx: CliContext, paths: tuple[Path, ...], no_hash: bool, json_mode: bool) -> None:
+    """Find checkpoints under PATHS (default: the workspace) and record them in the catalog.
+
+    Finds HF model dirs, Trainer checkpoint-N dirs, single .pth/.pt/.bin/.ckpt/.safetensors
+    files and Git LFS pointer files standing in for weights. Reads headers and pickles
+    inertly (never executes them). Unchanged files are not hashed again.
+
+    \b
+    Examples:
+      hubmgr scan                      # the workspace
+      hubmgr scan runs/ ~/models       # several roots
+      hubmgr scan runs/ --json | jq '.checkpoints[] | {path, kind, safety}'
+    """
+    from ..checkpoints import scan
+
+    roots = list(paths) or [ctx.workspace]
+    with output.progress_bars(not json_mode) as progress:
+        result = scan(roots, catalog=ctx.catalog(), progress=progress, hash_files=not no_hash)
+    output.emit(result, json_mode=json_mode, render=lambda console: _render_scan(console, result))
+
+
+@cli.command("ls")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+@pass_ctx
+def ls_cmd(ctx: CliContext, json_mode: bool) -> None:
+    """List the checkpoints in the catalog (run `hubmgr scan` first).
+
+    \b
+    Columns: name, kind, format, size, params, step, best metric, safety, sync state
+    (local / converted / pushed <sha>).
+
+    \b
+    Examples:
+      hubmgr ls
+      hubmgr ls --json | jq '.checkpoints[] | select(.safety.verdict == "unsafe") | .path'
+    """
+    from ..checkpoints import list_checkpoints
+
+    result = list_checkpoints(catalog=ctx.catalog())
+    output.emit(result, json_mode=json_mode, render=lambda console: _render_list(console, result))
+
+
+@cli.command("inspect")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--all-tensors", is_flag=True, help="Show every tensor (default: the first 40).")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+@pass_ctx
+def inspect_cmd(ctx: CliContext, path: Path, all_tensors: bool, json_mode: bool) -> None:
+    """Show one checkpoint: tensors, tied groups, pickle globals and verdict, files with sha256.
+
+    PATH is a model dir (config.json + weights), a Trainer checkpoint-N dir, or one
+    weights file. Nothing is loaded or executed: headers and an inert pickle read only.
+
+    \b
+    Examples:
+      hubmgr inspect runs/gpt2-finetuned
+      hubmgr inspect runs/out/checkpoint-500
+      hubmgr inspect downloads/model.pth --json | jq .safety
+    """
+    from ..checkpoints import inspect_checkpoint
+
+    with output.progress_bars(not json_mode) as progress:
+        info = inspect_checkpoint(path, catalog=ctx.catalog(), progress=progress)
+    output.emit(info, json_mode=json_mode, render=lambda console: _render_inspect(console, info, all_tensors))
+
+
+# -- rendering -----------------------------------------------------------------
+
+
+def _verdict(verdict: str) -> str:
+    return f"[{VERDICT_STYLE.get(verdict, 'dim')}]{verdict}[/]"
+
+
+def _metric(info: Any) -> str:
+    if info.best_metric is not None:
+        return f"{info.best_metric:.4g}"
+    if info.metrics:
+        key = "eval_loss" if "eval_loss" in info.metrics else sorted(info.metrics)[0]
+        return f"{key}={info.metrics[key]:.4g}"
+    return "-"
+
+
+def _table(console: Any, infos: Any, *, with_sync: bool) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column, justify in (("name", "left"), ("kind", "left"), ("format", "left"), ("size", "right"),
+                            ("params", "right"), ("step", "right"), ("best metric", "right"),
+                            ("safety", "left")):
+        table.add_column(column, justify=justify, no_wrap=column != "name",  # type: ignore[arg-type]
+                         overflow="fold")
+    if with_sync:
+        table.add_column("sync", no_wrap=True)
+    for info in infos:
+        row = [info.name, info.kind, info.format, output.human_size(info.size_bytes),
+               output.human_count(info.params), "-" if info.step is None else str(info.step), _metric(info),
+               _verdict(info.safety.verdict)]
+        if with_sync:
+            row.append(info.sync_state or "local")
+        table.add_row(*row)
+    console.print(table)
+
+
+def _warnings(warnings: Any) -> None:
+    for w in warnings:
+        output.note(f"[yellow]warning:[/] {w}")
+
+
+def _render_scan(console: Any, result: Any) -> None:
+    _table(console, result.checkpoints, with_sync=False)
+    _warnings(result.warnings)
+    forgotten = f", forgot {result.forgotten} vanished" if result.forgotten else ""
+    output.note(f"{len(result.checkpoints)} checkpoint(s) recorded; hashed {result.files_hashed} file(s), "
+                f"{output.human_size(result.bytes_hashed)}{forgotten}")
+
+
+def _render_list(console: Any, result: Any) -> None:
+    if not result.checkpoints:
+        output.note("the catalog is empty: run `hubmgr scan PATH` first")
+        return
+    _table(console, result.checkpoints, with_sync=True)
+    _warnings(result.warnings)
+
+
+def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{info.path}[/]")
+    facts = [("kind", info.kind), ("format", info.format), ("size", output.human_size(info.size_bytes)),
+             ("params", output.human_count(info.params)), ("dtypes", ", ".join(info.dtypes) or "-"),
+             ("architecture", info.architecture), ("model_type", info.model_type),
+             ("tokenizer", "yes" if info.has_tokenizer else "no"), ("step", info.step),
+             ("best metric", info.best_metric), ("sync", info.sync_state)]
+    for key, value in facts:
+        if value is not None:
+            console.print(f"  {key:<13}{value}")
+    for key, value in sorted(info.metrics.items()):
+        console.print(f"  {key:<13}{value:.6g}")
+    safety = info.safety
+    console.print(f"  {'safety':<13}{_verdict(safety.verdict)}")
+    if safety.offending:
+        console.print(f"  {'offending':<13}{', '.join(safety.offending)}")
+    if safety.classes_needed:
+        console.print(f"  {'needs code':<13}{', '.join(safety.classes_needed)}")
+    if safety.globals:
+        console.print(f"  {'globals':<13}{', '.join(safety.globals)}")
+    for group in info.tied_groups:
+        console.print(f"  {'tied':<13}{' = '.join(group)}")
+    if info.tensors:
+        shown = info.tensors if all_tensors else info.tensors[:40]
+        table = Table(box=None, pad_edge=False, header_style="bold", title=f"{len(info.tensors)} tensors",
+                      title_justify="left")
+        table.add_column("name")
+        table.add_column("dtype")
+        table.add_column("shape")
+        for t in shown:
+            table.add_row(t.name, t.dtype, "x".join(map(str, t.shape)) or "scalar")
+        console.print(table)
+        if len(shown) < len(info.tensors):
+            console.print(f"  ... {len(info.tensors) - len(shown)} more (--all-tensors)")
+    if info.files:
+        table = Table(box=None, pad_edge=False, header_style="bold", title="files", title_justify="left")
+        table.add_column("file")
+        table.add_column("size", justify="right")
+        table.add_column("sha256")
+        for f in info.files:
+            table.add_row(f.path, output.human_size(f.size_bytes), f.sha256 or "-")
+        console.print(table)
+    _warnings(info.warnings)

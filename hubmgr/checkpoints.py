@@ -1,0 +1,636 @@
+"""Discover and inspect checkpoints: headers and inert pickle reads only, nothing is executed.
+
+Kinds found on disk:
+- HF model dirs (``config.json`` + ``model*.safetensors`` / ``pytorch_model*.bin`` / ``*.index.json``);
+- Trainer ``checkpoint-N`` dirs (``trainer_state.json``: step, best metric, eval metrics);
+- single files ``.pth .pt .bin .ckpt .safetensors`` outside such dirs;
+- Git LFS pointer files standing where weights should be (``kind="lfs_pointer"``).
+
+Core actions: ``scan`` (records in the catalog), ``list_checkpoints``, ``inspect_checkpoint``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from .catalog import Catalog
+from .errors import CorruptFileError, HubmgrError, NotFoundError
+from .hashing import HashStats, sha256_cached
+from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, CheckpointList, FileInfo, SafetyInfo,
+                     ScanResult, TensorInfo)
+from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+
+WEIGHT_EXTS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+CONFIG_FILES = ("config.json",)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt",
+                   "merges.txt", "spiece.model", "sentencepiece.bpe.model")
+HF_WEIGHT_RE = re.compile(r"^(model(-\d+-of-\d+)?\.safetensors|pytorch_model(-\d+-of-\d+)?\.bin"
+                          r"|(model\.safetensors|pytorch_model\.bin)\.index\.json)$")
+TRAINER_AUX_PICKLES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth", "scaler.pt")
+SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
+LFS_POINTER_MAX = 1024
+LFS_SPEC = b"version https://git-lfs.github.com/spec/"
+SKIP_DIRS = {".git", ".hubmgr", "__pycache__", ".cache", "node_modules", ".venv", ".ipynb_checkpoints"}
+METRIC_WORDS = ("loss", "acc", "metric", "eval", "val", "score", "ppl", "perplexity", "f1", "bleu", "rouge")
+NOISE_METRIC_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second", "_samples")
+
+SAFETENSORS_ITEMSIZE = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+    "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "C64": 8, "F4": 1, "F6_E2M3": 1,
+    "F6_E3M2": 1,
+}
+
+
+# -- safetensors headers -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SafetensorsTensor:
+    dtype: str
+    shape: tuple[int, ...]
+    start: int  # byte offsets relative to the data section
+    end: int
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True)
+class SafetensorsHeader:
+    tensors: dict[str, SafetensorsTensor]
+    metadata: dict[str, str]
+    header_size: int
+    data_offset: int  # absolute offset of the data section (8 + header_size)
+
+
+def read_safetensors_header(path: str | os.PathLike[str], *, max_header: int = SAFETENSORS_MAX_HEADER
+                            ) -> SafetensorsHeader:
+    """Parse only the JSON header, with strict bounds. Raises ``CorruptFileError``."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            file_size = os.fstat(fh.fileno()).st_size
+            head = fh.read(8)
+            if len(head) != 8:
+                raise CorruptFileError(f"{path}: too short for safetensors ({file_size} bytes)")
+            (size,) = struct.unpack("<Q", head)
+            if size > max_header:
+                raise CorruptFileError(f"{path}: safetensors header claims {size} bytes (limit {max_header})",
+                                       "the file is corrupt or not safetensors")
+            if 8 + size > file_size:
+                raise CorruptFileError(f"{path}: safetensors header ({size} bytes) runs past the end of the file",
+                                       "the file is truncated")
+            raw = fh.read(size)
+    except OSError as exc:
+        raise CorruptFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptFileError(f"{path}: safetensors header is not valid JSON") from exc
+    if not isinstance(doc, dict):
+        raise CorruptFileError(f"{path}: safetensors header is not a JSON object")
+    data_size = file_size - 8 - size
+    metadata_raw = doc.pop("__metadata__", None) or {}
+    if not isinstance(metadata_raw, dict):
+        raise CorruptFileError(f"{path}: safetensors __metadata__ is not an object")
+    metadata = {str(k): str(v) for k, v in metadata_raw.items()}
+    tensors: dict[str, SafetensorsTensor] = {}
+    for name, spec in doc.items():
+        tensors[name] = _tensor_spec(path, name, spec, data_size)
+    spans = sorted((t.start, t.end) for t in tensors.values() if t.end > t.start)
+    for (_, prev_end), (start, _) in zip(spans, spans[1:]):
+        if start < prev_end:
+            raise CorruptFileError(f"{path}: safetensors tensors overlap")
+    return SafetensorsHeader(tensors, metadata, size, 8 + size)
+
+
+def _tensor_spec(path: Path, name: str, spec: Any, data_size: int) -> SafetensorsTensor:
+    try:
+        dtype = spec["dtype"]
+        shape = tuple(int(d) for d in spec["shape"])
+        start, end = (int(x) for x in spec["data_offsets"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise CorruptFileError(f"{path}: bad safetensors entry for {name!r}") from exc
+    if dtype not in SAFETENSORS_ITEMSIZE or any(d < 0 for d in shape):
+        raise CorruptFileError(f"{path}: bad dtype or shape for {name!r}")
+    tensor = SafetensorsTensor(dtype, shape, start, end)
+    expected = tensor.numel * SAFETENSORS_ITEMSIZE[dtype]
+    if dtype in ("F4", "F6_E2M3", "F6_E3M2"):
+        expected = end - start  # sub-byte packed types: trust the span
+    if not (0 <= start <= end <= data_size) or end - start != expected:
+        raise CorruptFileError(f"{path}: offsets of {name!r} are inconsistent with its shape or the file size",
+                               "the file is truncated or corrupt")
+    return tensor
+
+
+# -- Git LFS pointers ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LfsPointer:
+    oid: str
+    size: int
+
+
+def read_lfs_pointer(path: str | os.PathLike[str]) -> LfsPointer | None:
+    """The pointer if ``path`` is a Git LFS pointer file (what a clone without git-lfs leaves)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(LFS_POINTER_MAX + 1)
+    except OSError:
+        return None
+    if len(data) > LFS_POINTER_MAX or not data.startswith(LFS_SPEC):
+        return None
+    oid = size = None
+    for line in data.decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oid" and value.startswith("sha256:"):
+            oid = value[len("sha256:"):]
+        elif key == "size" and value.isdigit():
+            size = int(value)
+    return LfsPointer(oid, size) if oid and size is not None else None
+
+
+# -- discovery -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path  # absolute, inside the scanned root (symlinks inside the root kept as links)
+    kind: str  # "dir" | "file"
+
+
+@dataclass
+class _Walk:
+    root: Path
+    candidates: list[Candidate] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_model_dir(path: Path, names: Iterable[str] | None = None) -> bool:
+    names = set(names if names is not None else _listdir(path))
+    has_config = any(c in names for c in CONFIG_FILES)
+    has_weights = any(HF_WEIGHT_RE.match(n) for n in names)
+    from .trainer_state import checkpoint_step
+
+    return has_weights and (has_config or checkpoint_step(path) is not None or "trainer_state.json" in names)
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def discover(root: str | os.PathLike[str]) -> tuple[list[Candidate], list[str]]:
+    """Checkpoints under ``root`` (a dir or one file), without following symlinks out of it."""
+    root_path = Path(os.path.abspath(root))
+    if not root_path.exists() and not root_path.is_symlink():
+        raise NotFoundError(f"{root} does not exist")
+    real_root = Path(os.path.realpath(root_path))
+    walk = _Walk(real_root)
+    if real_root.is_file():
+        walk.candidates.append(Candidate(real_root, "file"))
+        return walk.candidates, walk.warnings
+    _walk_dir(real_root, walk)
+    return walk.candidates, walk.warnings
+
+
+def _inside(path: str, root: Path) -> bool:
+    root_s = str(root)
+    return path == root_s or path.startswith(root_s.rstrip(os.sep) + os.sep)
+
+
+def _walk_dir(directory: Path, walk: _Walk) -> None:
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        walk.warnings.append(f"{directory}: cannot list ({exc.strerror})")
+        return
+    names = [e.name for e in entries]
+    model_dir = is_model_dir(directory, names)
+    if model_dir:
+        walk.candidates.append(Candidate(directory, "dir"))
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not _inside(target, walk.root):
+                    if entry.name.endswith(WEIGHT_EXTS) or os.path.isdir(entry.path):
+                        walk.warnings.append(f"{path}: symlink to {target}, outside the scanned root; not followed")
+                    continue
+                if os.path.isdir(target):
+                    continue  # its real location inside the root is scanned anyway
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIP_DIRS:
+                    _walk_dir(path, walk)
+            elif not model_dir and entry.name.endswith(WEIGHT_EXTS) and entry.is_file():
+                walk.candidates.append(Candidate(path, "file"))
+        except OSError as exc:
+            walk.warnings.append(f"{path}: unreadable ({exc.strerror})")
+
+
+# -- inspection ----------------------------------------------------------------
+
+
+@dataclass
+class _Ctx:
+    catalog: Catalog | None
+    stats: HashStats
+    hash_files: bool = True
+
+
+def inspect_checkpoint(path: str | os.PathLike[str], *, catalog: Catalog | None = None, hash_files: bool = True,
+                       progress: ProgressSink = no_progress, cancel: CancelToken | None = None) -> CheckpointInfo:
+    """Everything we can tell about one checkpoint (dir or file) without executing it.
+
+    With a ``catalog``, file hashes come from (and go to) its cache and ``sync_state`` is filled in.
+    """
+    check_cancel(cancel)
+    p = Path(os.path.abspath(path))
+    if not p.exists():
+        raise NotFoundError(f"{path} does not exist", "give a checkpoint dir or weights file")
+    ctx = _Ctx(catalog, HashStats(), hash_files)
+    progress(ProgressEvent("inspect", f"inspecting {p.name}", unit="checkpoints"))
+    if p.is_dir():
+        if not is_model_dir(p):
+            raise NotFoundError(f"{p} is not a checkpoint dir (no config.json with model weights)",
+                                "run `hubmgr scan` on it to find checkpoints inside")
+        info = _inspect_dir(p, ctx)
+    else:
+        info = _inspect_file(p, ctx)
+    progress(ProgressEvent("inspect", f"inspected {p.name}", 1, 1, unit="checkpoints", finished=True))
+    if catalog is not None:
+        info = replace(info, sync_state=_sync_states(catalog)(info.path))
+    return info
+
+
+def _inspect_candidate(candidate: Candidate, ctx: _Ctx) -> CheckpointInfo:
+    if candidate.kind == "dir":
+        return _inspect_dir(candidate.path, ctx)
+    return _inspect_file(candidate.path, ctx)
+
+
+def _file_info(path: Path, rel: str, ctx: _Ctx) -> FileInfo:
+    size = path.stat().st_size
+    digest = sha256_cached(path, ctx.catalog, ctx.stats) if ctx.hash_files else None
+    return FileInfo(rel, size, digest)
+
+
+def _unknown(path: Path, name: str, size: int, message: str, files: tuple[FileInfo, ...] = ()) -> CheckpointInfo:
+    return CheckpointInfo(path=str(path), name=name, kind="unknown", format="unknown", size_bytes=size,
+                          safety=SafetyInfo(VERDICT_UNKNOWN), files=files, warnings=(message,))
+
+
+def _inspect_file(path: Path, ctx: _Ctx) -> CheckpointInfo:
+    size = path.stat().st_size
+    files = (_file_info(path, path.name, ctx),)
+    pointer = read_lfs_pointer(path)
+    if pointer is not None:
+        return _lfs_info(path, path.name, size, files, {path.name: pointer})
+    if path.suffix == ".safetensors":
+        try:
+            header = read_safetensors_header(path)
+        except CorruptFileError as exc:
+            return _unknown(path, path.name, size, exc.message, files)
+        return _safetensors_info(path, path.name, "safetensors", "safetensors", size, files,
+                                 {path.name: header})
+    return _torch_file_info(path, size, files)
+
+
+def _lfs_info(path: Path, name: str, size: int, files: tuple[FileInfo, ...],
+              pointers: dict[str, LfsPointer], **kw: Any) -> CheckpointInfo:
+    names = ", ".join(sorted(pointers))
+    return CheckpointInfo(
+        path=str(path), name=name, kind="lfs_pointer", format="lfs_pointer", size_bytes=size,
+        safety=SafetyInfo(VERDICT_UNKNOWN), files=files,
+        warnings=(f"{names}: Git LFS pointer file(s), not weights (run `git lfs pull` where this was cloned)",),
+        extra={**kw.pop("extra", {}), "lfs_pointers": {n: {"oid": p.oid, "size": p.size} for n, p in pointers.items()}},
+        **kw,
+    )
+
+
+def _safetensors_info(path: Path, name: str, kind: str, fmt: str, size: int, files: tuple[FileInfo, ...],
+                      headers: dict[str, SafetensorsHeader], **kw: Any) -> CheckpointInfo:
+    tensors: list[TensorInfo] = []
+    params = 0
+    dtypes: set[str] = set()
+    metadata: dict[str, str] = {}
+    sharded = len(headers) > 1
+    for file_name, header in headers.items():
+        metadata.update(header.metadata)
+        for tname, t in header.tensors.items():
+            tensors.append(TensorInfo(tname, t.dtype, t.shape, file_name if sharded else None))
+            params += t.numel
+            dtypes.add(t.dtype)
+    extra = {**kw.pop("extra", {}), "metadata": metadata}
+    return CheckpointInfo(path=str(path), name=name, kind=kind, format=fmt, size_bytes=size, params=params,
+                          dtypes=tuple(sorted(dtypes)), safety=SafetyInfo(VERDICT_NOT_PICKLE), files=files,
+                          tensors=tuple(tensors), extra=extra, **kw)
+
+
+def _torch_file_info(path: Path, size: int, files: tuple[FileInfo, ...]) -> CheckpointInfo:
+    from .pickle_safety import analyze_file
+    from .torchfile import find_state_dict, shared_storage_groups, tied_groups
+
+    analysis = analyze_file(path)
+    tf = analysis.torchfile
+    if tf is None or tf.format == "pickle":
+        info = _unknown(path, path.name, size, analysis.error or f"{path.name}: unreadable", files)
+        return replace(info, safety=analysis.safety, format="pickle" if tf is not None else "unknown")
+    view = find_state_dict(tf.root)
+    refs = view.tensors
+    tied = tied_groups(refs)
+    tensors = tuple(TensorInfo(n, r.dtype, r.shape) for n, r in refs.items())
+    params = _unique_params(refs, tied)
+    step = _int_or_none(view.metadata.get("global_step") or view.metadata.get("step"))
+    metrics = {k: float(v) for k, v in view.metadata.items() if _metric_like(k) and _float_or_none(v) is not None}
+    extra: dict[str, Any] = {"source_key": view.source_key, "class_name": view.class_name,
+                             "dropped": dict(list(view.dropped.items())[:50]), "metadata": view.metadata,
+                             "shared_storage_groups": [list(g) for g in shared_storage_groups(refs) if g not in tied],
+                             "pickle_called": list(tf.called), "pickle_constructed": list(tf.constructed)}
+    warnings = () if refs or view.kind == "full_model_pickle" else ("no tensors found",)
+    return CheckpointInfo(path=str(path), name=path.name, kind=view.kind, format=tf.format, size_bytes=size,
+                          params=params, dtypes=tuple(sorted({r.dtype for r in refs.values()})), step=step,
+                          metrics=metrics, safety=analysis.safety, files=files, tensors=tensors,
+                          tied_groups=tuple(tied), warnings=warnings, extra=extra)
+
+
+def _unique_params(refs: dict, tied: list[tuple[str, ...]]) -> int:
+    skip = {name for group in tied for name in group[1:]}
+    return sum(r.numel for n, r in refs.items() if n not in skip)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _metric_like(key: str) -> bool:
+    k = key.lower()
+    return any(w in k for w in METRIC_WORDS) and not k.endswith(NOISE_METRIC_SUFFIXES)
+
+
+def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
+    from .pickle_safety import analyze_file, merge
+    from .trainer_state import checkpoint_step, read_training_metrics
+
+    names = sorted(n for n in _listdir(directory) if (directory / n).is_file())
+    files = tuple(_file_info(directory / n, n, ctx) for n in names)
+    size = sum(f.size_bytes for f in files)
+    step_from_name = checkpoint_step(directory)
+    name = f"{directory.parent.name}/{directory.name}" if step_from_name is not None else directory.name
+    warnings: list[str] = []
+    config, config_warning = _read_config(directory)
+    if config_warning:
+        warnings.append(config_warning)
+    common: dict[str, Any] = {
+        "model_type": config.get("model_type") if isinstance(config.get("model_type"), str) else None,
+        "architecture": _architecture(config),
+        "has_tokenizer": any(t in names for t in TOKENIZER_FILES),
+    }
+    extra: dict[str, Any] = {}
+    training = None
+    if any(n in names for n in ("trainer_state.json", "all_results.json", "eval_results.json")):
+        training = read_training_metrics(directory)
+        warnings.extend(training.warnings)
+    kind = "trainer_checkpoint" if step_from_name is not None or (
+        training is not None and "trainer_state.json" in names and "optimizer.pt" in names) else "hf_model"
+    if training is not None:
+        common["step"] = training.global_step if training.global_step is not None else step_from_name
+        common["metrics"] = {k: v for k, v in training.eval_metrics.items() if not k.endswith(NOISE_METRIC_SUFFIXES)}
+        common["best_metric"] = training.best_metric
+        extra["trainer"] = {
+            "global_step": training.global_step, "epoch": training.epoch, "best_metric": training.best_metric,
+            "best_model_checkpoint": training.best_model_checkpoint, "metric_for_best": training.metric_for_best,
+            "greater_is_better": training.greater_is_better, "eval_step": training.eval_step,
+            "evals": len(training.eval_history), "train_metrics": training.train_metrics,
+            "num_train_samples": training.num_train_samples, "results_from_parent": training.results_from_parent,
+            "sources": list(training.sources),
+        }
+    elif step_from_name is not None:
+        common["step"] = step_from_name
+    if config:
+        extra["config"] = {k: config[k] for k in ("vocab_size", "n_layer", "num_hidden_layers", "hidden_size",
+                                                  "n_embd", "torch_dtype", "dtype", "tie_word_embeddings")
+                           if k in config}
+    aux = {n: analyze_file(directory / n).safety.verdict for n in TRAINER_AUX_PICKLES if n in names}
+    if aux:
+        extra["aux_pickles"] = aux  # resuming training loads these; from_pretrained does not
+
+    weight_names = [n for n in names if HF_WEIGHT_RE.match(n) and not n.endswith(".index.json")]
+    index_names = [n for n in names if n.endswith(".index.json") and HF_WEIGHT_RE.match(n)]
+    pointers = {n: p for n in weight_names + index_names if (p := read_lfs_pointer(directory / n)) is not None}
+    if pointers:
+        lfs = _lfs_info(directory, name, size, files, pointers, extra=extra, **common)
+        return replace(lfs, warnings=tuple(warnings) + lfs.warnings)
+    for index in index_names:
+        shards = _index_shards(directory / index, warnings)
+        missing = [s for s in shards if s not in names]
+        if missing:
+            warnings.append(f"{index}: missing shard(s) {', '.join(missing[:3])}")
+        extra.setdefault("index", {})[index] = sorted(shards)
+
+    safetensors_files = [n for n in weight_names if n.endswith(".safetensors")]
+    bin_files = [n for n in weight_names if n.endswith(".bin")]
+    safety_parts: list[SafetyInfo] = []
+    bin_infos: list[CheckpointInfo] = []
+    if bin_files:
+        bin_infos = [_torch_file_info(directory / n, (directory / n).stat().st_size, ()) for n in bin_files]
+        safety_parts.extend(i.safety for i in bin_infos)
+        for n, i in zip(bin_files, bin_infos):
+            warnings.extend(f"{n}: {w}" if not w.startswith(str(directory)) else w for w in i.warnings)
+    if safetensors_files:
+        headers: dict[str, SafetensorsHeader] = {}
+        for n in safetensors_files:
+            try:
+                headers[n] = read_safetensors_header(directory / n)
+            except CorruptFileError as exc:
+                warnings.append(exc.message)
+        fmt = "sharded_safetensors" if len(safetensors_files) > 1 else "safetensors"
+        info = _safetensors_info(directory, name, kind, fmt, size, files, headers, extra=extra, **common)
+        safety = SafetyInfo(VERDICT_NOT_PICKLE) if not safety_parts else merge(safety_parts)
+        if not headers:
+            safety = SafetyInfo(VERDICT_UNKNOWN)
+        return replace(info, safety=safety, warnings=tuple(warnings))
+    if bin_infos:
+        bin_infos_ok = bin_infos
+        tensors = tuple(replace(t, file=n if len(bin_files) > 1 else None)
+                        for n, i in zip(bin_files, bin_infos_ok) for t in i.tensors)
+        tied = tuple(g for i in bin_infos_ok for g in i.tied_groups)
+        fmt = "sharded_bin" if len(bin_files) > 1 else bin_infos_ok[0].format
+        extra["weights_kind"] = [i.kind for i in bin_infos_ok]
+        return CheckpointInfo(
+            path=str(directory), name=name, kind=kind, format=fmt, size_bytes=size,
+            params=sum(i.params or 0 for i in bin_infos_ok),
+            dtypes=tuple(sorted({d for i in bin_infos_ok for d in i.dtypes})),
+            safety=merge(safety_parts), files=files, tensors=tensors, tied_groups=tied,
+            warnings=tuple(warnings), extra=extra, **common)
+    return replace(_unknown(directory, name, size, "no weights found", files), warnings=tuple(warnings))
+
+
+def _read_config(directory: Path) -> tuple[dict[str, Any], str | None]:
+    path = directory / "config.json"
+    if not path.is_file():
+        return {}, None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return {}, f"config.json: unreadable ({exc})"
+    return (data, None) if isinstance(data, dict) else ({}, "config.json: not a JSON object")
+
+
+def _architecture(config: dict[str, Any]) -> str | None:
+    archs = config.get("architectures")
+    if isinstance(archs, list) and archs and isinstance(archs[0], str):
+        return archs[0]
+    return None
+
+
+def _index_shards(path: Path, warnings: list[str]) -> set[str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        weight_map = data["weight_map"]
+        return {str(v) for v in weight_map.values()}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        warnings.append(f"{path.name}: unreadable index ({type(exc).__name__})")
+        return set()
+
+
+# -- core actions --------------------------------------------------------------
+
+
+def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress: ProgressSink = no_progress,
+         cancel: CancelToken | None = None, hash_files: bool = True) -> ScanResult:
+    """Find checkpoints under ``paths``, inspect them, record them in ``catalog``.
+
+    Vanished catalog entries under a scanned root are forgotten. A file that
+    cannot be read becomes a warning (and an ``unknown`` entry); the scan goes on.
+    """
+    stats = HashStats()
+    ctx = _Ctx(catalog, stats, hash_files)
+    warnings: list[str] = []
+    found: list[CheckpointInfo] = []
+    roots: list[str] = []
+    forgotten = 0
+    for raw in paths:
+        check_cancel(cancel)
+        progress(ProgressEvent("scan:discover", f"looking for checkpoints in {raw}", unit="dirs"))
+        candidates, walk_warnings = discover(raw)
+        root = str(Path(os.path.realpath(raw)))
+        roots.append(root)
+        warnings.extend(walk_warnings)
+        infos: list[CheckpointInfo] = []
+        for i, candidate in enumerate(candidates):
+            check_cancel(cancel)
+            progress(ProgressEvent("scan:inspect", f"inspecting {candidate.path.name}", i, len(candidates),
+                                   unit="checkpoints"))
+            info = _safe_inspect(candidate, ctx)
+            warnings.extend(f"{info.path}: {w}" if not w.startswith("/") else w for w in info.warnings)
+            infos.append(info)
+        progress(ProgressEvent("scan:inspect", "inspected", len(candidates), len(candidates), unit="checkpoints",
+                               finished=True))
+        catalog.upsert_checkpoints(infos)
+        if Path(root).is_dir():
+            forgotten += catalog.forget_missing(root, {i.path for i in infos})
+        found.extend(infos)
+    summaries = tuple(replace(i, tensors=()) for i in found)
+    return ScanResult(summaries, tuple(dict.fromkeys(warnings)), stats.files_hashed, stats.bytes_hashed,
+                      forgotten, tuple(roots))
+
+
+def _safe_inspect(candidate: Candidate, ctx: _Ctx) -> CheckpointInfo:
+    name = candidate.path.name
+    try:
+        return _inspect_candidate(candidate, ctx)
+    except HubmgrError as exc:
+        message = exc.message
+    except OSError as exc:
+        message = f"unreadable ({exc.strerror or exc})"
+    except Exception as exc:  # noqa: BLE001 - one odd file must not stop a scan of thousands
+        message = f"could not inspect ({type(exc).__name__}: {exc})"
+    try:
+        size = candidate.path.stat().st_size if candidate.kind == "file" else 0
+    except OSError:
+        size = 0
+    return _unknown(candidate.path, name, size, message)
+
+
+def info_from_dict(data: dict[str, Any]) -> CheckpointInfo:
+    """Rebuild a ``CheckpointInfo`` from its ``to_dict()`` (as stored in the catalog)."""
+    safety = data.get("safety") or {}
+    return CheckpointInfo(
+        path=data["path"], name=data.get("name", ""), kind=data.get("kind", "unknown"),
+        format=data.get("format", "unknown"), size_bytes=int(data.get("size_bytes") or 0),
+        params=data.get("params"), dtypes=tuple(data.get("dtypes") or ()), step=data.get("step"),
+        metrics=dict(data.get("metrics") or {}), best_metric=data.get("best_metric"),
+        model_type=data.get("model_type"), architecture=data.get("architecture"),
+        has_tokenizer=bool(data.get("has_tokenizer")),
+        safety=SafetyInfo(safety.get("verdict", VERDICT_UNKNOWN), tuple(safety.get("globals") or ()),
+                          tuple(safety.get("offending") or ()), tuple(safety.get("classes_needed") or ())),
+        files=tuple(FileInfo(f["path"], int(f["size_bytes"]), f.get("sha256")) for f in data.get("files") or ()),
+        tensors=tuple(TensorInfo(t["name"], t["dtype"], tuple(t["shape"]), t.get("file"))
+                      for t in data.get("tensors") or ()),
+        tied_groups=tuple(tuple(g) for g in data.get("tied_groups") or ()),
+        warnings=tuple(data.get("warnings") or ()), extra=dict(data.get("extra") or {}),
+        sync_state=data.get("sync_state"),
+    )
+
+
+def _sync_states(catalog: Catalog) -> Any:
+    """A function path -> ``local`` | ``converted`` | ``pushed <sha7>`` from the catalog's records.
+
+    A pushed converted copy counts for its source too.
+    """
+    pushes: dict[str, list] = {}
+    for p in catalog.list_pushes():
+        pushes.setdefault(p.checkpoint_path, []).append(p)
+    converted_to: dict[str, list[str]] = {}
+    for c in catalog.list_conversions():
+        converted_to.setdefault(c.source_path, []).append(c.output_path)
+
+    def state(path: str) -> str:
+        own = list(pushes.get(path, []))
+        for out in converted_to.get(path, []):
+            own.extend(pushes.get(out, []))
+        if own:
+            return f"pushed {max(own, key=lambda p: p.created_at).commit_sha[:7]}"
+        return "converted" if path in converted_to else "local"
+
+    return state
+
+
+def list_checkpoints(*, catalog: Catalog, progress: ProgressSink = no_progress,
+                     cancel: CancelToken | None = None) -> CheckpointList:
+    """Every catalogued checkpoint with its derived sync state (tensor lists left out)."""
+    check_cancel(cancel)
+    state = _sync_states(catalog)
+    infos = []
+    warnings = []
+    for data in catalog.list_checkpoint_dicts():
+        info = info_from_dict(data)
+        infos.append(replace(info, tensors=(), sync_state=state(info.path)))
+        if not Path(info.path).exists():
+            warnings.append(f"{info.path}: no longer on disk (rescan to forget it)")
+    return CheckpointList(tuple(infos), tuple(warnings))
