@@ -519,9 +519,9 @@ def _write_config_with_dtype(src: Path, dest: Path, target: str) -> None:
         shutil.copyfile(src, dest)
         return
     name = {"F16": "float16", "BF16": "bfloat16"}[target]
-    for k in ("torch_dtype", "dtype"):
-        if k in config:
-            config[k] = name
+    present = [k for k in ("torch_dtype", "dtype") if k in config] or ["dtype"]
+    for k in present:
+        config[k] = name
     stw.write_json(dest, config)
 
 
