@@ -239,10 +239,15 @@ class Catalog:
                 rows,
             )
 
-    def list_checkpoint_dicts(self) -> list[dict[str, Any]]:
-        """Every stored checkpoint as its JSON dict (the shape of ``CheckpointInfo.to_dict()``)."""
+    def list_checkpoint_dicts(self, *, tensors: bool = True) -> list[dict[str, Any]]:
+        """Every stored checkpoint as its JSON dict (the shape of ``CheckpointInfo.to_dict()``).
+
+        ``tensors=False`` leaves the tensor lists out, dropped by SQLite before Python parses
+        them: what a table of thousands of checkpoints needs (the TUI's first paint).
+        """
+        column = "info_json" if tensors else "json_remove(info_json, '$.tensors')"
         with self._connect() as conn:
-            rows = conn.execute("SELECT info_json FROM checkpoints ORDER BY path").fetchall()
+            rows = conn.execute(f"SELECT {column} FROM checkpoints ORDER BY path").fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def get_checkpoint_dict(self, path: str) -> dict[str, Any] | None:
