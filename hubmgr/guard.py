@@ -260,7 +260,8 @@ def _refuse_pushed(repo: Path, report: GuardReport, offenders: list[GuardBlob], 
     """Refuse when a commit holding an offending file is already on some remote."""
     for blob in offenders:
         for change in blob.changes:
-            if change.change == "deleted" or change.path not in chosen:
+            if change.change == "deleted" or not any(change.path == c or change.path.startswith(c.rstrip("/") + "/")
+                                                       for c in chosen):
                 continue
             pushed = git_repo.remote_refs_containing(repo, change.commit)
             if pushed:
@@ -299,6 +300,8 @@ def fix_lfs(
                                                    upstream, lfs_too=False)
     if not chosen:
         return _nothing_to_do(report, "lfs", protected)
+    # a directory: every file under it (gitattributes patterns do not recurse by themselves)
+    chosen = tuple(f"{p}/**" if (repo / p).is_dir() else p for p in chosen)
     bad = [p for p in chosen if "," in p]
     if bad:
         raise UsageError(f"cannot convert a path with a comma: {bad[0]}", "rename the file, then run the fix again")
@@ -347,7 +350,8 @@ def fix_hub(
     if not chosen:
         return _nothing_to_do(report, "hub", protected)
     branch = report.branch or ""
-    present = [p for p in chosen if (repo / p).is_file()]
+    # files of the working tree to move (a directory given with --path moves every tracked file in it)
+    present = [p for p in git_repo.tracked_files(repo, chosen) if (repo / p).is_file()]
     if not present:
         raise UsageError("none of the oversized files is in the working tree any more, so there is nothing to "
                          "move", "use --fix lfs, or pass the files to move with --path")

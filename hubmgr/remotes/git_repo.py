@@ -221,6 +221,14 @@ def tree_blobs(repo: Path, rev: str = "HEAD") -> dict[str, list[str]]:
     return blobs
 
 
+def tracked_files(repo: Path, paths: Sequence[str]) -> list[str]:
+    """Files of the index under ``paths`` (files or directories), repo-relative."""
+    if not paths:
+        return []
+    out = run_git(["ls-files", "-z", "--", *paths], cwd=repo, lfs=False).stdout.decode(errors="surrogateescape")
+    return [p for p in out.split("\0") if p]
+
+
 def remote_refs_containing(repo: Path, commit: str) -> list[str]:
     """Remote-tracking refs that already contain ``commit`` (it was pushed there)."""
     out = git_text(["for-each-ref", "--format=%(refname)", f"--contains={commit}", "refs/remotes/"],
@@ -244,6 +252,9 @@ def lfs_migrate_import(repo: Path, *, paths: Sequence[str], branch: str, exclude
     # migrate's own checkout leaves pointer text in the working tree; put the real content back
     # from the local LFS store (git lfs checkout only replaces files that hold a pointer).
     run_git(["lfs", "checkout", *paths], cwd=repo)
+    # The repo now stores files with LFS: give it the LFS filters in its own config (no hooks, no
+    # global config), so `git status` and later checkouts work even if `git lfs install` never ran.
+    run_git(["lfs", "install", "--local", "--skip-repo"], cwd=repo)
 
 
 def remove_paths_from_range(repo: Path, *, paths: Sequence[str], branch: str, exclude: Sequence[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -173,7 +174,8 @@ def test_fix_lfs_makes_the_push_pass_and_keeps_the_working_tree(repo: Path, gith
     after = tree_snapshot(repo)
     after.pop(".gitattributes")
     assert after == before  # byte for byte
-    assert git(repo, "status", "--porcelain").stdout == b""  # and git sees no change
+    # plain git (no -c filter flags, empty HOME) sees no change: the repo got the LFS filters locally
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True).stdout == b""
     # pushed history untouched: same upstream sha, still an ancestor of the new HEAD
     assert rev(repo, "origin/main") == pushed
     assert git(repo, "merge-base", "--is-ancestor", pushed, "HEAD", check=False).returncode == 0
@@ -282,3 +284,17 @@ def test_git_lfs_missing_leaves_the_repo_untouched(repo: Path, tmp_path: Path,
     monkeypatch.setenv("PATH", saved_path)
     assert rev(repo, "HEAD") == head
     assert tree_snapshot(repo) == snapshot
+
+
+def test_fix_lfs_path_can_be_a_directory(repo: Path, github: Path) -> None:
+    weights = write_random(repo / "models" / "tiny" / "weights.bin", BIG, seed=10)
+    (repo / "models" / "tiny" / "config.json").write_text('{"n_layer": 2}\n')
+    commit(repo, "tiny model", "models")
+
+    result = guard.fix_lfs(repo, paths=["models/tiny"], limit_bytes=LIMIT, warn_bytes=WARN)
+
+    assert result.paths == ("models/tiny/**",) and result.after.ok
+    assert (repo / "models" / "tiny" / "weights.bin").read_bytes() == weights
+    assert (repo / "models" / "tiny" / "config.json").read_text() == '{"n_layer": 2}\n'
+    assert git(repo, "cat-file", "-p", "HEAD:models/tiny/config.json").stdout.startswith(b"version https://git-lfs")
+    assert push(repo, "origin", "main").returncode == 0
