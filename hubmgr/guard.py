@@ -27,6 +27,7 @@ GITHUB_LIMIT = 100 * 10**6
 GITHUB_WARN = 50 * 10**6
 GITHUB_LFS_LIMIT = 2 * 2**30
 POINTER_NAME = "model.hubmgr.json"
+_LINK_FROM = 10 * 10**6  # stage files this big by hard link instead of a copy
 _CHANGE_WORDS = {"A": "added", "M": "modified", "T": "modified", "D": "deleted"}
 
 
@@ -332,6 +333,7 @@ def fix_hub(
     lfs_limit_bytes: int = GITHUB_LFS_LIMIT,
     upstream: str | None = None,
     private: bool = False,
+    allow_pickle: bool = False,
     catalog=None,
     progress: ProgressSink = no_progress,
     cancel: CancelToken | None = None,
@@ -365,17 +367,20 @@ def fix_hub(
         _stage_files(repo, present, base, stage)
         check_cancel(cancel)
         pushed = _push_weights(stage, spec, message or f"Model weights moved out of {repo.name} by hubmgr guard",
-                               private=private, catalog=catalog, progress=progress, cancel=cancel)
+                               private=private, allow_pickle=allow_pickle, catalog=catalog, progress=progress,
+                               cancel=cancel)
         progress(ProgressEvent("guard:fix", "removing the weights from unpushed commits", unit="steps"))
         git_repo.remove_paths_from_range(repo, paths=chosen, branch=branch, exclude=protected)
         _restore_files(repo, present, base, stage)
         gitignore = _ignore_paths(repo, present)
-        files = [_file_entry(stage, repo, p, base) for p in present]
-        _write_pointer(repo / pointer_rel, spec, pushed, files, branch=spec.revision)
+        files = [_file_entry(repo, p, base) for p in present]
+        remote = _remote_name(spec)
+        _write_pointer(repo / pointer_rel, remote=remote, commit=pushed.commit_sha, files=files,
+                       revision=spec.revision or pushed.revision)
         new_head = git_repo.commit_paths(
             repo, [pointer_rel, ".gitignore"],
-            f"Replace model weights with a pointer to {spec.display.split('@')[0]}\n\n"
-            f"The weights are in {spec.display} at commit {pushed}.\n"
+            f"Replace model weights with a pointer to {remote}\n\n"
+            f"The weights are in {remote} at commit {pushed.commit_sha}.\n"
             f"Get them with: hubmgr pull {pointer_rel} --dest DIR")
     finally:
         if stage.exists():
@@ -387,8 +392,8 @@ def fix_hub(
     return GuardFixResult(
         repo=str(repo), method="hub", branch=branch, paths=chosen, old_head=old_head, new_head=new_head,
         commits_rewritten=len(git_repo.rev_list(repo, [old_head], [new_head])),
-        protected_refs=protected, after=after, target=spec.display.split("@")[0] if not spec.revision
-        else spec.display, remote_commit=pushed, pointer_file=pointer_rel, gitignore=gitignore,
+        protected_refs=protected, after=after, target=spec.display, remote_commit=pushed.commit_sha,
+        pointer_file=pointer_rel, gitignore=gitignore,
         undo=f"git reset --keep {old_head}",
     )
 
@@ -413,6 +418,9 @@ def _stage_files(repo: Path, present: Sequence[str], base: str, stage: Path) -> 
     for path in present:
         dest = stage / _relative_to_base(path, base)
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if (repo / path).stat().st_size < _LINK_FROM:
+            shutil.copy2(repo / path, dest)  # small files: a copy, so nothing can write through a link
+            continue
         try:
             os.link(repo / path, dest)
         except OSError:
@@ -431,7 +439,7 @@ def _same_fs(a: Path, b: Path) -> bool:
     return a.stat().st_dev == b.stat().st_dev
 
 
-def _file_entry(stage: Path, repo: Path, path: str, base: str) -> dict:
+def _file_entry(repo: Path, path: str, base: str) -> dict:
     from .hashing import sha256_file
 
     rel = _relative_to_base(path, base)
@@ -453,20 +461,29 @@ def _ignore_paths(repo: Path, paths: Sequence[str]) -> str:
     return ".gitignore"
 
 
-def _push_weights(folder: Path, spec, message: str, *, private: bool, catalog, progress, cancel) -> str:
-    """Push the staged weights with the push use case; returns the remote commit sha."""
+def _remote_name(spec) -> str:
+    """The target spec without ``@rev`` (what a pointer file records as ``remote``)."""
+    from .remotes import RemoteTarget
+
+    return RemoteTarget(spec.kind, spec.location).display
+
+
+def _push_weights(folder: Path, spec, message: str, *, private: bool, allow_pickle: bool, catalog, progress,
+                  cancel):
+    """Push the staged weights with the push use case; returns its ``PushResult``."""
     from . import sync
 
-    result = sync.push(folder, spec.display, message=message, private=private, catalog=catalog,
-                       progress=progress, cancel=cancel)
-    return result.commit_sha
+    result = sync.push(folder, spec.display, message=message, private=private, allow_pickle=allow_pickle,
+                       catalog=catalog, progress=progress, cancel=cancel)
+    if not result.commit_sha:
+        raise ConflictError(f"the push to {spec.display} returned no commit", "push the weights by hand first")
+    return result
 
 
-def _write_pointer(path: Path, spec, commit: str, files: list[dict], *, branch: str | None) -> None:
+def _write_pointer(path: Path, *, remote: str, commit: str, files: list[dict], revision: str | None) -> None:
     from .pointer import write_pointer
 
-    remote = spec.display.split("@")[0] if spec.revision else spec.display
-    write_pointer(path, remote=remote, revision=branch, commit=commit, files=files)
+    write_pointer(path, remote=remote, revision=revision, commit=commit, files=files)
 
 
 # --- pre-push hook ------------------------------------------------------------

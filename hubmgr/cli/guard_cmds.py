@@ -33,11 +33,13 @@ def _size_option(value: str | None) -> int | None:
                                                          "(alice/model, local:NAME, a git URL).")
 @click.option("--path", "paths", multiple=True, metavar="PATH",
               help="Fix only these files (repeatable; default: every file over the limit).")
+@click.option("--allow-pickle", is_flag=True, help="--fix hub: allow pushing pickle weights (.bin/.pt).")
 @click.option("--pre-push", "pre_push", is_flag=True, hidden=True, help="Run as a pre-push hook (refs on stdin).")
 @click.option("--remote", hidden=True, help="Pre-push: the remote git pushes to.")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 def guard_cmd(words: tuple[str, ...], limit: str | None, warn: str | None, lfs_limit: str, upstream: str | None,
-              fix: str | None, target: str | None, paths: tuple[str, ...], pre_push: bool, remote: str | None,
+              fix: str | None, target: str | None, paths: tuple[str, ...], allow_pickle: bool, pre_push: bool,
+              remote: str | None,
               json_mode: bool) -> None:
     """Find files GitHub would reject (over 100 MB) in commits not pushed yet, and fix them.
 
@@ -104,7 +106,7 @@ def guard_cmd(words: tuple[str, ...], limit: str | None, warn: str | None, lfs_l
                 raise UsageError("--fix hub needs a target", "e.g. --to local:my-model or --to alice/my-model")
             fixed = guard.fix_hub(repo_dir, target=target, paths=paths, limit_bytes=limit_bytes,
                                   warn_bytes=warn_bytes, lfs_limit_bytes=lfs_limit_bytes, upstream=upstream,
-                                  progress=progress)
+                                  allow_pickle=allow_pickle, progress=progress)
     output.emit(fixed, json_mode=json_mode, render=lambda con: _render_fix(con, fixed))
     if not fixed.after.ok:
         raise click.exceptions.Exit(1)

@@ -266,9 +266,7 @@ def remove_paths_from_range(repo: Path, *, paths: Sequence[str], branch: str, ex
     """
     rm = "git rm -r -q --cached --ignore-unmatch -- " + " ".join(shlex.quote(p) for p in paths)
     env = {"FILTER_BRANCH_SQUELCH_WARNING": "1"}
-    args = ["filter-branch", "-f", "--prune-empty", "--index-filter", rm, "--", branch]
-    if exclude:
-        args += ["--not", *exclude]
+    args = ["filter-branch", "-f", "--prune-empty", "--index-filter", rm, "--", branch, *(f"^{r}" for r in exclude)]
     run_git(args, cwd=repo, env=env)
     backup = f"refs/original/{branch}"
     run_git(["update-ref", "-d", backup], cwd=repo, check=False, lfs=False)

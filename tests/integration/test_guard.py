@@ -298,3 +298,22 @@ def test_fix_lfs_path_can_be_a_directory(repo: Path, github: Path) -> None:
     assert (repo / "models" / "tiny" / "config.json").read_text() == '{"n_layer": 2}\n'
     assert git(repo, "cat-file", "-p", "HEAD:models/tiny/config.json").stdout.startswith(b"version https://git-lfs")
     assert push(repo, "origin", "main").returncode == 0
+
+
+def test_removing_paths_rewrites_only_the_unpushed_range(repo: Path) -> None:
+    from hubmgr.remotes import git_repo
+
+    pushed = rev(repo, "origin/main")
+    write_random(repo / "w" / "model.bin", BIG, seed=11)
+    commit(repo, "weights only", "w/model.bin")  # becomes empty: pruned
+    (repo / "train.py").write_text("print('v3')\n")
+    commit(repo, "code", "train.py")
+
+    git_repo.remove_paths_from_range(repo, paths=["w/model.bin"], branch="refs/heads/main",
+                                     exclude=["refs/remotes/origin/main"])
+
+    log = git(repo, "log", "--format=%s", "origin/main..HEAD").stdout.decode().split("\n")
+    assert [s for s in log if s] == ["code"]
+    assert rev(repo, "HEAD~1") == pushed == rev(repo, "origin/main")
+    assert check(repo).ok
+    assert git(repo, "for-each-ref", "refs/original/").stdout == b""
