@@ -1,0 +1,405 @@
+"""Deploy directories: verified releases, an atomic ``current`` symlink, rollback, status.
+
+Layout of a deploy dir ``DIR``::
+
+    DIR/
+      .hubmgr-deploy.lock           flock held while a pull/rollback changes DIR
+      current -> releases/<sha>     relative symlink, replaced atomically (rename)
+      releases/
+        <sha>/                      a complete, verified release
+          hubmgr.lock.json          remote, revision asked, commit, files (size + sha256)
+          config.json ...
+        .staging-<sha>/             a download in progress (kept after a failure so it can resume)
+
+A release directory only ever appears by renaming a fully verified staging dir,
+so ``releases/<sha>`` is never half written and ``current`` never points at one.
+The order of releases (rollback target, pruning) is the time they last became live,
+kept as the release directory's mtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from .errors import ConflictError, CorruptFileError, NotFoundError, UsageError, VerificationError
+from .models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
+from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+
+if TYPE_CHECKING:
+    from .remotes import RemoteFile
+
+RELEASES = "releases"
+CURRENT = "current"
+LOCK_NAME = "hubmgr.lock.json"
+DEPLOY_LOCK = ".hubmgr-deploy.lock"
+STAGING_PREFIX = ".staging-"
+LOCK_VERSION = 1
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
+_CHUNK = 8 * 1024 * 1024
+
+
+# --- paths ---------------------------------------------------------------------
+
+
+def releases_dir(dest: Path) -> Path:
+    return Path(dest) / RELEASES
+
+
+def release_dir(dest: Path, sha: str) -> Path:
+    return releases_dir(dest) / sha
+
+
+def staging_dir(dest: Path, sha: str) -> Path:
+    return releases_dir(dest) / f"{STAGING_PREFIX}{sha}"
+
+
+def safe_relpath(path: str) -> str:
+    """Return ``path`` if it stays inside a destination dir; ``UsageError`` otherwise.
+
+    Refuses absolute paths, ``..`` components, backslashes, drive letters and empty parts:
+    a remote must never make us write outside the release.
+    """
+    bad = (not path or "\\" in path or "\0" in path or path.startswith("/") or re.match(r"^[A-Za-z]:", path))
+    parts = PurePosixPath(path).parts if not bad else ()
+    if bad or any(p in ("..", ".", "") for p in parts) or path.endswith("/") or "//" in path:
+        raise UsageError(f"refusing remote path {path!r}: it escapes the destination",
+                         "the remote repository lists an unsafe file name; do not deploy it")
+    if parts and parts[0] == ".git":
+        raise UsageError(f"refusing remote path {path!r}: it writes into .git", "do not deploy this repository")
+    return path
+
+
+# --- locking -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def locked(dest: Path) -> Iterator[None]:
+    """Exclusive lock on a deploy dir: two pulls never interleave."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    fh = open(dest / DEPLOY_LOCK, "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ConflictError(f"another hubmgr pull or rollback is working on {dest}",
+                                "wait for it to finish, then try again") from exc
+        yield
+    finally:
+        fh.close()
+
+
+# --- verification ----------------------------------------------------------------
+
+
+def _hash_file(path: Path, *, want_sha1_blob: bool, cancel: CancelToken | None,
+               on_bytes=None) -> tuple[str, str | None]:
+    """(sha256, git blob sha1 or None) of a file, in one read."""
+    size = path.stat().st_size
+    sha256 = hashlib.sha256()
+    sha1 = hashlib.sha1(b"blob %d\0" % size) if want_sha1_blob else None
+    with open(path, "rb") as fh:
+        while True:
+            check_cancel(cancel)
+            chunk = fh.read(_CHUNK)
+            if not chunk:
+                break
+            sha256.update(chunk)
+            if sha1 is not None:
+                sha1.update(chunk)
+            if on_bytes:
+                on_bytes(len(chunk))
+    return sha256.hexdigest(), sha1.hexdigest() if sha1 is not None else None
+
+
+def _looks_like_lfs_pointer(path: Path, size: int) -> bool:
+    if size > 1024:
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
+
+
+def verify_files(root: Path, files: Iterable["RemoteFile"], *, progress: ProgressSink = no_progress,
+                 cancel: CancelToken | None = None, discard_bad: bool = True) -> tuple[LockedFile, ...]:
+    """Check every downloaded file against what the remote reported; return the lock entries.
+
+    Size must match; content must match the LFS sha256 when the remote knows it, else the
+    git blob sha1. An LFS pointer where the remote promised content is refused. A file that
+    fails is deleted (``discard_bad``) so a retry downloads it again.
+    """
+    files = list(files)
+    total = sum(f.size for f in files)
+    done = 0
+    locked_files: list[LockedFile] = []
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(ProgressEvent("pull:verify", "verifying", done, total))
+
+    for f in files:
+        safe_relpath(f.path)
+        path = root / f.path
+        if not path.is_file() or path.is_symlink():
+            raise VerificationError(f"{f.path} was not downloaded", "run the pull again")
+        size = path.stat().st_size
+        problem = None
+        if f.is_lfs and _looks_like_lfs_pointer(path, size):
+            problem = f"{f.path} is a Git LFS pointer file, not the weights it points to"
+        elif size != f.size:
+            problem = f"{f.path} has {size} bytes, the remote says {f.size}"
+        sha256 = None
+        if problem is None:
+            sha256, blob_sha1 = _hash_file(path, want_sha1_blob=f.sha256 is None and f.git_oid is not None,
+                                           cancel=cancel, on_bytes=tick)
+            if f.sha256 is not None and sha256 != f.sha256:
+                problem = f"{f.path} is corrupt: sha256 {sha256[:12]}... but the remote says {f.sha256[:12]}..."
+            elif f.sha256 is None and f.git_oid is not None and blob_sha1 != f.git_oid:
+                problem = f"{f.path} is corrupt: git blob {blob_sha1[:12]}... but the remote says {f.git_oid[:12]}..."
+        if problem:
+            if discard_bad:
+                path.unlink(missing_ok=True)
+            raise VerificationError(problem, "the download or the remote's copy is damaged; run the pull again, "
+                                             "and if it fails again, re-push the model")
+        locked_files.append(LockedFile(f.path, size, sha256))
+    progress(ProgressEvent("pull:verify", "verified", done, total, finished=True))
+    return tuple(locked_files)
+
+
+# --- lock files -------------------------------------------------------------------
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_lock(release: Path, lock: ReleaseLock) -> Path:
+    doc = {"hubmgr_lock": LOCK_VERSION, **lock.to_dict()}
+    path = release / LOCK_NAME
+    tmp = release / f".{LOCK_NAME}.tmp"
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_lock(release: Path) -> ReleaseLock:
+    path = Path(release) / LOCK_NAME
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return ReleaseLock(
+            remote=doc["remote"], repo=doc["repo"], revision=doc.get("revision"), commit=doc["commit"],
+            pulled_at=doc.get("pulled_at", ""),
+            files=tuple(LockedFile(f["path"], int(f["size"]), f["sha256"]) for f in doc["files"]),
+        )
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"no {LOCK_NAME} in {release}", "this is not a release made by hubmgr pull") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"{path} is damaged ({exc})", "pull the release again") from exc
+
+
+# --- releases -------------------------------------------------------------------
+
+
+def live_sha(dest: Path) -> str | None:
+    """The sha ``DIR/current`` points at, or None."""
+    link = Path(dest) / CURRENT
+    if not link.is_symlink():
+        return None
+    name = Path(os.readlink(link)).name
+    return name if _SHA_RE.match(name) else None
+
+
+def list_release_dirs(dest: Path) -> list[Path]:
+    """Complete releases, most recently live first."""
+    root = releases_dir(dest)
+    if not root.is_dir():
+        return []
+    dirs = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and _SHA_RE.match(p.name)
+            and (p / LOCK_NAME).is_file()]
+    return sorted(dirs, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+
+
+def release_is_complete(dest: Path, sha: str) -> bool:
+    """A release dir exists with a lock file whose files all have the recorded sizes."""
+    rel = release_dir(dest, sha)
+    try:
+        lock = read_lock(rel)
+    except (NotFoundError, CorruptFileError):
+        return False
+    for f in lock.files:
+        p = rel / f.path
+        if not p.is_file() or p.stat().st_size != f.size:
+            return False
+    return lock.commit == sha
+
+
+def promote(staging: Path, dest: Path, sha: str) -> Path:
+    """Rename a verified staging dir to ``releases/<sha>`` (replacing a broken leftover)."""
+    final = release_dir(dest, sha)
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(staging, final)
+    return final
+
+
+def switch_current(dest: Path, sha: str) -> str | None:
+    """Point ``DIR/current`` at ``releases/<sha>`` atomically; returns the previous live sha."""
+    dest = Path(dest)
+    target = release_dir(dest, sha)
+    if not target.is_dir():
+        raise NotFoundError(f"no release {sha} in {dest}", "pull it first")
+    previous = live_sha(dest)
+    link = dest / CURRENT
+    if link.exists() and not link.is_symlink():
+        raise ConflictError(f"{link} exists and is not a symlink", "move it away; hubmgr manages `current`")
+    tmp = dest / f".{CURRENT}.tmp-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    os.symlink(os.path.join(RELEASES, sha), tmp)
+    os.replace(tmp, link)  # rename(2) over the old symlink: readers see the old or the new, never nothing
+    now = time.time()
+    os.utime(target, (now, now))  # order of "last live" for rollback and pruning
+    return previous
+
+
+def prune(dest: Path, keep: int) -> tuple[str, ...]:
+    """Delete the oldest releases beyond ``keep`` (the live one counts and is never deleted)."""
+    if keep < 1:
+        raise UsageError("--keep must be at least 1", "the live release is always kept")
+    live = live_sha(dest)
+    ordered = list_release_dirs(dest)
+    kept = {live} if live else set()
+    for rel in ordered:
+        if len(kept) >= keep:
+            break
+        kept.add(rel.name)
+    removed = []
+    for rel in ordered:
+        if rel.name not in kept:
+            shutil.rmtree(rel)
+            removed.append(rel.name)
+    return tuple(removed)
+
+
+def clean_staging(dest: Path, *, keep_sha: str | None = None) -> None:
+    """Remove staging dirs left by interrupted pulls of other commits (caller holds the lock)."""
+    root = releases_dir(dest)
+    if not root.is_dir():
+        return
+    for p in root.iterdir():
+        if p.name.startswith(STAGING_PREFIX) and p.name != f"{STAGING_PREFIX}{keep_sha}":
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _find_release(dest: Path, sha_prefix: str) -> Path:
+    matches = [p for p in list_release_dirs(dest) if p.name.startswith(sha_prefix.lower())]
+    if not matches:
+        raise NotFoundError(f"no release {sha_prefix} in {dest}", "see the releases with `hubmgr status --dest DIR`")
+    if len(matches) > 1:
+        raise UsageError(f"{sha_prefix} matches {len(matches)} releases", "give more characters of the sha")
+    return matches[0]
+
+
+def rollback(dest: str | os.PathLike[str], *, to: str | None = None) -> RollbackResult:
+    """Make an earlier release live again (default: the one live before the current one)."""
+    dest = Path(dest).resolve()
+    with locked(dest):
+        live = live_sha(dest)
+        if to is not None:
+            target = _find_release(dest, to)
+        else:
+            older = [p for p in list_release_dirs(dest) if p.name != live]
+            if not older:
+                raise NotFoundError(f"no earlier release to roll back to in {dest}",
+                                    "pull another revision first; `hubmgr status --dest DIR` lists releases")
+            target = older[0]
+        switch_current(dest, target.name)
+    return RollbackResult(dest=str(dest), from_sha=live, to_sha=target.name, release=str(target))
+
+
+def _release_info(rel: Path, live: str | None) -> ReleaseInfo:
+    try:
+        lock = read_lock(rel)
+        return ReleaseInfo(rel.name, str(rel), rel.name == live, lock.revision, lock.remote, lock.pulled_at,
+                           len(lock.files), sum(f.size for f in lock.files))
+    except (NotFoundError, CorruptFileError):
+        return ReleaseInfo(rel.name, str(rel), rel.name == live, None, None, None, 0, 0)
+
+
+def verify_release(release: Path, *, progress: ProgressSink = no_progress,
+                   cancel: CancelToken | None = None) -> tuple[str, ...]:
+    """Re-hash a release against its lock file; returns the problems found (empty = intact)."""
+    lock = read_lock(release)
+    problems = []
+    listed = {f.path for f in lock.files}
+    total = sum(f.size for f in lock.files)
+    done = 0
+    for f in lock.files:
+        p = release / f.path
+        if not p.is_file():
+            problems.append(f"{f.path}: missing")
+            continue
+        if p.stat().st_size != f.size:
+            problems.append(f"{f.path}: size {p.stat().st_size}, lock file says {f.size}")
+            continue
+        digest, _ = _hash_file(p, want_sha1_blob=False, cancel=cancel)
+        done += f.size
+        progress(ProgressEvent("status:verify", f"verifying {f.path}", done, total))
+        if digest != f.sha256:
+            problems.append(f"{f.path}: modified (sha256 {digest[:12]}..., lock file says {f.sha256[:12]}...)")
+    for p in sorted(release.rglob("*")):
+        rel = p.relative_to(release).as_posix()
+        if p.is_file() and rel not in listed and rel != LOCK_NAME:
+            problems.append(f"{rel}: not part of the release")
+    progress(ProgressEvent("status:verify", "verified", done, total, finished=True))
+    return tuple(problems)
+
+
+def status(dest: str | os.PathLike[str], *, verify: bool = False, check_remote: bool = True,
+           progress: ProgressSink = no_progress, cancel: CancelToken | None = None) -> DeployStatus:
+    """What is live in a deploy dir, whether its remote revision moved, and (``verify``) whether it is intact."""
+    dest = Path(dest).resolve()
+    if not dest.is_dir():
+        raise NotFoundError(f"no deploy dir {dest}", "pull into it first: hubmgr pull SPEC --dest DIR")
+    live = live_sha(dest)
+    releases = tuple(_release_info(p, live) for p in list_release_dirs(dest))
+    if live is None:
+        return DeployStatus(str(dest), None, None, None, None, releases)
+    lock = read_lock(release_dir(dest, live))
+    remote_sha = moved = error = None
+    if check_remote:
+        remote_sha, error = _remote_head(lock)
+        moved = None if remote_sha is None else remote_sha != live
+    problems: tuple[str, ...] = ()
+    verified = None
+    if verify:
+        problems = verify_release(release_dir(dest, live), progress=progress, cancel=cancel)
+        verified = not problems
+    return DeployStatus(str(dest), live, lock.remote, lock.revision, lock.pulled_at, releases,
+                        remote_sha=remote_sha, remote_moved=moved, remote_error=error, verified=verified,
+                        problems=problems)
+
+
+def _remote_head(lock: ReleaseLock) -> tuple[str | None, str | None]:
+    """Where the lock's revision points on the remote now: (sha, None) or (None, error text)."""
+    from .errors import HubmgrError
+    from .remotes import open_remote, parse_target
+
+    try:
+        target = parse_target(lock.remote)
+        if lock.revision and _SHA_RE.match(lock.revision):
+            return lock.revision, None  # pinned to a commit: it cannot move
+        remote = open_remote(type(target)(target.kind, target.location, lock.revision))
+        return remote.resolve_revision(lock.revision), None
+    except HubmgrError as exc:
+        return None, exc.message

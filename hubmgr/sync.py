@@ -1,0 +1,493 @@
+"""Push and pull use cases: local folder <-> remote (Hub or git), catalog records, deploy layout.
+
+- ``plan_push``: what would be uploaded, skipped, deleted (safety checks first: pickles, secrets, symlinks).
+- ``push``: write the card if missing, convert pickles on request, push only what changed, record it.
+- ``pull``: resolve the revision once, download into a staging dir, verify every byte, promote to
+  ``DIR/releases/<sha>``, switch ``DIR/current`` atomically, prune (see ``deploy``).
+
+Remotes do the transport (``remotes.open_remote``); this module never runs git or HTTP itself.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from . import deploy
+from .errors import NotFoundError, RemoteNotFoundError, UsageError
+from .hashing import git_blob_sha1, sha256_cached
+from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
+from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from .remotes import KIND_HUB, PushRequest, RemoteFile, RemoteTarget, open_remote, parse_target
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .remotes import Remote
+
+SKIP_DIRS = frozenset({".git", ".hubmgr", ".cache", "__pycache__"})
+SKIP_FILES = frozenset({deploy.LOCK_NAME, ".DS_Store"})
+PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt")
+SECRET_NAME_PATTERNS = (".env", ".env.*", "*.pem", "id_rsa*", "id_ed25519*", "id_ecdsa*", "*.key", ".netrc")
+_HF_TOKEN_RE = re.compile(rb"hf_[A-Za-z0-9]{30,}")
+_SECRET_SCAN_MAX = 10 * 10**6  # weights are binary and huge; tokens hide in small text files
+NEVER_DELETE = frozenset({".gitattributes"})
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _matches(path: str, patterns: Iterable[str]) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _in_scope(path: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    if include and not _matches(path, include):
+        return False
+    return not _matches(path, exclude)
+
+
+def _open(target: RemoteTarget | str, remote: "Remote | None") -> tuple[RemoteTarget, "Remote"]:
+    t = parse_target(target) if isinstance(target, str) else target
+    return t, remote if remote is not None else open_remote(t)
+
+
+def local_files(folder: Path, *, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+                ) -> tuple[dict[str, Path], list[str]]:
+    """``relpath -> file`` of everything to push under ``folder``, and warnings.
+
+    Never follows a symlink out of ``folder``; symlinks inside it count as the file they name.
+    """
+    root = folder.resolve()
+    found: dict[str, Path] = {}
+    warnings: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        kept_dirs = []
+        for d in sorted(dirnames):
+            if d in SKIP_DIRS:
+                continue
+            if (here / d).is_symlink():
+                warnings.append(f"skipped symlinked directory {(here / d).relative_to(root).as_posix()}")
+                continue
+            kept_dirs.append(d)
+        dirnames[:] = kept_dirs
+        for name in sorted(filenames):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            if name in SKIP_FILES or not _in_scope(rel, include, exclude):
+                continue
+            if path.is_symlink():
+                real = path.resolve()
+                if not real.is_relative_to(root) or not real.is_file():
+                    warnings.append(f"skipped {rel}: symlink pointing outside the folder")
+                    continue
+            elif not path.is_file():
+                continue
+            found[rel] = path
+    return found, warnings
+
+
+def check_pickles(files: dict[str, Path], *, allow_pickle: bool) -> None:
+    pickles = sorted(rel for rel in files if rel.lower().endswith(PICKLE_SUFFIXES))
+    if pickles and not allow_pickle:
+        shown = ", ".join(pickles[:5]) + (" ..." if len(pickles) > 5 else "")
+        raise UsageError(f"refusing to push pickled weights: {shown}",
+                         "convert them to safetensors with --convert, or pass --allow-pickle "
+                         "(anyone loading them runs code)")
+
+
+def find_secrets(files: dict[str, Path]) -> list[str]:
+    """Files that look like credentials: by name, or holding a Hugging Face token."""
+    found = []
+    for rel, path in sorted(files.items()):
+        if _matches(rel, SECRET_NAME_PATTERNS):
+            found.append(f"{rel} (name of a secrets file)")
+            continue
+        try:
+            if path.stat().st_size <= _SECRET_SCAN_MAX and not rel.endswith((".safetensors", *PICKLE_SUFFIXES)):
+                with open(path, "rb") as fh:
+                    if _HF_TOKEN_RE.search(fh.read()):
+                        found.append(f"{rel} (contains a Hugging Face token)")
+        except OSError:
+            continue
+    return found
+
+
+def _same_content(path: Path, sha256: str, rf: RemoteFile, size: int) -> bool:
+    if rf.size != size:
+        return False
+    if rf.sha256 is not None:
+        return rf.sha256 == sha256
+    if rf.git_oid is not None:
+        return git_blob_sha1(path.read_bytes()) == rf.git_oid
+    return False
+
+
+# --- push --------------------------------------------------------------------------
+
+
+def plan_push(
+    path: str | os.PathLike[str],
+    target: RemoteTarget | str,
+    *,
+    include: tuple[str, ...] | list[str] = (),
+    exclude: tuple[str, ...] | list[str] = (),
+    allow_pickle: bool = False,
+    revision: str | None = None,
+    catalog: "Catalog | None" = None,
+    remote: "Remote | None" = None,
+    progress: ProgressSink = no_progress,
+    cancel: CancelToken | None = None,
+) -> PushPlan:
+    """Compare ``path`` with the remote revision; refuse pickles and secrets. Changes nothing."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise NotFoundError(f"{folder} is not a directory", "push a model folder (config, weights, tokenizer)")
+    include, exclude = tuple(include), tuple(exclude)
+    t, remote = _open(target, remote)
+    branch = _branch(t, revision)
+    files, warnings = local_files(folder, include=include, exclude=exclude)
+    if not files:
+        raise UsageError(f"nothing to push in {folder}", "check the folder and your --include/--exclude patterns")
+    check_pickles(files, allow_pickle=allow_pickle)
+    secrets = find_secrets(files)
+    if secrets:
+        raise UsageError("refusing to push files that look like secrets: " + "; ".join(secrets),
+                         "remove them or leave them out with --exclude PATTERN")
+
+    base_commit = None
+    remote_files: dict[str, RemoteFile] = {}
+    try:
+        base_commit = remote.resolve_revision(branch)
+        remote_files = {f.path: f for f in remote.list_files(base_commit)}
+    except RemoteNotFoundError:
+        pass  # a new repository or branch: everything is new
+
+    upload, skip = [], []
+    total = sum(p.stat().st_size for p in files.values())
+    done = 0
+    for rel, file in sorted(files.items()):
+        check_cancel(cancel)
+        size = file.stat().st_size
+        progress(ProgressEvent("push:hash", f"hashing {rel}", done, total))
+        sha = sha256_cached(file, catalog)
+        done += size
+        rf = remote_files.get(rel)
+        if rf is not None and _same_content(file, sha, rf, size):
+            skip.append(PlanFile(rel, size, sha, "unchanged"))
+        else:
+            upload.append(PlanFile(rel, size, sha, "changed" if rf is not None else "new"))
+    progress(ProgressEvent("push:hash", "hashed", done, total, finished=True))
+    delete = [PlanFile(rf.path, rf.size, rf.sha256, "deleted") for rf in remote_files.values()
+              if rf.path not in files and rf.path not in NEVER_DELETE and _in_scope(rf.path, include, exclude)]
+    return PushPlan(
+        path=str(folder.resolve()), target=RemoteTarget(t.kind, t.location, branch).display, remote=remote.name,
+        kind=t.kind, revision=branch, base_commit=base_commit, upload=tuple(upload), skip=tuple(skip),
+        delete=tuple(sorted(delete, key=lambda f: f.path)), bytes_to_upload=sum(f.size for f in upload),
+        bytes_skipped=sum(f.size for f in skip), warnings=tuple(warnings),
+    )
+
+
+def _branch(target: RemoteTarget, revision: str | None) -> str | None:
+    if revision and target.revision and revision != target.revision:
+        raise UsageError(f"two revisions given: {target.revision!r} in the target and --revision {revision!r}",
+                         "give only one")
+    return revision or target.revision
+
+
+def _check_existing_card(folder: Path) -> None:
+    """Refuse a README.md whose Hub metadata would not parse (cards module validates)."""
+    card = folder / "README.md"
+    text = card.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return
+    from .remotes import hub_card
+
+    meta, _evals = hub_card.parse_card(text)
+    hub_card.check_license(meta.get("license"))
+
+
+def _convert_into_staging(folder: Path, *, catalog, progress, cancel
+                          ) -> tuple[Path, tuple[str, ...], Path | None]:
+    """``--convert``: a staging copy of ``folder`` with its pickles converted to safetensors."""
+    from .convert import convert_checkpoint
+
+    files, _ = local_files(folder)
+    pickles = sorted(rel for rel in files if rel.lower().endswith(PICKLE_SUFFIXES))
+    if not pickles:
+        return folder, (), None
+    from . import paths
+
+    root = paths.data_dir() / "staging"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="push-", dir=root))
+    try:
+        result = convert_checkpoint(folder, out=tmp / folder.name, catalog=catalog, progress=progress, cancel=cancel)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    out = Path(result.output)
+    return (out if out.is_dir() else tmp / folder.name), tuple(pickles), tmp
+
+
+def push(
+    path: str | os.PathLike[str],
+    target: RemoteTarget | str,
+    *,
+    revision: str | None = None,
+    tag: str | None = None,
+    private: bool = False,
+    message: str | None = None,
+    create_pr: bool = False,
+    include: tuple[str, ...] | list[str] = (),
+    exclude: tuple[str, ...] | list[str] = (),
+    allow_pickle: bool = False,
+    convert: bool = False,
+    dry_run: bool = False,
+    force: bool = False,
+    catalog: "Catalog | None" = None,
+    remote: "Remote | None" = None,
+    progress: ProgressSink = no_progress,
+    cancel: CancelToken | None = None,
+) -> PushResult:
+    """Push a model folder to a remote; only what changed is sent; an unchanged model makes no commit."""
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise NotFoundError(f"{folder} is not a directory", "push a model folder (config, weights, tokenizer)")
+    t, remote = _open(target, remote)
+    warnings: list[str] = []
+    card_written = False
+    converted: tuple[str, ...] = ()
+    source = folder
+    staging_root = None
+    try:
+        if convert and not dry_run:
+            source, converted, staging_root = _convert_into_staging(folder, catalog=catalog, progress=progress,
+                                                                    cancel=cancel)
+        elif convert:
+            warnings.append("--dry-run: pickles would be converted to safetensors first")
+        if not (source / "README.md").exists():
+            if dry_run:
+                warnings.append("README.md is missing: a model card would be written first")
+            else:
+                card_written = _write_card(source, catalog=catalog, progress=progress, cancel=cancel, warnings=warnings)
+        else:
+            _check_existing_card(source)
+        plan = plan_push(source, t, include=include, exclude=exclude, allow_pickle=allow_pickle or dry_run and convert,
+                         revision=revision, catalog=catalog, remote=remote, progress=progress, cancel=cancel)
+        warnings.extend(plan.warnings)
+        if dry_run:
+            return _result(folder, t, remote, plan, tag, commit=plan.base_commit, url=None, created=False, sent=0,
+                           dry_run=True, card=False, converted=converted, warnings=warnings)
+        check_cancel(cancel)
+        if not plan.changes and not tag and plan.base_commit is not None:
+            outcome = None
+        else:
+            request = PushRequest(
+                folder=str(source), upload=tuple(f.path for f in plan.upload), delete=tuple(f.path for f in plan.delete),
+                keep=tuple(f.path for f in plan.skip), revision=plan.revision,
+                message=message or _default_message(plan), tag=tag, private=private, create_pr=create_pr, force=force,
+            )
+            outcome = remote.push(request, progress=progress, cancel=cancel)
+        commit = outcome.commit_sha if outcome else plan.base_commit
+        created = bool(outcome and outcome.created_commit)
+        result = _result(folder, t, remote, plan, tag, commit=commit, url=outcome.commit_url if outcome else None,
+                         created=created, sent=outcome.bytes_sent if outcome else 0, dry_run=False,
+                         card=card_written, converted=converted, warnings=warnings,
+                         pr_url=outcome.pr_url if outcome else None)
+        if catalog is not None and commit:
+            catalog.record_push(
+                checkpoint_path=str(folder), remote=remote.name, repo=t.location, revision=plan.revision, tag=tag,
+                commit_sha=commit, url=result.commit_url,
+                details={"created_commit": created, "files_uploaded": len(result.files_uploaded),
+                         "files_skipped": len(result.files_skipped), "bytes_sent": result.bytes_sent,
+                         "converted": list(converted)},
+            )
+        return result
+    finally:
+        if staging_root is not None:
+            shutil.rmtree(staging_root, ignore_errors=True)
+
+
+def _write_card(folder: Path, *, catalog, progress, cancel, warnings: list[str]) -> bool:
+    try:
+        from .cards import write_card
+    except ImportError:
+        warnings.append("README.md is missing and model cards are not available: pushing without a card")
+        return False
+    result = write_card(folder, catalog=catalog, progress=progress, cancel=cancel)  # raises on invalid metadata
+    warnings.extend(result.warnings)
+    return True
+
+
+def _default_message(plan: PushPlan) -> str:
+    n_up, n_del = len(plan.upload), len(plan.delete)
+    parts = []
+    if n_up:
+        names = ", ".join(f.path for f in plan.upload[:3]) + (" ..." if n_up > 3 else "")
+        parts.append(f"upload {n_up} file{'s' * (n_up != 1)} ({names})")
+    if n_del:
+        parts.append(f"delete {n_del} file{'s' * (n_del != 1)}")
+    return "hubmgr push: " + ("; ".join(parts) if parts else "tag only")
+
+
+def _result(folder: Path, t: RemoteTarget, remote: "Remote", plan: PushPlan, tag: str | None, *, commit, url,
+            created: bool, sent: int, dry_run: bool, card: bool, converted, warnings, pr_url=None) -> PushResult:
+    uploaded = tuple(f.path for f in plan.upload) if (created or dry_run) else ()
+    return PushResult(
+        path=str(folder), target=plan.target, remote=remote.name, revision=plan.revision, tag=tag,
+        commit_sha=commit, commit_url=url, created_commit=created, files_uploaded=uploaded,
+        files_skipped=tuple(f.path for f in plan.skip),
+        files_deleted=tuple(f.path for f in plan.delete) if (created or dry_run) else (),
+        bytes_sent=sent, dry_run=dry_run, plan=plan, card_written=card, converted=tuple(converted),
+        pr_url=pr_url, warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+# --- pull ---------------------------------------------------------------------------
+
+
+def pull(
+    spec_or_pointer: str | os.PathLike[str],
+    *,
+    dest: str | os.PathLike[str] | None,
+    keep: int = 3,
+    include: tuple[str, ...] | list[str] = (),
+    cache: bool = False,
+    catalog: "Catalog | None" = None,
+    remote: "Remote | None" = None,
+    progress: ProgressSink = no_progress,
+    cancel: CancelToken | None = None,
+) -> PullResult:
+    """Deploy one exact commit into ``dest`` (verified, atomic) or, with ``cache``, into the HF cache."""
+    from .pointer import looks_like_pointer, read_pointer
+
+    include = tuple(include)
+    pointer = None
+    spec = str(spec_or_pointer)
+    if looks_like_pointer(spec):
+        pointer = read_pointer(spec)
+        target = parse_target(pointer.remote)
+        target = RemoteTarget(target.kind, target.location, pointer.commit)
+        asked = pointer.revision
+    else:
+        target = parse_target(spec)
+        asked = target.revision
+    if keep < 1:
+        raise UsageError("--keep must be at least 1", "the live release is always kept")
+    t, remote = _open(target, remote)
+    sha = remote.resolve_revision(t.revision)  # once: everything below uses this exact commit
+    check_cancel(cancel)
+
+    if cache:
+        return _pull_into_cache(remote, t, sha, asked, include, catalog=catalog)
+    if dest is None:
+        raise UsageError("pull needs --dest DIR (or --cache)", "e.g. hubmgr pull local:demo --dest /srv/model")
+
+    files, warnings = _remote_selection(remote.list_files(sha), include)
+    if pointer is not None:
+        _check_pointer_files(pointer, files)
+    dest_path = Path(dest).expanduser().resolve()
+    with deploy.locked(dest_path):
+        deploy.clean_staging(dest_path, keep_sha=sha)
+        reused = deploy.release_is_complete(dest_path, sha) and _same_selection(dest_path, sha, files)
+        downloaded = 0
+        if not reused:
+            downloaded = _download_release(remote, t, sha, asked, files, dest_path, progress=progress, cancel=cancel)
+        check_cancel(cancel)
+        previous = deploy.switch_current(dest_path, sha)
+        pruned = deploy.prune(dest_path, keep)
+    result = PullResult(
+        dest=str(dest_path), remote=remote.name, revision=asked, commit_sha=sha,
+        release=str(deploy.release_dir(dest_path, sha)), current=str(dest_path / deploy.CURRENT),
+        previous_sha=previous, files=len(files), bytes_total=sum(f.size for f in files), bytes_downloaded=downloaded,
+        reused=reused, pruned=pruned, pointer=str(Path(spec).resolve()) if pointer else None, warnings=tuple(warnings),
+    )
+    if catalog is not None:
+        catalog.record_pull(remote=remote.name, repo=t.location, revision=asked, commit_sha=sha, dest=str(dest_path),
+                            details={"files": result.files, "bytes": result.bytes_total, "reused": reused,
+                                     "previous": previous, "pruned": list(pruned)})
+    return result
+
+
+def _remote_selection(files: list[RemoteFile], include: tuple[str, ...]) -> tuple[list[RemoteFile], list[str]]:
+    warnings = []
+    selected = []
+    for f in files:
+        deploy.safe_relpath(f.path)  # refuse before anything is written
+        if f.path == deploy.LOCK_NAME:
+            warnings.append(f"the remote has its own {deploy.LOCK_NAME}; it is not deployed")
+            continue
+        if include and not _matches(f.path, include):
+            continue
+        selected.append(f)
+    if not selected:
+        raise UsageError("nothing to pull: no file matches" + (f" {', '.join(include)}" if include else ""),
+                         "check --include, or the repository is empty")
+    return selected, warnings
+
+
+def _check_pointer_files(pointer, files: list[RemoteFile]) -> None:
+    from .errors import VerificationError
+
+    by_path = {f.path: f for f in files}
+    for pf in pointer.files:
+        rf = by_path.get(pf.path)
+        if rf is None:
+            raise VerificationError(f"{pf.path} is pinned by the pointer file but missing at {pointer.commit[:12]}",
+                                    "the pointer does not match its remote; check the pointer file")
+        if rf.size != pf.size or (pf.sha256 and rf.sha256 and rf.sha256 != pf.sha256):
+            raise VerificationError(f"{pf.path} on the remote differs from the pointer file",
+                                    "the pointer does not match its remote; check the pointer file")
+
+
+def _same_selection(dest: Path, sha: str, files: list[RemoteFile]) -> bool:
+    lock = deploy.read_lock(deploy.release_dir(dest, sha))
+    return {f.path for f in lock.files} == {f.path for f in files}
+
+
+def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | None, files: list[RemoteFile],
+                      dest: Path, *, progress: ProgressSink, cancel: CancelToken | None) -> int:
+    """Download + verify into the staging dir, write the lock file, rename to releases/<sha>."""
+    staging = deploy.staging_dir(dest, sha)
+    staging.mkdir(parents=True, exist_ok=True)
+    before = _dir_bytes(staging)
+    remote.download(sha, staging, files=files, progress=progress, cancel=cancel)
+    check_cancel(cancel)
+    shutil.rmtree(staging / ".cache", ignore_errors=True)  # a client's resume bookkeeping is not the release
+    locked_files = deploy.verify_files(staging, files, progress=progress, cancel=cancel)
+    deploy.write_lock(staging, ReleaseLock(remote=remote.name, repo=t.location, revision=asked, commit=sha,
+                                           pulled_at=deploy.now_iso(), files=locked_files))
+    check_cancel(cancel)
+    deploy.promote(staging, dest, sha)
+    return max(0, sum(f.size for f in files) - before)
+
+
+def _dir_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _pull_into_cache(remote: "Remote", t: RemoteTarget, sha: str, asked: str | None, include: tuple[str, ...], *,
+                     catalog: "Catalog | None") -> PullResult:
+    if t.kind != KIND_HUB or not hasattr(remote, "fill_hf_cache"):
+        raise UsageError("--cache fills the Hugging Face cache, so it needs a Hub remote",
+                         "for git remotes use --dest DIR")
+    snapshot = remote.fill_hf_cache(sha, include)
+    files = remote.list_files(sha)
+    if include:
+        files = [f for f in files if _matches(f.path, include)]
+    if catalog is not None:
+        catalog.record_pull(remote=remote.name, repo=t.location, revision=asked, commit_sha=sha,
+                            dest=str(snapshot), details={"cache": True})
+    return PullResult(dest=None, remote=remote.name, revision=asked, commit_sha=sha, release=None, current=None,
+                      previous_sha=None, files=len(files), bytes_total=sum(f.size for f in files),
+                      bytes_downloaded=0, reused=False, cache_dir=str(snapshot) if snapshot else None)
+
+
+__all__ = ["plan_push", "push", "pull", "local_files", "find_secrets", "check_pickles"]
