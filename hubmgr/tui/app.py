@@ -36,6 +36,7 @@ from .screens.main import MainScreen
 from .screens.remote_browser import RemoteBrowserScreen, RemoteListing
 
 RemoteFactory = Callable[[str], Any]
+DETAIL_DELAY = 0.06  # seconds the cursor rests before the detail pane reloads
 
 
 def core(module: str, name: str) -> Any:
@@ -116,6 +117,7 @@ class HubmgrApp(App[None]):
         self.errors: list[tuple[str, str, str | None]] = []  # (operation, message, hint)
         self.last_remote_listing: RemoteListing | None = None
         self.details: dict[str, CheckpointDetails] = {}
+        self._detail_timer: Any = None
 
     # -- startup ---------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -322,6 +324,13 @@ class HubmgrApp(App[None]):
         return main.table.selected if main is not None else None
 
     def selection_changed(self) -> None:
+        """The cursor moved. The detail pane follows after a short pause, so key repeat stays smooth."""
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(DETAIL_DELAY, self.show_selected_details)
+
+    def show_selected_details(self) -> None:
+        self._detail_timer = None
         main = self._main_screen()
         if main is None:
             return
@@ -626,7 +635,7 @@ class HubmgrApp(App[None]):
 # -- reading data (run inside the workers above) -----------------------------------------------
 
 def read_snapshot(catalog: Any) -> CatalogSnapshot:
-    infos = catalog.list_checkpoint_dicts()
+    infos = catalog.list_checkpoint_dicts(tensors=False)  # tensor lists load per checkpoint, in details
     pushes = catalog.list_pushes()
     conversions = catalog.list_conversions()
     return CatalogSnapshot(rows=build_rows(infos, pushes, conversions))
@@ -666,7 +675,8 @@ def read_details(catalog: Any, row: CheckpointRow) -> CheckpointDetails:
     pushed_to = {(p.remote, p.repo) for p in pushes}
     pulls = [p for p in catalog.list_pulls() if (p.remote, p.repo) in pushed_to]
     card, source = read_card(row, catalog)
-    return CheckpointDetails(evals=catalog.list_evals(row.path), conversions=conversions, pushes=pushes,
+    info = catalog.get_checkpoint_dict(row.path) or row.info
+    return CheckpointDetails(info=info, evals=catalog.list_evals(row.path), conversions=conversions, pushes=pushes,
                              pulls=pulls, card_markdown=card, card_source=source)
 
 

@@ -190,6 +190,7 @@ class CatalogSnapshot:
 class CheckpointDetails:
     """What the detail pane shows beyond the catalog row (read by a worker)."""
 
+    info: dict[str, Any] = field(default_factory=dict)  # the full CheckpointInfo dict, with tensors
     evals: list[Any] = field(default_factory=list)  # catalog.EvalRecord
     conversions: list[Any] = field(default_factory=list)
     pushes: list[Any] = field(default_factory=list)

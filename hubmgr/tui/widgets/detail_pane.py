@@ -26,8 +26,8 @@ def _display_path(path: str, workspace: Path | None) -> str:
     return path
 
 
-def overview_table(row: CheckpointRow, workspace: Path | None) -> Table:
-    info = row.info
+def overview_table(row: CheckpointRow, workspace: Path | None, info: dict[str, Any] | None = None) -> Table:
+    info = info or row.info
     safety = info.get("safety") or {}
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -153,23 +153,32 @@ class DetailPane(Vertical):
             table.add_column(key, key=key)
 
     def show_row(self, row: CheckpointRow | None) -> None:
-        """What the catalog row alone tells (no I/O): overview and tensors."""
+        """What the table row alone tells (no I/O); tensors and the rest follow in ``show_details``."""
         self.row = row
         self.details = None
         overview = self.query_one("#overview-body", Static)
+        self.query_one("#tensor-table", DataTable).clear()
+        self.query_one("#tied-groups", Static).update(Text("loading..." if row else "", style="dim"))
+        overview.update(overview_table(row, self.workspace) if row is not None else "No checkpoint selected.")
+        self._show_details_text(None)
+
+    def show_details(self, path: str, details: CheckpointDetails) -> None:
+        if self.row is None or self.row.path != path:
+            return  # the selection moved on while the worker read it
+        self.details = details
+        info = details.info or self.row.info
+        self.query_one("#overview-body", Static).update(overview_table(self.row, self.workspace, info))
+        self._show_tensors(info)
+        self._show_details_text(details)
+
+    def _show_tensors(self, info: dict[str, Any]) -> None:
         table = self.query_one("#tensor-table", DataTable)
         table.clear()
-        if row is None:
-            overview.update("No checkpoint selected.")
-            self.query_one("#tied-groups", Static).update("")
-            self._show_details_text(None)
-            return
-        overview.update(overview_table(row, self.workspace))
-        tensors = row.info.get("tensors") or []
+        tensors = info.get("tensors") or []
         for t in tensors[:MAX_TENSOR_ROWS]:
             shape = "x".join(str(d) for d in t.get("shape") or ()) or "scalar"
             table.add_row(t.get("name", "?"), t.get("dtype", "?"), shape, t.get("file") or "")
-        tied = row.info.get("tied_groups") or []
+        tied = info.get("tied_groups") or []
         summary = f"{len(tensors)} tensors" + (f" (first {MAX_TENSOR_ROWS} shown)" if len(tensors) > MAX_TENSOR_ROWS
                                                else "")
         if tied:
@@ -177,13 +186,6 @@ class DetailPane(Vertical):
         if not tensors:
             summary = "No tensor list in the catalog (rescan or inspect it)."
         self.query_one("#tied-groups", Static).update(summary)
-        self._show_details_text(None)
-
-    def show_details(self, path: str, details: CheckpointDetails) -> None:
-        if self.row is None or self.row.path != path:
-            return  # the selection moved on while the worker read it
-        self.details = details
-        self._show_details_text(details)
 
     def _show_details_text(self, details: CheckpointDetails | None) -> None:
         row = self.row
