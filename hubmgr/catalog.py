@@ -222,6 +222,27 @@ class Catalog:
                 (path, size, mtime_ns, inode, sha256, time.time()),
             )
 
+    def cached_sha256_under(self, prefix: str) -> dict[str, tuple[int, int, int, str]]:
+        """path -> (size, mtime_ns, inode, sha256) of cached hashes under ``prefix`` (one query for a scan)."""
+        like = prefix.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT path, size, mtime_ns, inode, sha256 FROM file_hashes WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+                (prefix, like),
+            ).fetchall()
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+    def store_sha256_many(self, rows: list[tuple[str, int, int, int, str]]) -> None:
+        """Store (path, size, mtime_ns, inode, sha256) rows in one transaction."""
+        if not rows:
+            return
+        now = time.time()
+        with self._connect() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO file_hashes(path, size, mtime_ns, inode, sha256, hashed_at) VALUES (?,?,?,?,?,?)",
+                [(*row, now) for row in rows],
+            )
+
     # -- checkpoints -----------------------------------------------------------
     def upsert_checkpoints(self, infos: list[CheckpointInfo] | tuple[CheckpointInfo, ...]) -> None:
         now = time.time()

@@ -245,9 +245,36 @@ def _walk_dir(directory: Path, walk: _Walk) -> None:
 # -- inspection ----------------------------------------------------------------
 
 
+class _BufferedHashCache:
+    """The catalog's sha256 cache for one scan root: read in one query, new hashes written in one transaction.
+
+    Quacks like the two ``Catalog`` methods ``hashing.sha256_cached`` uses; per-file
+    SQLite round trips dominated a scan of many small checkpoints.
+    """
+
+    def __init__(self, catalog: Catalog, root: str) -> None:
+        self._catalog = catalog
+        self._known = catalog.cached_sha256_under(root)
+        self._pending: list[tuple[str, int, int, int, str]] = []
+
+    def cached_sha256(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+        row = self._known.get(path)
+        if row is None:
+            return self._catalog.cached_sha256(path, size, mtime_ns, inode)  # outside the root (rare)
+        return row[3] if row[:3] == (size, mtime_ns, inode) else None
+
+    def store_sha256(self, path: str, size: int, mtime_ns: int, inode: int, sha256: str) -> None:
+        self._known[path] = (size, mtime_ns, inode, sha256)
+        self._pending.append((path, size, mtime_ns, inode, sha256))
+
+    def flush(self) -> None:
+        self._catalog.store_sha256_many(self._pending)
+        self._pending = []
+
+
 @dataclass
 class _Ctx:
-    catalog: Catalog | None
+    catalog: Any  # Catalog, _BufferedHashCache or None: where sha256_cached looks
     stats: HashStats
     hash_files: bool = True
 
@@ -529,7 +556,6 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
     cannot be read becomes a warning (and an ``unknown`` entry); the scan goes on.
     """
     stats = HashStats()
-    ctx = _Ctx(catalog, stats, hash_files)
     warnings: list[str] = []
     found: list[CheckpointInfo] = []
     roots: list[str] = []
@@ -542,13 +568,18 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
         roots.append(root)
         warnings.extend(walk_warnings)
         infos: list[CheckpointInfo] = []
-        for i, candidate in enumerate(candidates):
-            check_cancel(cancel)
-            progress(ProgressEvent("scan:inspect", f"inspecting {candidate.path.name}", i, len(candidates),
-                                   unit="checkpoints"))
-            info = _safe_inspect(candidate, ctx)
-            warnings.extend(f"{info.path}: {w}" if not w.startswith("/") else w for w in info.warnings)
-            infos.append(info)
+        hashes = _BufferedHashCache(catalog, root)
+        ctx = _Ctx(hashes, stats, hash_files)
+        try:
+            for i, candidate in enumerate(candidates):
+                check_cancel(cancel)
+                progress(ProgressEvent("scan:inspect", f"inspecting {candidate.path.name}", i, len(candidates),
+                                       unit="checkpoints"))
+                info = _safe_inspect(candidate, ctx)
+                warnings.extend(f"{info.path}: {w}" if not w.startswith("/") else w for w in info.warnings)
+                infos.append(info)
+        finally:
+            hashes.flush()  # hashes done before a cancel are kept
         progress(ProgressEvent("scan:inspect", "inspected", len(candidates), len(candidates), unit="checkpoints",
                                finished=True))
         catalog.upsert_checkpoints(infos)
