@@ -490,4 +490,23 @@ def _pull_into_cache(remote: "Remote", t: RemoteTarget, sha: str, asked: str | N
                       bytes_downloaded=0, reused=False, cache_dir=str(snapshot) if snapshot else None)
 
 
-__all__ = ["plan_push", "push", "pull", "local_files", "find_secrets", "check_pickles"]
+
+# --- browsing remotes ------------------------------------------------------------------
+
+
+def list_remote(spec: str, *, limit: int = 20, remote: "Remote | None" = None):
+    """Refs (branches, tags) and the latest commits of the asked (or default) revision."""
+    from .models import RemoteListing
+
+    t, remote = _open(spec, remote)
+    refs = remote.list_refs()
+    commits = remote.list_commits(t.revision, limit=limit) if refs else []
+    return RemoteListing(remote=remote.name, refs=tuple(refs), commits=tuple(commits))
+
+
+def list_registry():
+    """Every repository of the embedded local registry (``local:NAME``)."""
+    from .config import load_settings
+    from .remotes import local
+
+    return local.list_repos(load_settings())

@@ -1,7 +1,278 @@
-"""CLI commands: (to be filled by the feature that owns them)."""
+"""CLI commands: ``push``, ``pull``, ``rollback``, ``status`` and ``remote ls|repos``."""
 
 from __future__ import annotations
 
-import click  # noqa: F401
+import inspect
+from pathlib import Path
 
-from .root import cli  # noqa: F401
+import click
+
+from . import output
+from .root import CliContext, cli, pass_ctx
+
+_TARGETS_HELP = """\b
+Targets:
+  local:NAME                   the embedded local registry ($HUBMGR_HOME/registry/NAME.git),
+                               created on first push: no server, no account, no network
+  alice/model, hub:alice/model a Hugging Face Hub repo (HF_ENDPOINT, HF_TOKEN)
+  git+URL, file:///x.git, /path/to/bare.git, git@host:org/r.git, https://host/r.git
+                               any git remote with Git LFS
+  Append @REV for a branch, tag or commit: local:demo@v1"""
+
+
+@cli.command("push")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("target")
+@click.option("--revision", default=None, metavar="BRANCH", help="Branch to push to (default: the remote's default).")
+@click.option("--tag", default=None, help="Also tag the pushed commit (refused if it exists, unless --force).")
+@click.option("--private", is_flag=True, help="Create the repo private (Hub).")
+@click.option("--message", "-m", default=None, help="Commit message (default: lists the files).")
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing (Hub).")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only push matching files. Repeatable.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Leave matching files out. Repeatable.")
+@click.option("--allow-pickle", is_flag=True, help="Push .bin/.pth/.pt/.ckpt pickles (loading them runs code).")
+@click.option("--convert", is_flag=True, help="Convert pickled weights to safetensors before pushing.")
+@click.option("--dry-run", is_flag=True, help="Print what would be uploaded, skipped and deleted; change nothing.")
+@click.option("--force", is_flag=True, help="Allow a non-fast-forward push (git) or moving an existing tag.")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+@pass_ctx
+def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag: str | None, private: bool,
+             message: str | None, create_pr: bool, include: tuple[str, ...], exclude: tuple[str, ...],
+             allow_pickle: bool, convert: bool, dry_run: bool, force: bool, json_mode: bool) -> None:
+    """Push the model folder PATH to TARGET; only files that changed are sent.
+
+    An unchanged model makes no commit. Pickled weights and files that look like
+    secrets are refused. A missing README.md model card is written first.
+    Git remotes store weights (and any file over 10 MB) with Git LFS.
+
+    \b
+    Examples:
+      hubmgr push runs/gpt2-final local:gpt2              # local registry
+      hubmgr push runs/gpt2-final local:gpt2 --tag v1 --dry-run
+      hubmgr push runs/gpt2-final alice/gpt2-add --private
+      hubmgr push runs/gpt2-final git@github.com:alice/gpt2.git --revision exp
+      hubmgr push runs/old-run local:old --convert        # .bin -> safetensors first
+    """
+    from ..sync import push
+
+    with output.progress_bars(not json_mode) as progress:
+        result = push(path, target, revision=revision, tag=tag, private=private, message=message,
+                      create_pr=create_pr, include=include, exclude=exclude, allow_pickle=allow_pickle,
+                      convert=convert, dry_run=dry_run, force=force, catalog=ctx.catalog(), progress=progress)
+    output.emit(result, json_mode=json_mode, render=lambda console: _render_push(console, result))
+
+
+push_cmd.help = inspect.cleandoc(push_cmd.help or "") + "\n\n" + _TARGETS_HELP
+
+
+def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
+    plan = result.plan
+    if result.dry_run:
+        console.print(f"[bold]dry run[/]: {result.path} -> {plan.target}"
+                      + (f" (base {plan.base_commit[:12]})" if plan.base_commit else " (new)"))
+        for f in plan.upload:
+            console.print(f"  [green]upload[/] {f.path}  {output.human_size(f.size)}  ({f.reason})")
+        for f in plan.skip:
+            console.print(f"  [dim]skip[/]   {f.path}  {output.human_size(f.size)}  (unchanged)")
+        for f in plan.delete:
+            console.print(f"  [red]delete[/] {f.path}")
+        console.print(f"would upload {len(plan.upload)} files ({output.human_size(plan.bytes_to_upload)}), "
+                      f"skip {len(plan.skip)}, delete {len(plan.delete)}; nothing was changed")
+    else:
+        if result.created_commit:
+            console.print(f"pushed {result.path} -> {plan.target}: commit [bold]{result.commit_sha}[/]")
+        else:
+            console.print(f"unchanged: {plan.target} already holds {result.path} at [bold]{result.commit_sha}[/]"
+                          " (no new commit)")
+        console.print(f"  uploaded {len(result.files_uploaded)} files ({output.human_size(result.bytes_sent)}), "
+                      f"skipped {len(result.files_skipped)}, deleted {len(result.files_deleted)}")
+        if result.tag:
+            console.print(f"  tag {result.tag}")
+        if result.card_written:
+            console.print("  wrote README.md (model card)")
+        if result.converted:
+            console.print(f"  converted to safetensors: {', '.join(result.converted)}")
+        if result.commit_url:
+            console.print(f"  {result.commit_url}")
+        if result.pr_url:
+            console.print(f"  pull request: {result.pr_url}")
+    for w in result.warnings:
+        output.note(f"[yellow]warning:[/] {w}")
+
+
+@cli.command("pull")
+@click.argument("spec")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Deploy dir: releases go to DIR/releases/<sha>, DIR/current points at the live one.")
+@click.option("--keep", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Releases to keep (the live one is never deleted).")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only pull matching files. Repeatable.")
+@click.option("--cache", is_flag=True, help="Fill the Hugging Face cache instead (Hub only), for offline "
+                                            "from_pretrained(repo_id).")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+@pass_ctx
+def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, include: tuple[str, ...], cache: bool,
+             json_mode: bool) -> None:
+    """Deploy one exact commit of SPEC into --dest, verified, with an atomic switch.
+
+    SPEC is a target (see `hubmgr push --help`) with an optional @REV, or a
+    pointer file (model.hubmgr.json written by `hubmgr guard --fix hub`). The
+    revision is resolved once to a commit sha; every file is checked (size and
+    sha256) before DIR/current moves. A failed pull never changes DIR/current.
+
+    \b
+    Examples:
+      hubmgr pull local:gpt2 --dest /srv/gpt2
+      hubmgr pull local:gpt2@v1 --dest /srv/gpt2 --keep 5
+      hubmgr pull alice/gpt2-add@main --dest /srv/gpt2 --include '*.json' --include '*.safetensors'
+      hubmgr pull model.hubmgr.json --dest /srv/gpt2
+      hubmgr pull alice/gpt2-add --cache
+    """
+    from ..sync import pull
+
+    if dest is None and not cache:
+        raise click.UsageError("give --dest DIR (or --cache for a Hub repo)")
+    with output.progress_bars(not json_mode) as progress:
+        result = pull(spec, dest=dest, keep=keep, include=include, cache=cache, catalog=ctx.catalog(),
+                      progress=progress)
+    output.emit(result, json_mode=json_mode, render=lambda console: _render_pull(console, result))
+
+
+def _render_pull(console, result) -> None:  # noqa: ANN001
+    asked = f"@{result.revision}" if result.revision else ""
+    if result.cache_dir is not None or result.dest is None:
+        console.print(f"cached {result.remote}{asked} at [bold]{result.commit_sha}[/] in {result.cache_dir}")
+        return
+    how = "already downloaded" if result.reused else f"{output.human_size(result.bytes_downloaded)} downloaded"
+    console.print(f"[bold green]live[/]: {result.current} -> {result.commit_sha} ({result.remote}{asked})")
+    console.print(f"  {result.files} files, {output.human_size(result.bytes_total)}, {how}, verified")
+    if result.previous_sha and result.previous_sha != result.commit_sha:
+        console.print(f"  previous release {result.previous_sha[:12]} (hubmgr rollback --dest {result.dest})")
+    if result.pruned:
+        console.print(f"  pruned {', '.join(s[:12] for s in result.pruned)}")
+    for w in result.warnings:
+        output.note(f"[yellow]warning:[/] {w}")
+
+
+@cli.command("rollback")
+@click.option("--dest", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Deploy dir made by hubmgr pull.")
+@click.option("--to", "to", default=None, metavar="SHA", help="Release to make live (default: the previous one).")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+def rollback_cmd(dest: Path, to: str | None, json_mode: bool) -> None:
+    """Make an earlier release live again (atomic switch of DIR/current).
+
+    \b
+    Examples:
+      hubmgr rollback --dest /srv/gpt2
+      hubmgr rollback --dest /srv/gpt2 --to 1b6748ec
+    """
+    from ..deploy import rollback
+
+    result = rollback(dest, to=to)
+    output.emit(result, json_mode=json_mode, render=lambda console: console.print(
+        f"[bold green]live[/]: {result.to_sha} (was {result.from_sha or 'nothing'})"))
+
+
+@cli.command("status")
+@click.option("--dest", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Deploy dir made by hubmgr pull.")
+@click.option("--verify", is_flag=True, help="Re-hash the live release against its lock file (exit 1 if changed).")
+@click.option("--offline", is_flag=True, help="Do not ask the remote whether the revision moved.")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+def status_cmd(dest: Path, verify: bool, offline: bool, json_mode: bool) -> None:
+    """What is live in a deploy dir, where it came from, and whether the remote moved on.
+
+    \b
+    Examples:
+      hubmgr status --dest /srv/gpt2
+      hubmgr status --dest /srv/gpt2 --verify --json
+    """
+    from ..deploy import status
+
+    with output.progress_bars(not json_mode) as progress:
+        result = status(dest, verify=verify, check_remote=not offline, progress=progress)
+    output.emit(result, json_mode=json_mode, render=lambda console: _render_status(console, result))
+    if result.verified is False:
+        raise click.exceptions.Exit(1)
+
+
+def _render_status(console, result) -> None:  # noqa: ANN001
+    if result.live_sha is None:
+        console.print(f"{result.dest}: nothing live yet")
+    else:
+        asked = f"@{result.revision}" if result.revision else ""
+        console.print(f"[bold]{result.dest}[/]: live {result.live_sha} from {result.remote}{asked}, "
+                      f"pulled {result.pulled_at}")
+        if result.remote_error:
+            console.print(f"  remote: [yellow]not checked[/] ({result.remote_error})")
+        elif result.remote_moved:
+            console.print(f"  remote: [yellow]moved[/] to {result.remote_sha} (pull again to update)")
+        elif result.remote_moved is False:
+            console.print("  remote: up to date")
+        if result.verified is True:
+            console.print("  verify: [green]intact[/] (every file matches the lock file)")
+        elif result.verified is False:
+            console.print("  verify: [red]CHANGED[/]")
+            for p in result.problems:
+                console.print(f"    {p}")
+    for r in result.releases:
+        mark = "*" if r.live else " "
+        console.print(f"  {mark} {r.sha}  {r.revision or '-':<12} {output.human_size(r.size_bytes):>9}  {r.pulled_at}")
+
+
+@cli.group("remote")
+def remote_group() -> None:
+    """Browse remotes: branches, tags, commits; the local registry."""
+
+
+@remote_group.command("ls")
+@click.argument("spec")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Commits to list.")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+def remote_ls_cmd(spec: str, limit: int, json_mode: bool) -> None:
+    """Branches, tags and recent commits of SPEC (add @REV for another branch).
+
+    \b
+    Examples:
+      hubmgr remote ls local:gpt2
+      hubmgr remote ls alice/gpt2-add@dev --limit 5 --json
+    """
+    from ..sync import list_remote
+
+    result = list_remote(spec, limit=limit)
+    output.emit(result, json_mode=json_mode, render=lambda console: _render_listing(console, result))
+
+
+def _render_listing(console, result) -> None:  # noqa: ANN001
+    console.print(f"[bold]{result.remote}[/]")
+    for ref in result.refs:
+        console.print(f"  {ref.kind:<6} {ref.name:<20} {ref.commit_sha}")
+    if result.commits:
+        console.print("commits:")
+    for c in result.commits:
+        console.print(f"  {c.sha[:12]}  {c.date}  {c.title}")
+
+
+@remote_group.command("repos")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+def remote_repos_cmd(json_mode: bool) -> None:
+    """Repositories of the embedded local registry ($HUBMGR_HOME/registry).
+
+    \b
+    Examples:
+      hubmgr remote repos
+      hubmgr remote repos --json
+    """
+    from ..sync import list_registry
+
+    result = list_registry()
+
+    def render(console) -> None:  # noqa: ANN001
+        console.print(f"registry: {result.registry_dir}")
+        if not result.repos:
+            console.print("  (empty: hubmgr push PATH local:NAME creates a repository)")
+        for r in result.repos:
+            console.print(f"  {r.name:<24} branches: {', '.join(r.branches) or '-'}  tags: {', '.join(r.tags) or '-'}")
+
+    output.emit(result, json_mode=json_mode, render=render)
