@@ -30,6 +30,7 @@ from .errors import HubmgrError, NotFoundError, UsageError
 from .hashing import sha256_cached
 from .models import CardResult, CardSection
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from .evaluate import has_training_metrics, import_training_metrics, source_rank
 from .remotes import hub_card
 from .remotes.hub_card import CardError, CardEval
 
@@ -331,6 +332,8 @@ def training_hyperparameters(directory: Path) -> dict[str, Any]:
                 value = value.args[0] if value.args else value.name
             if isinstance(value, (str, int, float, bool)) and value is not None:
                 out[key] = value
+    if isinstance(out.get("max_steps"), int) and out["max_steps"] > 0:
+        out.pop("num_train_epochs", None)  # max_steps overrides it: showing both would mislead
     return out
 
 
@@ -350,18 +353,9 @@ def _list_files(directory: Path, catalog: "Catalog | None", cancel: CancelToken 
 
 
 def _dataset_label(rec: "EvalRecord") -> tuple[str, str]:
-    """(dataset type, dataset name) describing what an eval record was measured on."""
-    p = rec.params
-    if rec.suite == "arithmetic":
-        return "hubmgr/arithmetic", (f"arithmetic ({p.get('digits', '?')}-digit operands, ops {p.get('ops', '?')},"
-                                     f" n={p.get('n', '?')}, seed={p.get('seed', '?')})")
-    if rec.suite in ("jsonl", "perplexity"):
-        name = Path(str(p.get("data_file", "data"))).name
-        return ("json" if rec.suite == "jsonl" else "text"), f"{name} (sha256 {str(p.get('data_sha256', ''))[:12]})"
-    return "custom", "evaluation set of the training run"
+    from .evaluate import dataset_label
 
-
-_SOURCE_RANK = {"eval_results": 3, "all_results": 2, "trainer_state": 1}
+    return dataset_label(rec.suite, rec.params)
 
 
 def current_evals(records: list["EvalRecord"], sha: str | None) -> list["EvalRecord"]:
@@ -374,8 +368,7 @@ def current_evals(records: list["EvalRecord"], sha: str | None) -> list["EvalRec
             continue  # train_* and best_* are training facts, not evaluation results
         key = (rec.suite, _dataset_label(rec), rec.metric)
         prev = latest.get(key)
-        rank = (_SOURCE_RANK.get(rec.source, 4), rec.id)
-        if prev is None or rank >= (_SOURCE_RANK.get(prev.source, 4), prev.id):
+        if prev is None or source_rank(rec) >= source_rank(prev):
             latest[key] = rec
     return sorted(latest.values(), key=lambda r: r.id)
 
@@ -508,6 +501,8 @@ def write_card(path: str | Path, *, template: str | None = None, base_model: str
     tpl = load_template(template)  # fail on a missing template before any work
 
     progress(ProgressEvent("card", "reading checkpoint facts", 0, 3, unit="steps"))
+    if catalog is not None and has_training_metrics(directory):
+        import_training_metrics(directory, catalog=catalog, cancel=cancel)  # de-duplicated: cheap to repeat
     ctx = card_context(directory, catalog=catalog, base_model=base_model, dataset=dataset, license_id=license,
                        language=language, cancel=cancel)
     check_cancel(cancel)

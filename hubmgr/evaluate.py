@@ -279,9 +279,12 @@ def evaluate_checkpoint(
     digits: str | int | tuple[int, int] = (1, 2), ops: str = ARITHMETIC_OPS,
     prompt_format: str = DEFAULT_PROMPT_FORMAT, data_file: str | Path | None = None,
     perplexity_file: str | Path | None = None, batch_size: int = 64, max_new_tokens: int | None = None,
-    catalog: "Catalog | None" = None, progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
+    import_trainer_metrics: bool = True, catalog: "Catalog | None" = None, progress: ProgressSink = no_progress,
+    cancel: CancelToken | None = None,
 ) -> EvalResult:
-    """Score the causal LM in ``path`` with one suite and store the scores in ``catalog``."""
+    """Score the causal LM in ``path`` with one suite and store the scores in ``catalog``.
+
+    With a catalog, the metrics a Trainer left in ``path`` are imported too (``import_training_metrics``)."""
     if data_file is not None and suite == "arithmetic":
         suite = "jsonl"
     if perplexity_file is not None and suite == "arithmetic":
@@ -320,8 +323,8 @@ def evaluate_checkpoint(
     model_dir = resolve_model_dir(path)
     weights_name, sha = weights_sha256(model_dir.path, catalog)
     check_cancel(cancel)
-    started = time.perf_counter()
     model, tokenizer = _load_model(model_dir)
+    started = time.perf_counter()  # the runtime is the scoring itself, not importing torch and loading
     task = f"eval:{suite}"
     failures: list[EvalFailure] = []
     correct: int | None = None
@@ -361,9 +364,32 @@ def evaluate_checkpoint(
             ids.append(catalog.record_eval(checkpoint_path=str(model_dir.path), weights_sha256=sha, suite=suite,
                                            metric=metric, value=value, source=SOURCE_HUBMGR, params=params,
                                            details=details))
+    imported = None
+    if catalog is not None and import_trainer_metrics and has_training_metrics(model_dir.path):
+        imported = import_training_metrics(model_dir.path, catalog=catalog, progress=progress, cancel=cancel)
     return EvalResult(path=str(model_dir.path), suite=suite, metrics=metrics, n=scored, correct=correct,
                       failures=tuple(failures), runtime_seconds=runtime, params=params, weights_sha256=sha,
-                      weights_file=weights_name, eval_ids=tuple(ids))
+                      weights_file=weights_name, eval_ids=tuple(ids), imported=imported)
+
+
+def dataset_label(suite: str, params: dict[str, Any]) -> tuple[str, str]:
+    """(dataset type, human name) of what a stored score was measured on."""
+    if suite == "arithmetic":
+        return "hubmgr/arithmetic", (f"arithmetic ({params.get('digits', '?')}-digit operands, ops "
+                                     f"{params.get('ops', '?')}, n={params.get('n', '?')}, seed={params.get('seed', '?')})")
+    if suite in ("jsonl", "perplexity"):
+        name = Path(str(params.get("data_file", "data"))).name
+        sha = str(params.get("data_sha256", ""))[:12]
+        return ("json" if suite == "jsonl" else "text"), f"{name} (sha256 {sha})"
+    return "custom", "evaluation set of the training run"
+
+
+# Imported copies of one metric: the final eval files beat the log history; our own runs beat both.
+_SOURCE_RANK = {"eval_results": 3, "all_results": 2, "trainer_state": 1}
+
+
+def source_rank(rec: Any) -> tuple[int, int]:
+    return (_SOURCE_RANK.get(rec.source, 4), rec.id)
 
 
 # -- importing what the Trainer wrote --------------------------------------------------------
@@ -377,6 +403,13 @@ def _scores(data: dict[str, Any]) -> dict[str, float]:
         if math.isfinite(float(value)):
             out[key] = float(value)
     return out
+
+
+TRAINER_FILES = ("trainer_state.json", "all_results.json", "eval_results.json")
+
+
+def has_training_metrics(directory: str | Path) -> bool:
+    return any((Path(directory) / name).is_file() for name in TRAINER_FILES)
 
 
 def import_training_metrics(path: str | Path, *, catalog: "Catalog", progress: ProgressSink = no_progress,

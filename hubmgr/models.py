@@ -187,6 +187,7 @@ class EvalResult(JsonMixin):
     weights_sha256: str | None
     weights_file: str | None
     eval_ids: tuple[int, ...] = ()  # catalog rows written
+    imported: "ImportedMetrics | None" = None  # Trainer metrics found next to the weights, stored too
 
     @property
     def accuracy(self) -> float | None:

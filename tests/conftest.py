@@ -53,6 +53,14 @@ def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_gpt2_trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GPT-2 trained briefly on 1-digit addition (~60-75% exact match) + all_results.json. Read-only."""
+    from hubmgr.testing.tiny_models import train_addition_dir
+
+    return train_addition_dir(tmp_path_factory.mktemp("tiny-gpt2-trained") / "model")
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2_bin_dir(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2) -> Path:
     """The same model as a classic ``pytorch_model.bin`` dir. Read-only by convention."""
     from hubmgr.testing.tiny_models import save_hf_dir
