@@ -317,3 +317,81 @@ def test_removing_paths_rewrites_only_the_unpushed_range(repo: Path) -> None:
     assert rev(repo, "HEAD~1") == pushed == rev(repo, "origin/main")
     assert check(repo).ok
     assert git(repo, "for-each-ref", "refs/original/").stdout == b""
+
+
+def test_fix_hub_moves_weights_to_a_model_repo_and_leaves_a_pointer(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+    import shutil
+
+    from hubmgr import paths
+    from hubmgr.pointer import read_pointer
+
+    limit = 200_000  # the tiny GPT-2's model.safetensors (~450 KB) plays the 500 MB model
+    github = make_github_like_remote(tmp_path / "github.git", limit_bytes=limit)
+    repo = init_code_repo(tmp_path / "project", origin=github)
+    shutil.copytree(tiny_gpt2_dir, repo / "models" / "tiny")
+    commit(repo, "add the trained model", "models")
+    (repo / "train.py").write_text("print('trained')\n")
+    commit(repo, "code", "train.py")
+    weights = (repo / "models" / "tiny" / "model.safetensors").read_bytes()
+    pushed, before = rev(repo, "origin/main"), tree_snapshot(repo)
+    assert push(repo, "origin", "main").returncode != 0
+
+    result = guard.fix_hub(repo, target="local:tiny", limit_bytes=limit, warn_bytes=limit)
+
+    assert result.paths == ("models/tiny/model.safetensors",)
+    assert result.after.ok
+    assert result.pointer_file == "models/tiny/model.hubmgr.json"
+    pointer = read_pointer(repo / result.pointer_file)
+    assert (pointer.remote, pointer.commit) == ("local:tiny", result.remote_commit)
+    assert [(f.path, f.size, f.sha256) for f in pointer.files] == [
+        ("model.safetensors", len(weights), hashlib.sha256(weights).hexdigest())]
+    # the working tree still has every file; the weights are now ignored, not tracked
+    after = tree_snapshot(repo)
+    assert {k: v for k, v in after.items() if k not in (".gitignore", result.pointer_file)} == before
+    assert git(repo, "check-ignore", "-q", "models/tiny/model.safetensors", check=False).returncode == 0
+    assert git(repo, "status", "--porcelain").stdout == b""
+    assert not (repo / ".git" / "hubmgr-guard-stage").exists()
+    assert b"model.safetensors" not in git(repo, "log", "--all", "--name-only", "--format=").stdout
+    # pushed history untouched, and the push now passes
+    assert rev(repo, "origin/main") == pushed
+    assert git(repo, "merge-base", "--is-ancestor", pushed, "HEAD", check=False).returncode == 0
+    proc = push(repo, "origin", "main")
+    assert proc.returncode == 0, proc.stderr.decode()
+    # the model repo holds the weights at the pinned commit
+    model_repo = paths.registry_dir() / "tiny.git"
+    listing = git(model_repo, "ls-tree", "-r", "--name-only", result.remote_commit).stdout.decode().split()
+    assert "model.safetensors" in listing
+    # and `hubmgr pull POINTER` gets them back, verified
+    dest = tmp_path / "deploy"
+    from hubmgr import sync
+
+    pulled = sync.pull(repo / result.pointer_file, dest=dest)
+    assert pulled.commit_sha == result.remote_commit
+    assert (dest / "current" / "model.safetensors").read_bytes() == weights
+
+
+def test_hubmgr_push_succeeds_where_plain_git_push_fails(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+    import shutil
+
+    from hubmgr import sync
+
+    limit = 200_000
+    weights = (tiny_gpt2_dir / "model.safetensors").read_bytes()
+    assert len(weights) > limit
+    # plain git: the weights are a git blob, rejected with GH001
+    plain_remote = make_github_like_remote(tmp_path / "plain.git", limit_bytes=limit)
+    work = tmp_path / "plain-work"
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    shutil.copytree(tiny_gpt2_dir, work, dirs_exist_ok=True)
+    commit(work, "model", ".")
+    proc = git(work, "push", plain_remote.as_uri(), "main", check=False)
+    assert proc.returncode != 0 and GH001 in proc.stderr.decode()
+
+    # hubmgr push: the git remote stores weights with Git LFS, so the same host accepts it
+    github = make_github_like_remote(tmp_path / "github.git", limit_bytes=limit)
+    model = shutil.copytree(tiny_gpt2_dir, tmp_path / "model")  # push may add a model card: keep the fixture
+    result = sync.push(model, github.as_uri())
+
+    assert result.commit_sha and git(github, "rev-parse", "main").stdout.decode().strip() == result.commit_sha
+    sha = hashlib.sha256(weights).hexdigest()
+    assert (github / "lfs" / "objects" / sha[:2] / sha[2:4] / sha).read_bytes() == weights
