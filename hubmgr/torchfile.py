@@ -53,6 +53,7 @@ ITEMSIZE: dict[str, int] = {
 }
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+MAX_PICKLE_BYTES = 1 << 30  # data.pkl of real checkpoints is KB to a few MB; refuse zip bombs
 LEGACY_PROTOCOL = 1001
 
 
@@ -355,14 +356,22 @@ def _bytearray(data=b""):  # noqa: ANN001
     return bytearray(data, "latin1") if isinstance(data, str) else bytearray(data)
 
 
+def _bytes(data=b"", encoding="latin1"):  # noqa: ANN001
+    if isinstance(data, str):
+        return data.encode(encoding if encoding in ("latin1", "latin-1", "utf-8", "utf8", "ascii") else "latin1")
+    if not isinstance(data, (bytes, bytearray, list)):
+        raise TypeError("bytes from a size is refused (memory bomb)")
+    return bytes(data)
+
+
 def _ordered_dict(*args):  # noqa: ANN001
     return OrderedDict(*args)
 
 
 _SAFE_BUILTINS: dict[str, Any] = {
     "set": set, "frozenset": frozenset, "slice": slice, "complex": complex, "list": list, "dict": dict,
-    "tuple": tuple, "int": int, "float": float, "bool": bool, "str": str, "bytes": bytes,
-}
+    "tuple": tuple, "int": int, "float": float, "bool": bool, "str": str,
+}  # not bytes/bytearray: bytes(10**12) (REDUCE or NEWOBJ) would be a memory bomb; see _bytes
 
 # Functions that rebuild data without running user code (includes numpy arrays in RNG states).
 _DATA_RECONSTRUCTORS = {
@@ -382,6 +391,7 @@ _EMULATED: dict[str, Any] = {
     "collections.OrderedDict": _ordered_dict,
     "_codecs.encode": _codecs_encode,
     "builtins.bytearray": _bytearray,
+    "builtins.bytes": _bytes,
 }
 
 # Every global the loader treats as known-safe (emulated or plain data). pickle_safety uses it.
@@ -495,6 +505,8 @@ def _load_zip(path: Path, fh: BinaryIO, file_size: int, ctx: _LoadContext) -> To
     if not pkl_names:
         raise CorruptFileError(f"{path}: a zip file, but not a torch checkpoint (no data.pkl)")
     pkl_name = pkl_names[0]
+    if zf.getinfo(pkl_name).file_size > MAX_PICKLE_BYTES:
+        raise CorruptFileError(f"{path}: {pkl_name} is implausibly large ({zf.getinfo(pkl_name).file_size} bytes)")
     prefix = pkl_name[: -len("data.pkl")]
     infos = {i.filename: i for i in zf.infolist()}
     byteorder_name = prefix + "byteorder"

@@ -184,3 +184,20 @@ def test_loading_does_not_import_torch(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["5", "full_model_pickle", "False"]
+
+
+@pytest.mark.parametrize("pickle_bytes", [
+    b"\x80\x02cbuiltins\nbytes\n\x8a\x05\x00\x00\x00\x00\x01\x85R.",  # bytes(2**32) via REDUCE
+    b"\x80\x02c__builtin__\nbytes\n\x8a\x05\x00\x00\x00\x00\x01\x85\x81.",  # bytes.__new__(bytes, 2**32) via NEWOBJ
+    b"\x80\x02cbuiltins\nbytearray\n\x8a\x05\x00\x00\x00\x00\x01\x85R.",
+], ids=["reduce", "newobj", "bytearray"])
+def test_memory_bombs_are_refused(tmp_path: Path, pickle_bytes: bytes) -> None:
+    path = cf.save_pickle_as_torch_zip(tmp_path / "bomb.pt", pickle_bytes)
+    with pytest.raises(CorruptFileError):
+        load_torch_file(path, strict=False)
+
+
+def test_bytes_of_protocol2_pickles_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "b.pt"
+    torch.save({"blob": b"\x00\xffabc", "w": torch.ones(1)}, path)
+    assert load_torch_file(path).root["blob"] == b"\x00\xffabc"
