@@ -28,7 +28,7 @@ import re
 import shutil
 import time
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .errors import ConflictError, CorruptFileError, NotFoundError, UsageError, VerificationError
@@ -71,8 +71,8 @@ def safe_relpath(path: str) -> str:
     a remote must never make us write outside the release.
     """
     bad = (not path or "\\" in path or "\0" in path or path.startswith("/") or re.match(r"^[A-Za-z]:", path))
-    parts = PurePosixPath(path).parts if not bad else ()
-    if bad or any(p in ("..", ".", "") for p in parts) or path.endswith("/") or "//" in path:
+    parts = path.split("/") if not bad else []
+    if bad or any(p in ("..", ".", "") for p in parts):
         raise UsageError(f"refusing remote path {path!r}: it escapes the destination",
                          "the remote repository lists an unsafe file name; do not deploy it")
     if parts and parts[0] == ".git":
