@@ -123,3 +123,20 @@ def test_git_lfs_missing_for_fix_lfs(run_cli, repo: Path, tmp_path: Path, monkey
     assert "git-lfs is not installed" in result.stderr and "apt-get install git-lfs" in result.stderr
     assert git(repo, "rev-parse", "HEAD").stdout == head
     assert (repo / "model.bin").stat().st_size == 1_500_000
+
+
+def test_fix_hub_with_the_issue_spelling(run_cli, tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+    """`hubmgr guard REPO --fix hub TARGET` (target as the last word, as in the issue) == `--to TARGET`."""
+    github = make_github_like_remote(tmp_path / "github.git", limit_bytes=200_000)
+    repo = init_code_repo(tmp_path / "project", origin=github)
+    shutil.copytree(tiny_gpt2_dir, repo / "model")
+    git(repo, "add", "model")
+    git(repo, "commit", "-q", "-m", "model")
+
+    result = run_cli("guard", str(repo), "--limit", "200KB", "--fix", "hub", "local:from-guard")
+
+    assert result.exit_code == 0, result.stderr
+    assert "weights pushed to local:from-guard" in result.stdout
+    assert "model/model.hubmgr.json" in result.stdout
+    assert (repo / "model" / "model.hubmgr.json").is_file()
+    assert git(repo, "push", "origin", "main", check=False).returncode == 0

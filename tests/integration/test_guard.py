@@ -319,7 +319,8 @@ def test_removing_paths_rewrites_only_the_unpushed_range(repo: Path) -> None:
     assert git(repo, "for-each-ref", "refs/original/").stdout == b""
 
 
-def test_fix_hub_moves_weights_to_a_model_repo_and_leaves_a_pointer(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+def test_fix_hub_moves_weights_to_a_model_repo_and_leaves_a_pointer(tmp_path: Path, tiny_gpt2_dir: Path,
+                                                                    run_cli) -> None:
     import shutil
 
     from hubmgr import paths
@@ -363,17 +364,14 @@ def test_fix_hub_moves_weights_to_a_model_repo_and_leaves_a_pointer(tmp_path: Pa
     assert "model.safetensors" in listing
     # and `hubmgr pull POINTER` gets them back, verified
     dest = tmp_path / "deploy"
-    from hubmgr import sync
-
-    pulled = sync.pull(repo / result.pointer_file, dest=dest)
-    assert pulled.commit_sha == result.remote_commit
+    pulled = run_cli("pull", str(repo / result.pointer_file), "--dest", str(dest), "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    assert pulled.json()["commit_sha"] == result.remote_commit
     assert (dest / "current" / "model.safetensors").read_bytes() == weights
 
 
-def test_hubmgr_push_succeeds_where_plain_git_push_fails(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+def test_hubmgr_push_succeeds_where_plain_git_push_fails(tmp_path: Path, tiny_gpt2_dir: Path, run_cli) -> None:
     import shutil
-
-    from hubmgr import sync
 
     limit = 200_000
     weights = (tiny_gpt2_dir / "model.safetensors").read_bytes()
@@ -390,8 +388,10 @@ def test_hubmgr_push_succeeds_where_plain_git_push_fails(tmp_path: Path, tiny_gp
     # hubmgr push: the git remote stores weights with Git LFS, so the same host accepts it
     github = make_github_like_remote(tmp_path / "github.git", limit_bytes=limit)
     model = shutil.copytree(tiny_gpt2_dir, tmp_path / "model")  # push may add a model card: keep the fixture
-    result = sync.push(model, github.as_uri())
+    pushed = run_cli("push", str(model), github.as_uri(), "--json")
 
-    assert result.commit_sha and git(github, "rev-parse", "main").stdout.decode().strip() == result.commit_sha
+    assert pushed.exit_code == 0, pushed.stderr
+    commit_sha = pushed.json()["commit_sha"]
+    assert commit_sha and git(github, "rev-parse", "main").stdout.decode().strip() == commit_sha
     sha = hashlib.sha256(weights).hexdigest()
     assert (github / "lfs" / "objects" / sha[:2] / sha[2:4] / sha).read_bytes() == weights
