@@ -237,9 +237,20 @@ def _walk_dir(directory: Path, walk: _Walk) -> None:
                 if entry.name not in SKIP_DIRS:
                     _walk_dir(path, walk)
             elif not model_dir and entry.name.endswith(WEIGHT_EXTS) and entry.is_file():
+                if entry.name.endswith(".bin") and not _looks_like_torch(path):
+                    continue  # .bin is also raw data (token memmaps, ...): only torch/pickle/LFS files count
                 walk.candidates.append(Candidate(path, "file"))
         except OSError as exc:
             walk.warnings.append(f"{path}: unreadable ({exc.strerror})")
+
+
+def _looks_like_torch(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(LFS_SPEC))
+    except OSError:
+        return True  # let inspection report it
+    return head[:4] == b"PK\x03\x04" or head[:1] == b"\x80" or head == LFS_SPEC
 
 
 # -- inspection ----------------------------------------------------------------

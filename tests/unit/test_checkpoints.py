@@ -275,3 +275,14 @@ def test_safetensors_header_bounds(tmp_path: Path) -> None:
     (tmp_path / "tiny.safetensors").write_bytes(b"\x01\x02")
     with pytest.raises(CorruptFileError):
         ck.read_safetensors_header(tmp_path / "tiny.safetensors")
+
+
+def test_raw_data_bin_files_are_not_checkpoints(tmp_path: Path, catalog: Catalog) -> None:
+    import array
+
+    (tmp_path / "train.bin").write_bytes(array.array("H", range(5000)).tobytes())  # nanoGPT-style token memmap
+    cf.save_state_dict(tmp_path / "weights.bin")
+    cf.write_lfs_pointer(tmp_path / "lfs" / "pytorch_model.bin")
+    cf.write_random_bytes(tmp_path / "noise.pth")
+    names = {c.name: c.kind for c in ck.scan([tmp_path], catalog=catalog).checkpoints}
+    assert names == {"weights.bin": "state_dict", "pytorch_model.bin": "lfs_pointer", "noise.pth": "unknown"}
