@@ -354,7 +354,7 @@ def _lfs_info(path: Path, name: str, size: int, files: tuple[FileInfo, ...],
     return CheckpointInfo(
         path=str(path), name=name, kind="lfs_pointer", format="lfs_pointer", size_bytes=size,
         safety=SafetyInfo(VERDICT_UNKNOWN), files=files,
-        warnings=(f"{names}: Git LFS pointer file(s), not weights (run `git lfs pull` where this was cloned)",),
+        warnings=(f"Git LFS pointer file(s) instead of weights: {names} (run `git lfs pull` where this was cloned)",),
         extra={**kw.pop("extra", {}), "lfs_pointers": {n: {"oid": p.oid, "size": p.size} for n, p in pointers.items()}},
         **kw,
     )

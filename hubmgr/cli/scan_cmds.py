@@ -105,11 +105,13 @@ def _table(console: Any, infos: Any, *, with_sync: bool) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
+    infos = list(infos)
+    name_width = min(40, max((len(i.name) for i in infos), default=4))
     for column, justify in (("name", "left"), ("kind", "left"), ("format", "left"), ("size", "right"),
                             ("params", "right"), ("step", "right"), ("best metric", "right"),
                             ("safety", "left")):
         table.add_column(column, justify=justify, no_wrap=column != "name",  # type: ignore[arg-type]
-                         overflow="fold")
+                         overflow="fold", min_width=name_width if column == "name" else None)
     if with_sync:
         table.add_column("sync", no_wrap=True)
     for info in infos:
