@@ -126,7 +126,7 @@ def check_repo(
         lfs_limit_bytes=lfs_limit_bytes, blocking=blocking, lfs_blocking=lfs_blocking, warnings=warnings,
         ok=ok, explanation=explain(blocking, lfs_blocking, warnings, upstream=up, base=base,
                                    limit_bytes=limit_bytes, warn_bytes=warn_bytes, lfs_limit_bytes=lfs_limit_bytes),
-        fixes=_fix_commands(blocking, lfs_blocking),
+        fixes=_fix_commands(blocking, lfs_blocking, repo=repo, limit_bytes=limit_bytes),
     )
 
 
@@ -192,13 +192,21 @@ def _short_ref(ref: str) -> str:
     return ref.removeprefix("refs/remotes/").removeprefix("refs/heads/")
 
 
-def _fix_commands(blocking: Sequence[GuardBlob], lfs_blocking: Sequence[GuardBlob]) -> tuple[str, ...]:
+def _fix_commands(blocking: Sequence[GuardBlob], lfs_blocking: Sequence[GuardBlob], *, repo: Path,
+                  limit_bytes: int) -> tuple[str, ...]:
     if not blocking and not lfs_blocking:
         return ()
+    try:
+        here = Path.cwd().resolve() == repo
+    except OSError:
+        here = False
+    extra = "" if here else f" {shlex.quote(str(repo))}"
+    if limit_bytes != GITHUB_LIMIT:  # same limit as this check, or the fix would find nothing to do
+        extra += f" --limit {limit_bytes}B"
     fixes = []
     if blocking:
-        fixes.append("hubmgr guard --fix lfs")
-    fixes.append("hubmgr guard --fix hub --to local:NAME")
+        fixes.append(f"hubmgr guard{extra} --fix lfs")
+    fixes.append(f"hubmgr guard{extra} --fix hub --to local:NAME")
     return tuple(fixes)
 
 

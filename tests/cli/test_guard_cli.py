@@ -40,7 +40,7 @@ def test_oversized_file_exits_1_with_explanation_and_json(run_cli, repo: Path) -
     assert text.exit_code == 1
     assert "model.bin" in text.stdout and added[:10] in text.stdout
     assert "GitHub rejects the whole push" in text.stdout
-    assert "hubmgr guard --fix lfs" in text.stdout
+    assert f"hubmgr guard {repo} --limit 1000000B --fix lfs" in text.stdout  # a command that works as is
 
     result = run_cli("guard", str(repo), "--limit", "1MB", "--warn", "500KB", "--json")
     assert result.exit_code == 1

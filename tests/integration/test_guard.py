@@ -395,3 +395,27 @@ def test_hubmgr_push_succeeds_where_plain_git_push_fails(tmp_path: Path, tiny_gp
     assert commit_sha and git(github, "rev-parse", "main").stdout.decode().strip() == commit_sha
     sha = hashlib.sha256(weights).hexdigest()
     assert (github / "lfs" / "objects" / sha[:2] / sha[2:4] / sha).read_bytes() == weights
+
+
+def test_pre_push_check_reads_gits_ref_lines(repo: Path) -> None:
+    zero = "0" * 40
+    pushed = rev(repo, "origin/main")
+    write_random(repo / "model.bin", BIG, seed=12)
+    added = commit(repo, "model", "model.bin")
+
+    update = guard.check_pre_push(repo, remote="origin", limit_bytes=LIMIT, warn_bytes=WARN,
+                                  ref_lines=f"refs/heads/main {added} refs/heads/main {pushed}\n")
+    new_branch = guard.check_pre_push(repo, remote="origin", limit_bytes=LIMIT, warn_bytes=WARN,
+                                      ref_lines=f"refs/heads/main {added} refs/heads/other {zero}\n")
+    delete = guard.check_pre_push(repo, remote="origin", limit_bytes=LIMIT, warn_bytes=WARN,
+                                  ref_lines=f"(delete) {zero} refs/heads/old {pushed}\n")
+
+    assert [b.added_in for b in update.blocking] == [(added,)] and update.commits_checked == 1
+    assert [b.added_in for b in new_branch.blocking] == [(added,)] and new_branch.commits_checked == 1
+    assert delete.ok and delete.commits_checked == 0
+
+
+def test_empty_repository_is_clean(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "-b", "main", str(tmp_path / "empty"))
+    report = check(tmp_path / "empty")
+    assert report.ok and report.commits_checked == 0
