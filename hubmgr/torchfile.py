@@ -822,7 +822,26 @@ def find_state_dict(root: Any, *, key: str | None = None) -> StateDictView:
                     if _is_scalar(v):
                         view.metadata[str(k)] = str(v)
             return view
+    if isinstance(root, dict):
+        nested: dict[str, TensorRef] = {}
+        if _flatten_nested(root, "", nested, 0) and nested:  # {"encoder": {...}, "decoder": {...}}
+            return StateDictView(nested, "state_dict")
     return StateDictView({}, "unknown", dropped={"<root>": describe(root)})
+
+
+def _flatten_nested(obj: dict, prefix: str, out: dict[str, TensorRef], depth: int) -> bool:
+    """Dotted names of a dict-of-dicts whose leaves are all tensors; False if anything else is inside."""
+    if depth > 32:
+        return False
+    for k, v in obj.items():
+        if isinstance(v, TensorRef):
+            out[f"{prefix}{k}"] = v
+        elif isinstance(v, dict) and v:
+            if not _flatten_nested(v, f"{prefix}{k}.", out, depth + 1):
+                return False
+        else:
+            return False
+    return True
 
 
 def _training_view(root: dict, source_key: str, inner: StateDictView) -> StateDictView:

@@ -201,3 +201,14 @@ def test_bytes_of_protocol2_pickles_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "b.pt"
     torch.save({"blob": b"\x00\xffabc", "w": torch.ones(1)}, path)
     assert load_torch_file(path).root["blob"] == b"\x00\xffabc"
+
+
+def test_nested_dicts_of_tensors_flatten_to_dotted_names(tmp_path: Path) -> None:
+    path = tmp_path / "nested.pt"
+    torch.save({"encoder": {"w": torch.ones(2), "inner": {"b": torch.zeros(1)}}, "decoder": {"w": torch.ones(3)}},
+               path)
+    view = find_state_dict(load_torch_file(path).root)
+    assert view.kind == "state_dict"
+    assert set(view.tensors) == {"encoder.w", "encoder.inner.b", "decoder.w"}
+    torch.save({"a": {"w": torch.ones(2)}, "b": "text"}, path)
+    assert find_state_dict(load_torch_file(path).root).kind == "unknown"
