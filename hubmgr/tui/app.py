@@ -29,7 +29,9 @@ from .messages import (CatalogLoaded, DetailsLoaded, OperationFailed, OperationF
                        RemoteListed)
 from .rows import (SORTABLE, CatalogSnapshot, CheckpointDetails, CheckpointRow, build_rows, filter_rows,
                    short_sha, sort_rows)
-from .screens.dialogs import ConfirmScreen, ErrorScreen, InputScreen, ResultScreen, TypedConfirmScreen
+from . import render
+from .screens.dialogs import (ConfirmScreen, ErrorScreen, InputScreen, PushPlanScreen, ResultScreen,
+                              TypedConfirmScreen)
 from .screens.forms import PullForm, PullFormScreen, PushForm, PushFormScreen
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
@@ -95,6 +97,9 @@ class HubmgrApp(App[None]):
         self.workspace = Path(workspace).resolve()
         self.catalog = catalog
         self.settings = settings
+        if remote_factory is None and settings is not None:
+            def remote_factory(spec: str) -> Any:
+                return core("remotes", "open_remote")(spec, settings)
         self.remote_factory = remote_factory
         self.rescan_on_start = rescan_on_start
         self.workspace_label = workspace_label or _home_relative(self.workspace)
@@ -117,6 +122,7 @@ class HubmgrApp(App[None]):
         self.errors: list[tuple[str, str, str | None]] = []  # (operation, message, hint)
         self.last_remote_listing: RemoteListing | None = None
         self.details: dict[str, CheckpointDetails] = {}
+        self.deploy_dirs: list[str] = []  # deploy dirs pulled into this session (rollback suggests them)
         self._detail_timer: Any = None
 
     # -- startup ---------------------------------------------------------------------------
@@ -469,11 +475,11 @@ class HubmgrApp(App[None]):
         path, catalog = row.path, self.catalog
 
         def call(progress, cancel):
-            return core("cards", "write_card")(path, catalog=catalog)
+            return core("cards", "write_card")(path, catalog=catalog, progress=progress, cancel=cancel)
 
         def summarize(result):
-            out = _attr(result, "readme_path", "path", "output_path")
-            return f"wrote {out}" if out else "model card written"
+            verb = "wrote" if getattr(result, "created", True) else "updated"
+            return f"{verb} {Path(result.path).name} of {row.name} ({result.eval_results} eval results)"
 
         self.start(Operation("card", call, summarize, after=lambda _: self._forget_details(path)))
 
@@ -491,13 +497,14 @@ class HubmgrApp(App[None]):
         catalog = self.catalog
 
         def call(progress, cancel):
-            return core("compare", "compare_checkpoints")(paths, catalog=catalog)
+            return core("compare", "compare_checkpoints")(paths, catalog=catalog, progress=progress, cancel=cancel)
 
         self.start(Operation("compare", call, lambda r: f"{len(paths)} checkpoints compared",
                              after=self._show_compare, reload_catalog=False))
 
     def _show_compare(self, result: Any) -> None:
-        self.push_screen(ResultScreen("compare", render_result(result, self.workspace)))
+        body = render.compare_table(result) if hasattr(result, "rows") else render_result(result)
+        self.push_screen(ResultScreen(f"compare: {len(result.paths)} checkpoints", body))
 
     # push: form -> dry-run plan -> confirm -> push
     def action_push(self) -> None:
@@ -508,15 +515,18 @@ class HubmgrApp(App[None]):
         self.push_screen(PushFormScreen(row.path, row.name, target=last), self._plan_push)
 
     def _push_kwargs(self, form: PushForm) -> dict[str, Any]:
-        return dict(revision=form.revision, tag=form.tag, private=form.private, message=form.message,
-                    create_pr=form.create_pr, catalog=self.catalog)
+        kwargs: dict[str, Any] = dict(revision=form.revision, tag=form.tag, private=form.private,
+                                      message=form.message, create_pr=form.create_pr, catalog=self.catalog,
+                                      **self.action_options.get("push", {}))
+        if self.remote_factory is not None:
+            kwargs["remote"] = self.remote_factory(form.target)
+        return kwargs
 
     def _plan_push(self, form: PushForm | None) -> None:
         if form is None:
             return
-        kwargs = self._push_kwargs(form)
-
         def call(progress, cancel):
+            kwargs = self._push_kwargs(form)  # opening a remote may fail: inside the worker
             return core("sync", "push")(form.path, form.target, dry_run=True, progress=progress, cancel=cancel,
                                         **kwargs)
 
@@ -528,19 +538,20 @@ class HubmgrApp(App[None]):
             if confirmed:
                 self._push(form)
 
-        self.push_screen(ConfirmScreen(f"Push to {form.target}?", render_result(result, self.workspace),
-                                       confirm_label="Push"), go)
+        self.push_screen(PushPlanScreen(f"Push {Path(form.path).name} to {form.target}?", render.push_plan(result),
+                                        confirm_label="Push"), go)
 
     def _push(self, form: PushForm) -> None:
-        kwargs = self._push_kwargs(form)
-
         def call(progress, cancel):
+            kwargs = self._push_kwargs(form)
             return core("sync", "push")(form.path, form.target, dry_run=False, progress=progress, cancel=cancel,
                                         **kwargs)
 
         def summarize(result):
-            sha = _attr(result, "commit_sha")
-            return f"{Path(form.path).name} -> {form.target} @{short_sha(sha)}" if sha else "pushed"
+            if not result.created_commit:
+                return f"{Path(form.path).name}: nothing changed on {result.target} (@{short_sha(result.commit_sha)})"
+            return (f"{Path(form.path).name} -> {result.target} @{short_sha(result.commit_sha)}, "
+                    f"{len(result.files_uploaded)} files, {result.bytes_sent:,} bytes")
 
         self.start(Operation("push", call, summarize))
 
@@ -553,22 +564,32 @@ class HubmgrApp(App[None]):
         catalog = self.catalog
 
         def call(progress, cancel):
+            extra: dict[str, Any] = {}
+            if self.remote_factory is not None:
+                extra["remote"] = self.remote_factory(form.spec)
             return core("sync", "pull")(form.spec, dest=form.dest, keep=form.keep, catalog=catalog,
-                                        progress=progress, cancel=cancel)
+                                        progress=progress, cancel=cancel, **extra)
 
         def summarize(result):
-            sha = _attr(result, "commit_sha")
-            return f"{form.spec} -> {form.dest}" + (f" @{short_sha(sha)}" if sha else "")
+            reused = " (already there)" if result.reused else ""
+            return f"{form.spec} -> {result.current or form.dest} @{short_sha(result.commit_sha)}{reused}"
 
-        self.start(Operation("pull", call, summarize))
+        self.deploy_dirs.insert(0, form.dest)
+        self.start(Operation("pull", call, summarize, after=self._forget_all_details))
 
     def action_rollback(self) -> None:
         pulls = self._known_deploy_dirs()
         self.push_screen(InputScreen("Rollback", "Deploy dir to switch back to its previous release",
                                      pulls[0] if pulls else "", ok_label="Rollback"), self._rollback)
 
+    def _forget_all_details(self, result: Any = None) -> None:
+        self.details.clear()
+        main = self._main_screen()
+        if main is not None and main.detail.row is not None:
+            self.load_details(main.detail.row)
+
     def _known_deploy_dirs(self) -> list[str]:
-        seen: list[str] = []
+        seen: list[str] = list(dict.fromkeys(self.deploy_dirs))
         for details in self.details.values():
             for pull in reversed(details.pulls):
                 if pull.dest not in seen:
@@ -583,8 +604,7 @@ class HubmgrApp(App[None]):
             return core("deploy", "rollback")(dest)
 
         def summarize(result):
-            sha = _attr(result, "commit_sha", "current_sha", "to_sha", "current")
-            return f"{dest} now at {short_sha(sha) if isinstance(sha, str) else sha}" if sha else f"{dest} rolled back"
+            return f"{dest}: {short_sha(result.from_sha)} -> {short_sha(result.to_sha)}"
 
         self.start(Operation("rollback", call, summarize))
 
@@ -706,14 +726,13 @@ def list_local_registry(settings: Any) -> list[str]:
         lister = core("remotes.local", "list_repos")
     except HubmgrError:
         lister = None
-    if lister is not None:
-        try:
-            return [getattr(r, "name", r) for r in lister(settings)]
-        except TypeError:
-            return [getattr(r, "name", r) for r in lister()]
     from ..config import load_settings
 
-    root = Path((settings or load_settings()).registry_dir)
+    settings = settings or load_settings()
+    if lister is not None:
+        listing = lister(settings)
+        return [str(getattr(r, "name", r)).removeprefix("local:") for r in getattr(listing, "repos", listing)]
+    root = Path(settings.registry_dir)
     if not root.is_dir():
         return []
     return sorted(p.name[:-4] for p in root.glob("*.git") if p.is_dir())

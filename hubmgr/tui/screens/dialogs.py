@@ -40,6 +40,10 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class PushPlanScreen(ConfirmScreen):
+    """The dry-run plan of a push; nothing is sent until Push is pressed."""
+
+
 class TypedConfirmScreen(ModalScreen[bool]):
     """An explicit confirmation: the user must type ``expected`` (e.g. the checkpoint's name)."""
 

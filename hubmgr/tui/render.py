@@ -1,0 +1,71 @@
+"""Results as rich renderables for dialogs (compare table, push plan, pull summary). Pure, no I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from .rows import human_size, short_sha
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def compare_table(result: Any) -> Table:
+    """CompareResult: one column per checkpoint, one row per metric, the best value in bold green."""
+    table = Table(expand=True, show_edge=False)
+    table.add_column("metric", style="bold")
+    for path in result.paths:
+        table.add_column(Path(path).name, justify="right")
+    for row in result.rows:
+        cells = []
+        for index, value in enumerate(row.values):
+            best = index in row.best
+            cells.append(Text(_fmt(value) + (" *" if best else ""), style="bold green" if best else ""))
+        label = row.label + (f" ({row.better} is better)" if row.better else "")
+        table.add_row(label, *cells)
+    return table
+
+
+def push_plan(result: Any) -> Group:
+    """A dry-run PushResult: what would be uploaded, kept and deleted, and how many bytes."""
+    plan = getattr(result, "plan", result)
+    head = Text.assemble(
+        ("target  ", "bold"), f"{plan.target}\n",
+        ("base    ", "bold"), f"{short_sha(plan.base_commit) if plan.base_commit else 'new repo or branch'}\n",
+        ("upload  ", "bold"), f"{len(plan.upload)} files, {human_size(plan.bytes_to_upload)}\n",
+        ("keep    ", "bold"), f"{len(plan.skip)} unchanged files, {human_size(plan.bytes_skipped)}\n",
+        ("delete  ", "bold"), f"{len(plan.delete)} files",
+    )
+    table = Table(show_edge=False, expand=True)
+    for col in ("", "file", "size"):
+        table.add_column(col)
+    styles = {"new": "green", "changed": "yellow", "deleted": "red", "unchanged": "dim"}
+    for f in (*plan.upload, *plan.delete, *plan.skip)[:40]:
+        table.add_row(Text(f.reason, style=styles.get(f.reason, "")), f.path, human_size(f.size))
+    parts: list[Any] = [head, table]
+    if not plan.upload and not plan.delete:
+        parts.append(Text("Nothing changed: pushing makes no new commit.", style="yellow"))
+    for warning in (*plan.warnings, *getattr(result, "warnings", ())):
+        parts.append(Text(f"warning: {warning}", style="yellow"))
+    return Group(*parts)
+
+
+def pull_summary(result: Any) -> Text:
+    text = Text.assemble(("pulled  ", "bold"), f"{result.remote}@{result.revision or 'default'} "
+                         f"-> {short_sha(result.commit_sha)}\n",
+                         ("into    ", "bold"), f"{result.current or result.release or result.cache_dir}\n",
+                         ("files   ", "bold"), f"{result.files}, {human_size(result.bytes_total)} "
+                         f"({human_size(result.bytes_downloaded)} downloaded)")
+    if result.previous_sha:
+        text.append(f"\nprevious release {short_sha(result.previous_sha)} kept for rollback")
+    return text
