@@ -455,12 +455,20 @@ def _file_entry(repo: Path, path: str, base: str) -> dict:
     return {"path": rel, "size": file.stat().st_size, "sha256": sha256_file(file)}
 
 
+def _ignore_line(path: str) -> str:
+    """An anchored .gitignore line matching exactly ``path`` (glob characters escaped)."""
+    escaped = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in path)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return "/" + escaped
+
+
 def _ignore_paths(repo: Path, paths: Sequence[str]) -> str:
     """Append ``/path`` lines for the moved files to the top-level .gitignore."""
     gitignore = repo / ".gitignore"
     text = gitignore.read_text() if gitignore.exists() else ""
     existing = set(text.splitlines())
-    new = [f"/{p}" for p in paths if f"/{p}" not in existing]
+    new = [line for line in (_ignore_line(p) for p in paths) if line not in existing]
     if new:
         if text and not text.endswith("\n"):
             text += "\n"
@@ -514,6 +522,9 @@ def _hook_script(command: list[str], chained: Path | None) -> str:
         f"{git_repo.HOOK_MARKER}: blocks a push that GitHub would reject for files over its size limit,",
         "# before anything is uploaded. Uninstall: delete this file"
         + (" and rename pre-push.hubmgr-chained back to pre-push." if chained else "."),
+        f'if [ ! -x {shlex.quote(command[0])} ]; then',
+        f'  echo "hubmgr guard: {command[0]} is gone; run hubmgr guard install again, or delete $0" >&2; exit 1',
+        "fi",
         'refs=$(cat)',
         f'printf \'%s\\n\' "$refs" | {quoted} --remote "$1" || exit 1',
     ]

@@ -77,7 +77,9 @@ def remote_refs(repo: Path, remote: str | None = None) -> list[str]:
 def resolve(repo: Path, rev: str) -> str | None:
     """Commit sha of ``rev``, or None if it does not name a commit here."""
     proc = run_git(["rev-parse", "-q", "--verify", f"{rev}^{{commit}}"], cwd=repo, check=False, lfs=False)
-    return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.decode().strip() or None
 
 
 def list_remotes(repo: Path) -> list[str]:
