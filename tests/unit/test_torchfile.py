@@ -212,3 +212,17 @@ def test_nested_dicts_of_tensors_flatten_to_dotted_names(tmp_path: Path) -> None
     assert set(view.tensors) == {"encoder.w", "encoder.inner.b", "decoder.w"}
     torch.save({"a": {"w": torch.ones(2)}, "b": "text"}, path)
     assert find_state_dict(load_torch_file(path).root).kind == "unknown"
+
+
+def test_rebuild_tensor_v3_dtypes(tmp_path: Path) -> None:
+    """float8/uint16 go through _rebuild_tensor_v3 with an untyped storage; complex through a typed one."""
+    path = tmp_path / "exotic.pt"
+    tensors = {"f8": torch.randn(3, 2).to(torch.float8_e4m3fn), "u16": torch.arange(5).to(torch.uint16),
+               "c64": torch.randn(2, dtype=torch.complex64)}
+    torch.save(tensors, path)
+    tf = load_torch_file(path)
+    assert "torch._utils._rebuild_tensor_v3" in tf.globals and tf.called == ()
+    refs = find_state_dict(tf.root).tensors
+    assert {n: r.dtype for n, r in refs.items()} == {"f8": "F8_E4M3", "u16": "U16", "c64": "C64"}
+    for name, ref in refs.items():
+        assert tf.read_tensor_bytes(ref) == tensors[name].view(torch.uint8).numpy().tobytes(), name
