@@ -5,7 +5,7 @@ Suites (``evaluate_checkpoint(path, suite=...)``):
   greedy-decoded; the first number of the continuation must equal the answer exactly;
 - ``jsonl``: ``{"prompt": ..., "answer": ...}`` lines; the continuation's first line must equal the
   answer after normalisation (case, surrounding space, a trailing full stop);
-- ``perplexity``: exp(mean token negative log-likelihood) over a text file, in non-overlapping windows.
+- ``perplexity``: exp(mean token negative log-likelihood) over a text file, each non-empty line a sequence.
 
 Every score goes into the catalog with what produced it (suite, n, seed, data sha256) and the
 sha256 of the weights it was measured on. torch/transformers are imported inside functions.
@@ -243,29 +243,42 @@ def _generate(model: Any, tokenizer: Any, prompts: list[str], *, max_new_tokens:
 
 def _perplexity(model: Any, tokenizer: Any, text: str, *, batch_size: int, progress: ProgressSink,
                 cancel: CancelToken | None, task: str) -> tuple[float, int]:
-    """(mean negative log-likelihood per predicted token, tokens predicted)."""
+    """(mean negative log-likelihood per predicted token, tokens predicted).
+
+    Each non-empty line is one sequence (so a tokenizer without a newline token is not charged for
+    unknown line breaks); lines longer than the model's context are cut into windows.
+    """
     import torch
 
-    ids = tokenizer(text, return_tensors="pt")["input_ids"][0]
     window = int(getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 0)
                  or 1024)
     window = min(window, 1024)
-    chunks = [ids[i:i + window] for i in range(0, len(ids), window)]
+    chunks: list[list[int]] = []
+    for line in text.splitlines():
+        if line.strip():
+            ids = tokenizer(line)["input_ids"]
+            chunks.extend(ids[i:i + window] for i in range(0, len(ids), window))
     chunks = [c for c in chunks if len(c) >= 2]
     if not chunks:
-        raise UsageError("the perplexity text is too short", "give at least a sentence of text")
+        raise UsageError("the perplexity text is too short", "give at least a line of a few words")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     total_nll, total_tokens = 0.0, 0
-    progress(ProgressEvent(task, "scoring", 0, len(chunks), unit="windows"))
+    progress(ProgressEvent(task, "scoring", 0, len(chunks), unit="lines"))
     for start in range(0, len(chunks), batch_size):
         check_cancel(cancel)
-        for chunk in chunks[start:start + batch_size]:
-            with torch.inference_mode():
-                logits = model(input_ids=chunk.unsqueeze(0)).logits[0, :-1].float()
-            nll = torch.nn.functional.cross_entropy(logits, chunk[1:], reduction="sum")
-            total_nll += float(nll)
-            total_tokens += len(chunk) - 1
-        progress(ProgressEvent(task, "scoring", min(start + batch_size, len(chunks)), len(chunks), unit="windows"))
-    progress(ProgressEvent(task, "scoring", len(chunks), len(chunks), unit="windows", finished=True))
+        batch = chunks[start:start + batch_size]
+        width = max(len(c) for c in batch)
+        ids = torch.tensor([c + [pad] * (width - len(c)) for c in batch])
+        mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in batch])
+        with torch.inference_mode():
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                                ignore_index=-100, reduction="sum")
+        total_nll += float(nll)
+        total_tokens += int((targets != -100).sum())
+        progress(ProgressEvent(task, "scoring", start + len(batch), len(chunks), unit="lines"))
+    progress(ProgressEvent(task, "scoring", len(chunks), len(chunks), unit="lines", finished=True))
     return total_nll / total_tokens, total_tokens
 
 

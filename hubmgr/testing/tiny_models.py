@@ -169,9 +169,16 @@ def train_addition_dir(path: str | Path, *, n_examples: int = 1000, steps: int =
     """
     import json
 
+    import torch
+
     model, tokenizer = make_tiny_gpt2(seed=seed)
-    losses = train_causal_lm(model, tokenizer, addition_examples(n_examples, seed=seed + 1, digits=1), steps=steps,
-                             seed=seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is as fast, and far faster when CPUs are shared
+    try:
+        losses = train_causal_lm(model, tokenizer, addition_examples(n_examples, seed=seed + 1, digits=1),
+                                 steps=steps, seed=seed)
+    finally:
+        torch.set_num_threads(threads)
     path = save_hf_dir(model, tokenizer, path)
     (path / "all_results.json").write_text(json.dumps(
         {"train_samples": n_examples, "train_loss": sum(losses[-20:]) / len(losses[-20:]), "train_steps": steps},
