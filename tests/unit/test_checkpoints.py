@@ -286,3 +286,19 @@ def test_raw_data_bin_files_are_not_checkpoints(tmp_path: Path, catalog: Catalog
     cf.write_random_bytes(tmp_path / "noise.pth")
     names = {c.name: c.kind for c in ck.scan([tmp_path], catalog=catalog).checkpoints}
     assert names == {"weights.bin": "state_dict", "pytorch_model.bin": "lfs_pointer", "noise.pth": "unknown"}
+
+
+def test_scan_imports_no_tensor_library(tmp_path: Path, tiny_gpt2_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    cf.save_state_dict(tmp_path / "w" / "a.pt")
+    cf.save_full_model(tmp_path / "w" / "m.pt")
+    code = (
+        "import sys\nfrom hubmgr.catalog import Catalog\nfrom hubmgr.checkpoints import scan\n"
+        f"r = scan([{str(tmp_path / 'w')!r}, {str(tiny_gpt2_dir)!r}], catalog=Catalog({str(tmp_path / 'c.db')!r}))\n"
+        "print(len(r.checkpoints), sorted(m for m in ('torch', 'safetensors', 'numpy', 'transformers')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "3 []"
