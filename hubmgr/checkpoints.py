@@ -288,6 +288,7 @@ class _Ctx:
     catalog: Any  # Catalog, _BufferedHashCache or None: where sha256_cached looks
     stats: HashStats
     hash_files: bool = True
+    root: Path | None = None  # scan root: files of a model dir that link outside it are left out
 
 
 def inspect_checkpoint(path: str | os.PathLike[str], *, catalog: Catalog | None = None, hash_files: bool = True,
@@ -434,12 +435,12 @@ def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
     from .pickle_safety import analyze_file, merge
     from .trainer_state import checkpoint_step, read_training_metrics
 
-    names = sorted(n for n in _listdir(directory) if (directory / n).is_file())
+    names, outside = _dir_files(directory, ctx.root)
     files = tuple(_file_info(directory / n, n, ctx) for n in names)
     size = sum(f.size_bytes for f in files)
     step_from_name = checkpoint_step(directory)
     name = f"{directory.parent.name}/{directory.name}" if step_from_name is not None else directory.name
-    warnings: list[str] = []
+    warnings: list[str] = [f"{n}: symlink outside the scanned root; not followed" for n in outside]
     config, config_warning = _read_config(directory)
     if config_warning:
         warnings.append(config_warning)
@@ -528,6 +529,18 @@ def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
     return replace(_unknown(directory, name, size, "no weights found", files), warnings=tuple(warnings))
 
 
+def _dir_files(directory: Path, root: Path | None) -> tuple[list[str], list[str]]:
+    """Regular files of a checkpoint dir, and the names of symlinks pointing outside ``root``."""
+    names, outside = [], []
+    for n in sorted(_listdir(directory)):
+        path = directory / n
+        if root is not None and path.is_symlink() and not _inside(os.path.realpath(path), root):
+            outside.append(n)
+        elif path.is_file():
+            names.append(n)
+    return names, outside
+
+
 def _read_config(directory: Path) -> tuple[dict[str, Any], str | None]:
     path = directory / "config.json"
     if not path.is_file():
@@ -580,7 +593,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
         warnings.extend(walk_warnings)
         infos: list[CheckpointInfo] = []
         hashes = _BufferedHashCache(catalog, root)
-        ctx = _Ctx(hashes, stats, hash_files)
+        ctx = _Ctx(hashes, stats, hash_files, Path(root))
         try:
             for i, candidate in enumerate(candidates):
                 check_cancel(cancel)

@@ -302,3 +302,19 @@ def test_scan_imports_no_tensor_library(tmp_path: Path, tiny_gpt2_dir: Path) -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "3 []"
+
+
+def test_model_dir_files_linking_outside_root_are_not_read(tmp_path: Path, tiny_gpt2_dir: Path,
+                                                          catalog: Catalog) -> None:
+    snapshot = tmp_path / "root" / "snapshot"  # like an HF cache snapshot scanned on its own
+    snapshot.mkdir(parents=True)
+    for f in tiny_gpt2_dir.iterdir():
+        os.symlink(f, snapshot / f.name)
+    (snapshot / "config.json").unlink()
+    (snapshot / "config.json").write_bytes((tiny_gpt2_dir / "config.json").read_bytes())
+    result = ck.scan([tmp_path / "root"], catalog=catalog)
+    (info,) = result.checkpoints
+    assert info.kind == "unknown" and [f.path for f in info.files] == ["config.json"]
+    assert any("model.safetensors: symlink outside" in w for w in result.warnings)
+    # asked for explicitly, the same dir is inspected through its links
+    assert ck.inspect_checkpoint(snapshot).format == "safetensors"
