@@ -419,3 +419,18 @@ def test_empty_repository_is_clean(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q", "-b", "main", str(tmp_path / "empty"))
     report = check(tmp_path / "empty")
     assert report.ok and report.commits_checked == 0
+
+
+def test_github_like_remote_rejects_lfs_files_over_its_lfs_cap(tmp_path: Path) -> None:
+    capped = make_github_like_remote(tmp_path / "capped.git", limit_bytes=LIMIT, lfs_limit_bytes=2000)
+    repo = init_code_repo(tmp_path / "project", origin=capped)
+    write_random(repo / "huge.safetensors", 3000, seed=13)
+    git(repo, "lfs", "track", "huge.safetensors")
+    commit(repo, "lfs file", ".gitattributes", "huge.safetensors")
+
+    git(repo, "lfs", "push", "origin", "main")  # objects first, as the LFS pre-push hook would
+    proc = push(repo, "origin", "main")
+
+    assert proc.returncode != 0
+    err = proc.stderr.decode()
+    assert "Git LFS file huge.safetensors is" in err and "exceeds GitHub's Git LFS file size limit" in err
