@@ -432,8 +432,7 @@ def _metric_like(key: str) -> bool:
 
 
 def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
-    from .pickle_safety import analyze_file, merge
-    from .trainer_state import checkpoint_step, read_training_metrics
+    from .trainer_state import checkpoint_step
 
     names, outside = _dir_files(directory, ctx.root)
     files = tuple(_file_info(directory / n, n, ctx) for n in names)
@@ -448,33 +447,14 @@ def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
         "model_type": config.get("model_type") if isinstance(config.get("model_type"), str) else None,
         "architecture": _architecture(config),
         "has_tokenizer": any(t in names for t in TOKENIZER_FILES),
+        "step": step_from_name,
     }
     extra: dict[str, Any] = {}
-    training = None
-    if any(n in names for n in ("trainer_state.json", "all_results.json", "eval_results.json")):
-        training = read_training_metrics(directory)
-        warnings.extend(training.warnings)
-    kind = "trainer_checkpoint" if step_from_name is not None or (
-        training is not None and "trainer_state.json" in names and "optimizer.pt" in names) else "hf_model"
-    if training is not None:
-        common["step"] = training.global_step if training.global_step is not None else step_from_name
-        common["metrics"] = {k: v for k, v in training.eval_metrics.items() if not k.endswith(NOISE_METRIC_SUFFIXES)}
-        common["best_metric"] = training.best_metric
-        extra["trainer"] = {
-            "global_step": training.global_step, "epoch": training.epoch, "best_metric": training.best_metric,
-            "best_model_checkpoint": training.best_model_checkpoint, "metric_for_best": training.metric_for_best,
-            "greater_is_better": training.greater_is_better, "eval_step": training.eval_step,
-            "evals": len(training.eval_history), "train_metrics": training.train_metrics,
-            "num_train_samples": training.num_train_samples, "results_from_parent": training.results_from_parent,
-            "sources": list(training.sources),
-        }
-    elif step_from_name is not None:
-        common["step"] = step_from_name
     if config:
-        extra["config"] = {k: config[k] for k in ("vocab_size", "n_layer", "num_hidden_layers", "hidden_size",
-                                                  "n_embd", "torch_dtype", "dtype", "tie_word_embeddings")
-                           if k in config}
-    aux = {n: analyze_file(directory / n).safety.verdict for n in TRAINER_AUX_PICKLES if n in names}
+        extra["config"] = {k: config[k] for k in CONFIG_FACTS if k in config}
+    is_trainer = _add_training_facts(directory, names, common, extra, warnings)
+    kind = "trainer_checkpoint" if step_from_name is not None or is_trainer else "hf_model"
+    aux = {n: _verdict_of(directory / n) for n in TRAINER_AUX_PICKLES if n in names}
     if aux:
         extra["aux_pickles"] = aux  # resuming training loads these; from_pretrained does not
 
@@ -491,42 +471,89 @@ def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
             warnings.append(f"{index}: missing shard(s) {', '.join(missing[:3])}")
         extra.setdefault("index", {})[index] = sorted(shards)
 
+    base = {"path": str(directory), "name": name, "kind": kind, "size_bytes": size, "files": files,
+            "extra": extra, **common}
+    bin_infos = {n: _torch_file_info(directory / n, (directory / n).stat().st_size, ())
+                 for n in weight_names if n.endswith(".bin")}
+    for n, i in bin_infos.items():
+        warnings.extend(w if w.startswith(str(directory)) else f"{n}: {w}" for w in i.warnings)
     safetensors_files = [n for n in weight_names if n.endswith(".safetensors")]
-    bin_files = [n for n in weight_names if n.endswith(".bin")]
-    safety_parts: list[SafetyInfo] = []
-    bin_infos: list[CheckpointInfo] = []
-    if bin_files:
-        bin_infos = [_torch_file_info(directory / n, (directory / n).stat().st_size, ()) for n in bin_files]
-        safety_parts.extend(i.safety for i in bin_infos)
-        for n, i in zip(bin_files, bin_infos):
-            warnings.extend(f"{n}: {w}" if not w.startswith(str(directory)) else w for w in i.warnings)
     if safetensors_files:
-        headers: dict[str, SafetensorsHeader] = {}
-        for n in safetensors_files:
-            try:
-                headers[n] = read_safetensors_header(directory / n)
-            except CorruptFileError as exc:
-                warnings.append(exc.message)
-        fmt = "sharded_safetensors" if len(safetensors_files) > 1 else "safetensors"
-        info = _safetensors_info(directory, name, kind, fmt, size, files, headers, extra=extra, **common)
-        safety = SafetyInfo(VERDICT_NOT_PICKLE) if not safety_parts else merge(safety_parts)
-        if not headers:
-            safety = SafetyInfo(VERDICT_UNKNOWN)
-        return replace(info, safety=safety, warnings=tuple(warnings))
+        return _dir_from_safetensors(directory, safetensors_files, bin_infos, base, warnings)
     if bin_infos:
-        bin_infos_ok = bin_infos
-        tensors = tuple(replace(t, file=n if len(bin_files) > 1 else None)
-                        for n, i in zip(bin_files, bin_infos_ok) for t in i.tensors)
-        tied = tuple(g for i in bin_infos_ok for g in i.tied_groups)
-        fmt = "sharded_bin" if len(bin_files) > 1 else bin_infos_ok[0].format
-        extra["weights_kind"] = [i.kind for i in bin_infos_ok]
-        return CheckpointInfo(
-            path=str(directory), name=name, kind=kind, format=fmt, size_bytes=size,
-            params=sum(i.params or 0 for i in bin_infos_ok),
-            dtypes=tuple(sorted({d for i in bin_infos_ok for d in i.dtypes})),
-            safety=merge(safety_parts), files=files, tensors=tensors, tied_groups=tied,
-            warnings=tuple(warnings), extra=extra, **common)
-    return replace(_unknown(directory, name, size, "no weights found", files), warnings=tuple(warnings))
+        return _dir_from_bins(bin_infos, base, warnings)
+    return replace(_unknown(directory, name, size, "no weights found", files), warnings=tuple(warnings) + (
+        "no weights found",))
+
+
+CONFIG_FACTS = ("vocab_size", "n_layer", "num_hidden_layers", "hidden_size", "n_embd", "torch_dtype", "dtype",
+                "tie_word_embeddings")
+
+
+def _verdict_of(path: Path) -> str:
+    from .pickle_safety import analyze_file
+
+    return analyze_file(path).safety.verdict
+
+
+def _add_training_facts(directory: Path, names: list[str], common: dict[str, Any], extra: dict[str, Any],
+                        warnings: list[str]) -> bool:
+    """Fill step/metrics/best_metric from trainer_state.json and *_results.json; True if a Trainer checkpoint."""
+    from .trainer_state import read_training_metrics
+
+    if not any(n in names for n in ("trainer_state.json", "all_results.json", "eval_results.json")):
+        return False
+    training = read_training_metrics(directory)
+    warnings.extend(training.warnings)
+    if training.global_step is not None:
+        common["step"] = training.global_step
+    common["metrics"] = {k: v for k, v in training.eval_metrics.items() if not k.endswith(NOISE_METRIC_SUFFIXES)}
+    common["best_metric"] = training.best_metric
+    extra["trainer"] = {
+        "global_step": training.global_step, "epoch": training.epoch, "best_metric": training.best_metric,
+        "best_model_checkpoint": training.best_model_checkpoint, "metric_for_best": training.metric_for_best,
+        "greater_is_better": training.greater_is_better, "eval_step": training.eval_step,
+        "evals": len(training.eval_history), "train_metrics": training.train_metrics,
+        "num_train_samples": training.num_train_samples, "results_from_parent": training.results_from_parent,
+        "sources": list(training.sources),
+    }
+    return "trainer_state.json" in names and "optimizer.pt" in names
+
+
+def _dir_from_safetensors(directory: Path, safetensors_files: list[str], bin_infos: dict[str, CheckpointInfo],
+                          base: dict[str, Any], warnings: list[str]) -> CheckpointInfo:
+    from .pickle_safety import merge
+
+    headers: dict[str, SafetensorsHeader] = {}
+    for n in safetensors_files:
+        try:
+            headers[n] = read_safetensors_header(directory / n)
+        except CorruptFileError as exc:
+            warnings.append(exc.message)
+    fmt = "sharded_safetensors" if len(safetensors_files) > 1 else "safetensors"
+    fields = {k: v for k, v in base.items() if k not in ("path", "name", "kind", "size_bytes", "files")}
+    info = _safetensors_info(directory, base["name"], base["kind"], fmt, base["size_bytes"], base["files"],
+                             headers, **fields)
+    # A pytorch_model.bin lying next to the safetensors is still a pickle someone may load.
+    safety = merge([i.safety for i in bin_infos.values()]) if bin_infos else SafetyInfo(VERDICT_NOT_PICKLE)
+    if not headers:
+        safety = SafetyInfo(VERDICT_UNKNOWN)
+    return replace(info, safety=safety, warnings=tuple(warnings))
+
+
+def _dir_from_bins(bin_infos: dict[str, CheckpointInfo], base: dict[str, Any], warnings: list[str]
+                   ) -> CheckpointInfo:
+    from .pickle_safety import merge
+
+    sharded = len(bin_infos) > 1
+    infos = list(bin_infos.values())
+    tensors = tuple(replace(t, file=n if sharded else None) for n, i in bin_infos.items() for t in i.tensors)
+    base["extra"]["weights_kind"] = [i.kind for i in infos]
+    return CheckpointInfo(
+        format="sharded_bin" if sharded else infos[0].format,
+        params=sum(i.params or 0 for i in infos), dtypes=tuple(sorted({d for i in infos for d in i.dtypes})),
+        safety=merge([i.safety for i in infos]), tensors=tensors,
+        tied_groups=tuple(g for i in infos for g in i.tied_groups), warnings=tuple(warnings), **base)
 
 
 def _dir_files(directory: Path, root: Path | None) -> tuple[list[str], list[str]]:
