@@ -445,7 +445,7 @@ def _with(result: ConvertResult, **changes: Any) -> ConvertResult:
 def _write_and_commit(plan: _Plan, files: stw.SourceFiles, *, force: bool, verify: bool, config_dtype: str | None,
                       source_dir: Path | None, progress: ProgressSink, cancel: CancelToken | None
                       ) -> list[OutputFile]:
-    """Write everything under a temp name, verify, then rename into place. Nothing final on failure."""
+    """Write (and verify) everything under a temp name, then rename into place. Nothing final on failure."""
     temp = stw.temp_path(plan.out)
     total = sum(t.nbytes for s in plan.shards for t in s)
     written: list[OutputFile] = []
@@ -455,12 +455,11 @@ def _write_and_commit(plan: _Plan, files: stw.SourceFiles, *, force: bool, verif
         done = 0
         for shard, name in zip(plan.shards, plan.names):
             path = temp / name if plan.as_dir else temp
-            size = stw.write_file(path, shard, plan.metadata, files=files, progress=progress, cancel=cancel,
-                                  done_before=done, total=total)
+            size, digest = stw.write_file(path, shard, plan.metadata, files=files, verify=verify, progress=progress,
+                                          cancel=cancel, done_before=done, total=total)
             done += sum(t.nbytes for t in shard)
-            written.append(OutputFile(name, size, "", len(shard)))
-        progress(ProgressEvent("convert:write", "written", total, total, finished=True))
-        written = _hash_or_verify(plan, temp, written, files, verify=verify, progress=progress, cancel=cancel)
+            written.append(OutputFile(name, size, digest, len(shard)))
+        progress(ProgressEvent("convert:write", "verified" if verify else "written", total, total, finished=True))
         if plan.as_dir:
             written += _write_extras(plan, temp, config_dtype, source_dir)
             stw.fsync_dir(temp)
@@ -470,26 +469,6 @@ def _write_and_commit(plan: _Plan, files: stw.SourceFiles, *, force: bool, verif
         stw.remove_path(temp)
         raise
     return written
-
-
-def _hash_or_verify(plan: _Plan, temp: Path, written: list[OutputFile], files: stw.SourceFiles, *, verify: bool,
-                    progress: ProgressSink, cancel: CancelToken | None) -> list[OutputFile]:
-    from .hashing import sha256_file
-
-    total = sum(t.nbytes for s in plan.shards for t in s)
-    done = 0
-    out = []
-    for shard, entry in zip(plan.shards, written):
-        path = temp / entry.path if plan.as_dir else temp
-        if verify:
-            digest = stw.verify_file(path, shard, plan.metadata, files=files, progress=progress, cancel=cancel,
-                                     done_before=done, total=total)
-        else:
-            digest = sha256_file(path)
-        done += sum(t.nbytes for t in shard)
-        out.append(OutputFile(entry.path, entry.size_bytes, digest, entry.tensors))
-    progress(ProgressEvent("convert:verify", "verified" if verify else "hashed", total, total, finished=True))
-    return out
 
 
 def _write_extras(plan: _Plan, temp: Path, config_dtype: str | None, source_dir: Path | None) -> list[OutputFile]:
@@ -507,6 +486,7 @@ def _write_extras(plan: _Plan, temp: Path, config_dtype: str | None, source_dir:
             _write_config_with_dtype(path, dest, config_dtype)
         else:
             shutil.copyfile(path, dest)
+        stw.fsync_path(dest)
         extras.append(OutputFile(rel.as_posix(), dest.stat().st_size, sha256_file(dest)))
     return extras
 

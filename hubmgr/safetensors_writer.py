@@ -14,16 +14,15 @@ returning a buffer (strided copies, dtype conversions). No step holds more than
 one tensor in memory.
 
 Atomicity: outputs are written under a temporary name in the destination folder
-(``.NAME.hubmgr-tmp-<pid>``), fsynced, verified, then renamed. A killed run leaves
+(``.NAME.hubmgr-tmp-<pid>``), verified and fsynced (in parallel), then renamed. A killed run leaves
 only such a temp entry, removed by the next run once its pid is gone.
 
-Stdlib only; ``safetensors`` is imported lazily by ``verify_file``.
+Stdlib only; ``safetensors`` and ``numpy`` are imported lazily by ``verify_file``.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -47,7 +46,7 @@ SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 # One write()/copy_file_range() moves at most ~2 GiB on Linux: go in chunks well below that.
 CHUNK = 256 * 2**20
-VERIFY_CHUNK = 16 * 2**20
+VERIFY_CHUNK = 64 * 2**20
 TEMP_MARK = ".hubmgr-tmp-"
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.hubmgr-(?:tmp|old)-(?P<pid>\d+)$")
 
@@ -235,35 +234,73 @@ def source_bytes(t: TensorBytes, files: SourceFiles) -> Buffer:
 
 
 def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, str] | None, *,
-               files: SourceFiles, progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
-               task: str = "convert:write", done_before: int = 0, total: int | None = None) -> int:
-    """Write one safetensors file at ``path`` (a temp name: the caller renames) and fsync it.
+               files: SourceFiles, verify: bool = True, progress: ProgressSink = no_progress,
+               cancel: CancelToken | None = None, task: str = "convert:write", done_before: int = 0,
+               total: int | None = None) -> tuple[int, str]:
+    """Write one safetensors file at ``path`` (a temp name: the caller renames). Returns (size, sha256).
 
-    Returns the file size. Reports progress in bytes of tensor data.
+    A writer thread copies tensor after tensor while this thread re-reads each
+    finished tensor from the output, hashes it and (``verify``) compares it bit
+    for bit with its source: copying and checking overlap. Then safetensors
+    reopens the file to check the header, and the file is fsynced.
     """
+    import queue
+    import threading
+
     header = build_header(tensors, metadata)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    stop = threading.Event()
+    finished: queue.Queue = queue.Queue()
+
+    def writer() -> None:
+        try:
+            write_all(fd, header)
+            for i, t in enumerate(tensors):
+                if stop.is_set():
+                    return
+                if isinstance(t.source, FileSpan):
+                    copy_range(files.fd(t.source.path), fd, t.source.offset, t.nbytes)
+                else:
+                    data = source_bytes(t, files)
+                    write_all(fd, data)
+                    del data
+                finished.put(i)
+        except BaseException as exc:  # noqa: BLE001 - handed to the checking thread
+            finished.put(exc)
+        else:
+            finished.put(None)
+
+    thread = threading.Thread(target=writer, name="hubmgr-safetensors-writer", daemon=True)
+    flush: Background | None = None
+    checker = _Checker(files, verify)
+    checker.digest.update(header)
+    offset, done = len(header), done_before
+    label = f"{'writing and verifying' if verify else 'writing'} {path.name.split(TEMP_MARK)[0].lstrip('.')}"
+    thread.start()
     try:
-        write_all(fd, header)
-        done = done_before
-        for t in tensors:
+        while (item := finished.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
             check_cancel(cancel)
-            if isinstance(t.source, FileSpan):
-                copy_range(files.fd(t.source.path), fd, t.source.offset, t.nbytes)
-            else:
-                data = source_bytes(t, files)
-                write_all(fd, data)
-                del data
+            t = tensors[item]
+            checker.check(fd, offset, t, path.name)
+            offset += t.nbytes
             done += t.nbytes
-            progress(ProgressEvent(task, f"writing {path.name.split(TEMP_MARK)[0].lstrip('.')}", done, total))
-        os.fsync(fd)
-        size = os.lseek(fd, 0, os.SEEK_CUR)
+            progress(ProgressEvent(task, label, done, total))
+        flush = Background(os.fsync, fd)  # overlaps with the header check below
+        size = os.fstat(fd).st_size
+        if size != offset:
+            raise VerificationError(f"{path.name}: wrote {size} bytes, expected {offset}")
+        if verify:
+            _check_structure(path, tensors, metadata, data_start=len(header))
+        flush.join()
     finally:
+        stop.set()
+        thread.join()
+        if flush is not None:
+            flush.join(swallow=True)
         os.close(fd)
-    expected = len(header) + sum(t.nbytes for t in tensors)
-    if size != expected:
-        raise VerificationError(f"{path.name}: wrote {size} bytes, expected {expected}")
-    return size
+    return size, checker.digest.hexdigest()
 
 
 def write_json(path: Path, document: dict) -> int:
@@ -288,15 +325,25 @@ def read_header(path: Path) -> tuple[dict, int]:
 
 
 def verify_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, str] | None, *,
-                files: SourceFiles, progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
-                task: str = "convert:verify", done_before: int = 0, total: int | None = None) -> str:
-    """Reopen ``path`` with ``safetensors.safe_open`` and compare every tensor bit for bit with its source.
+                files: SourceFiles) -> str:
+    """Re-check a finished file: header through ``safetensors.safe_open``, every tensor bit for bit.
 
-    safetensors checks the header (names, dtypes, shapes, offsets covering the data);
-    then one sequential pass over the file hashes it and compares each tensor's
-    byte range with the source bytes in 16 MiB chunks (memory stays flat: no
-    whole tensor, no mapping of the whole file). Returns the file's sha256.
+    Returns the file's sha256. (``write_file`` does the same while writing.)
     """
+    header, data_start = read_header(path)
+    _check_structure(path, tensors, metadata, data_start=data_start)
+    checker = _Checker(files, True)
+    with open(path, "rb") as out:
+        checker.digest.update(out.read(data_start))
+        for t in tensors:
+            begin = header[t.name]["data_offsets"][0]
+            checker.check(out.fileno(), data_start + begin, t, path.name)
+    return checker.digest.hexdigest()
+
+
+def _check_structure(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, str] | None, *,
+                     data_start: int) -> None:
+    """safetensors itself must read the file back: names, dtypes, shapes, metadata; offsets as laid out."""
     from safetensors import SafetensorError, safe_open
 
     by_name = {t.name: t for t in tensors}
@@ -316,50 +363,115 @@ def verify_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, 
                     raise VerificationError(f"{path.name}: {name} reads back as {sl.get_dtype()} {sl.get_shape()}")
     except SafetensorError as exc:
         raise VerificationError(f"{path.name}: safetensors cannot read the output: {exc}") from exc
-
-    header, data_start = read_header(path)
-    spans = sorted((entry["data_offsets"][0], entry["data_offsets"][1], name)
-                   for name, entry in header.items() if name != "__metadata__")
-    digest = hashlib.sha256()
-    done = done_before
-    with open(path, "rb") as out:
-        digest.update(out.read(data_start))
-        for begin, _end, name in spans:
-            check_cancel(cancel)
-            t = by_name[name]
-            if header[name]["data_offsets"][1] - begin != t.nbytes or out.tell() != data_start + begin:
-                raise VerificationError(f"{path.name}: {name} has unexpected data offsets")
-            _compare_tensor(out, t, files, digest, path.name)
-            done += t.nbytes
-            progress(ProgressEvent(task, f"verifying {path.name}", done, total))
-        rest = out.read()
-        if rest:
-            raise VerificationError(f"{path.name}: {len(rest)} unexpected bytes after the last tensor")
-    return digest.hexdigest()
+    header, start = read_header(path)
+    offset = 0
+    for t in tensors:  # the bytes checked are the bytes safetensors will hand out
+        if start != data_start or header[t.name]["data_offsets"] != [offset, offset + t.nbytes]:
+            raise VerificationError(f"{path.name}: {t.name} has unexpected data offsets")
+        offset += t.nbytes
 
 
-def _compare_tensor(out, t: TensorBytes, files: SourceFiles, digest, file_name: str) -> None:
-    if isinstance(t.source, FileSpan):
-        src_fd, src_off = files.fd(t.source.path), t.source.offset
+class _Checker:
+    """Hashes a file's tensors in order and (``compare``) checks them against their sources."""
+
+    def __init__(self, files: SourceFiles, compare: bool) -> None:
+        import hashlib
+
+        import numpy as np
+
+        self.files = files
+        self.compare = compare
+        self.digest = hashlib.sha256()
+        self.scratch = np.empty(VERIFY_CHUNK // 8 + 1, dtype=bool)
+
+    def check(self, out_fd: int, out_offset: int, t: TensorBytes, file_name: str) -> None:
+        import numpy as np
+
+        want = None
+        if self.compare and not isinstance(t.source, FileSpan):
+            want = np.frombuffer(source_bytes(t, self.files), dtype=np.uint8)
         pos = 0
         while pos < t.nbytes:
             step = min(VERIFY_CHUNK, t.nbytes - pos)
-            got = out.read(step)
-            want = os.pread(src_fd, step, src_off + pos)
-            digest.update(got)
-            if got != want:
+            if not self._window(out_fd, out_offset + pos, step, t, pos, want):
                 raise VerificationError(f"{file_name}: tensor {t.name!r} differs from the source")
             pos += step
-        return
-    want = byte_view(source_bytes(t, files))
-    pos = 0
-    while pos < t.nbytes:
-        step = min(VERIFY_CHUNK, t.nbytes - pos)
-        got = out.read(step)
-        digest.update(got)
-        if got != want[pos:pos + step]:
-            raise VerificationError(f"{file_name}: tensor {t.name!r} differs from the source")
-        pos += step
+
+    def _window(self, out_fd: int, out_offset: int, length: int, t: TensorBytes, pos: int, want) -> bool:  # noqa: ANN001
+        # Mappings are closed at once so they never add up in RSS.
+        out_mm, got = _map(out_fd, out_offset, length)
+        try:
+            self.digest.update(got)  # releases the GIL: overlaps with the writer thread's copy
+            if not self.compare:
+                return True
+            if want is not None:
+                return _bytes_equal(got, want[pos:pos + length], self.scratch)
+            src_mm, expected = _map(self.files.fd(t.source.path), t.source.offset + pos, length)
+            try:
+                return _bytes_equal(got, expected, self.scratch)
+            finally:
+                del expected
+                src_mm.close()
+        finally:
+            del got
+            out_mm.close()
+
+
+def _map(fd: int, offset: int, length: int):  # noqa: ANN202 - (mmap, numpy uint8 view)
+    import mmap
+
+    import numpy as np
+
+    if os.fstat(fd).st_size < offset + length:  # touching a mapping past EOF would be SIGBUS
+        raise CorruptFileError("a file ends before the tensor it should hold", "the file was truncated meanwhile")
+    aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
+    # MAP_POPULATE maps the (cached) pages in one go instead of one page fault per 4 KiB.
+    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+    mm = mmap.mmap(fd, length + offset - aligned, flags=flags, prot=mmap.PROT_READ, offset=aligned)
+    return mm, np.frombuffer(mm, dtype=np.uint8, count=length, offset=offset - aligned)
+
+
+def _bytes_equal(a, b, scratch) -> bool:  # noqa: ANN001
+    """Equality of two uint8 arrays, 8 bytes at a time into a reused result buffer (no big allocations)."""
+    import numpy as np
+
+    n8 = len(a) // 8 * 8
+    if n8 and not np.equal(a[:n8].view(np.uint64), b[:n8].view(np.uint64), out=scratch[: n8 // 8]).all():
+        return False
+    return a[n8:].tobytes() == b[n8:].tobytes()
+
+
+class Background:
+    """``fn(*args)`` in a thread (hashing, fsync release the GIL); ``join()`` returns or re-raises."""
+
+    def __init__(self, fn: Callable, *args: object) -> None:
+        import threading
+
+        self._result: object = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._result = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by join()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def join(self, *, swallow: bool = False):  # noqa: ANN201
+        self._thread.join()
+        if self._error is not None and not swallow:
+            raise self._error
+        return self._result
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --- atomic outputs ----------------------------------------------------------

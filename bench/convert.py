@@ -1,0 +1,125 @@
+"""Benchmark ``hubmgr convert`` against ``cp`` and the reference torch.load + save_file (issue 3, point 8).
+
+Run by hand (not part of pytest)::
+
+    .venv/bin/python bench/convert.py            # generates bench/out/gpt2-medium-ish.pth once (~1 GB)
+    .venv/bin/python bench/convert.py --layers 24  # full GPT-2-medium depth (~1.4 GB)
+
+The checkpoint has GPT-2-medium widths (d=1024, vocab 50257, 1024 positions),
+fp32, ``lm_head.weight`` tied to ``transformer.wte.weight``, saved with
+``torch.save(state_dict)``. Every command runs as its own process under
+``/usr/bin/time -v`` (apt-get install time if it is missing), on a warm page
+cache, one after the other: wall time and peak RSS of the whole process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+PY = sys.executable
+HUBMGR = str(Path(PY).parent / "hubmgr")
+
+REFERENCE = """
+import sys, torch
+from safetensors.torch import save_file
+sd = torch.load(sys.argv[1], weights_only=True, mmap=True)
+# save_file refuses tied tensors: keep the first name of each storage (what save_model's dedup does).
+seen, out = set(), {}
+for k, v in sd.items():
+    if v.data_ptr() in seen:
+        continue
+    seen.add(v.data_ptr())
+    out[k] = v.contiguous()
+save_file(out, sys.argv[2], metadata={"format": "pt"})
+"""
+
+
+def make_checkpoint(path: Path, layers: int) -> None:
+    import torch
+
+    d, vocab, positions = 1024, 50257, 1024
+    gen = torch.Generator().manual_seed(0)
+    sd: dict[str, torch.Tensor] = {}
+    wte = torch.randn(vocab, d, generator=gen) * 0.02
+    sd["transformer.wte.weight"] = wte
+    sd["transformer.wpe.weight"] = torch.randn(positions, d, generator=gen) * 0.01
+    for i in range(layers):
+        p = f"transformer.h.{i}."
+        sd[p + "ln_1.weight"], sd[p + "ln_1.bias"] = torch.ones(d), torch.zeros(d)
+        sd[p + "attn.c_attn.weight"] = torch.randn(d, 3 * d, generator=gen) * 0.02
+        sd[p + "attn.c_attn.bias"] = torch.zeros(3 * d)
+        sd[p + "attn.c_proj.weight"] = torch.randn(d, d, generator=gen) * 0.02
+        sd[p + "attn.c_proj.bias"] = torch.zeros(d)
+        sd[p + "ln_2.weight"], sd[p + "ln_2.bias"] = torch.ones(d), torch.zeros(d)
+        sd[p + "mlp.c_fc.weight"] = torch.randn(d, 4 * d, generator=gen) * 0.02
+        sd[p + "mlp.c_fc.bias"] = torch.zeros(4 * d)
+        sd[p + "mlp.c_proj.weight"] = torch.randn(4 * d, d, generator=gen) * 0.02
+        sd[p + "mlp.c_proj.bias"] = torch.zeros(d)
+    sd["transformer.ln_f.weight"], sd["transformer.ln_f.bias"] = torch.ones(d), torch.zeros(d)
+    sd["lm_head.weight"] = wte  # tied, as in GPT-2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(sd, path)
+
+
+def timed(cmd: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS bytes) of ``cmd`` measured by /usr/bin/time -v."""
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    h, m, s = wall.groups()
+    seconds = int(h or 0) * 3600 + int(m) * 60 + float(s)
+    return seconds, int(rss.group(1)) * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=16, help="transformer blocks (16 -> ~1 GB, 24 -> ~1.4 GB)")
+    args = parser.parse_args()
+    if not Path("/usr/bin/time").exists():
+        raise SystemExit("/usr/bin/time is missing: apt-get install -y time")
+    src = OUT / f"gpt2-medium-{args.layers}l.pth"
+    if not src.exists():
+        print(f"generating {src} ...", file=sys.stderr)
+        make_checkpoint(src, args.layers)
+    size = src.stat().st_size
+    subprocess.run(["cat", str(src)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+
+    work = Path(tempfile.mkdtemp(prefix="convert-bench-", dir=OUT))
+    try:
+        rows = [
+            ("python -c 'import torch' (for scale)", [PY, "-c", "import torch"]),
+            ("cp", ["cp", str(src), str(work / "copy.pth")]),
+            ("reference: torch.load(weights_only) + save_file", [PY, "-c", REFERENCE, str(src), str(work / "ref.st")]),
+            ("hubmgr convert (verify)", [HUBMGR, "--catalog", str(work / "c.db"), "convert", str(src), "--out",
+                                         str(work / "v.safetensors")]),
+            ("hubmgr convert --no-verify", [HUBMGR, "--catalog", str(work / "c2.db"), "convert", str(src), "--out",
+                                            str(work / "nv.safetensors"), "--no-verify"]),
+        ]
+        results = [(label, *timed(cmd)) for label, cmd in rows]
+        ref_wall, ref_rss = results[2][1], results[2][2]
+        cp_wall = results[1][1]
+        print(f"\nsource: {src.name}, {size / 1e9:.2f} GB fp32, tied lm_head/wte; cores: {os.cpu_count()}\n")
+        print("| command | wall s | peak RSS MB | wall vs reference | RSS vs reference | wall vs cp |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for label, wall, rss in results:
+            print(f"| {label} | {wall:.2f} | {rss / 1e6:.0f} | {wall / ref_wall:.2f}x | {rss / ref_rss:.2f}x "
+                  f"| {wall / cp_wall:.1f}x |")
+        same = (work / "v.safetensors").stat().st_size, (work / "ref.st").stat().st_size
+        print(f"\noutput sizes: hubmgr {same[0]:,} B, reference {same[1]:,} B")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
