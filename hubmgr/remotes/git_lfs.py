@@ -257,7 +257,19 @@ class GitRemote:
         args = ["lfs", "fetch", "origin", commit_sha]
         if not any(c in f.path for f in files for c in ",*?[]"):
             args += ["--include", ",".join(f.path for f in files)]
-        self._git(args)
+        proc = self._git(args, check=False)
+        if proc.returncode == 0:
+            return
+        err = redact(proc.stderr.decode(errors="replace"))
+        if "invalid hash" in err:
+            raise VerificationError(f"an LFS object on {self.name} is corrupt: its sha256 does not match its pointer",
+                                    "the remote's copy is damaged; re-push the model from a good copy")
+        if "missing object" in err:
+            raise VerificationError(f"{self.name} is missing LFS objects of commit {commit_sha[:12]}",
+                                    "the weights were never uploaded; re-push the model with hubmgr push")
+        from .gitcmd import classify_git_failure
+
+        raise classify_git_failure(args, err, proc.returncode)
 
     def _copy_lfs_object(self, commit_sha: str, f: RemoteFile, out: Path, cancel: CancelToken | None) -> None:
         """Copy an LFS object out of the cache, hashing it; a damaged cached copy is fetched again once."""
@@ -323,7 +335,8 @@ class GitRemote:
             self._git(["read-tree", "--empty"], lfs=False)
         check_cancel(cancel)
         if request.delete:
-            self._git(["update-index", "--force-remove", "-z", "--stdin"], input=_nul(request.delete), lfs=False)
+            self._git(["update-index", "--force-remove", "-z", "--stdin"], input=_nul(request.delete),
+                      work_tree=folder, lfs=False)
         # .gitattributes: the folder's own lines plus LFS tracking; also in info/attributes so the
         # clean filter applies while we add (the folder is not ours to write into).
         every = list(dict.fromkeys([*request.upload, *request.keep]))

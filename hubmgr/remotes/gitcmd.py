@@ -27,6 +27,7 @@ LFS_CONFIG = (
 )
 
 _CRED_RE = re.compile(r"(://)[^/@\s]+@")
+_HTTP_AUTH_RE = re.compile(r"(?<![0-9a-f])40[13](?![0-9a-f])")  # HTTP 401/403, not digits inside a sha
 
 
 def redact(text: str) -> str:
@@ -106,7 +107,7 @@ def classify_git_failure(args: Sequence[str], stderr: str, returncode: int, cwd=
         return GitError(f"not a git repository:{where}", "run it inside a git repository, or `git init` first",
                         stderr=text, returncode=returncode)
     if any(s in low for s in ("authentication failed", "permission denied", "could not read username",
-                              "403", "401", "terminal prompts disabled")):
+                              "terminal prompts disabled")) or _HTTP_AUTH_RE.search(low):
         return AuthError(f"{cmd}: authentication failed ({last})",
                          "check your credentials (ssh key or credential helper) and your access to the repository")
     if any(s in low for s in ("does not appear to be a git repository", "repository not found",
