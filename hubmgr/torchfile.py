@@ -16,7 +16,6 @@ Both on-disk formats are understood:
 from __future__ import annotations
 
 import io
-import mmap
 import os
 import pickle
 import struct
@@ -214,10 +213,6 @@ class TorchFile:
             el = ref.offset + sum(i * s for i, s in zip(index, ref.stride))
             out += storage[el * size:(el + 1) * size]
         return bytes(out)
-
-    def iter_mmap(self) -> Iterator[memoryview]:  # pragma: no cover - convenience
-        with self.open_raw() as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            yield memoryview(mm)
 
 
 def _iter_indices(shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
