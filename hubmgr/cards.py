@@ -385,9 +385,11 @@ def card_eval(rec: "EvalRecord", dataset_id: str | None) -> CardEval:
         metric_name = rec.metric
         if dataset_id:
             dataset_type = dataset_id
+    from .evaluate import dataset_config
+
     return CardEval(task_type="text-generation", task_name="Text Generation", dataset_type=dataset_type,
                     dataset_name=dataset_name, metric_type=metric_type, metric_value=float(rec.value),
-                    metric_name=metric_name)
+                    metric_name=metric_name, dataset_config=dataset_config(rec.suite, rec.params))
 
 
 def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str | None, dataset: str | None,

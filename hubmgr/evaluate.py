@@ -397,6 +397,18 @@ def dataset_label(suite: str, params: dict[str, Any]) -> tuple[str, str]:
     return "custom", "evaluation set of the training run"
 
 
+def dataset_config(suite: str, params: dict[str, Any]) -> str | None:
+    """A config string telling apart runs on different problem sets. ``huggingface_hub`` groups
+    model-index results by task, dataset type, config and split (not by name): without it two
+    arithmetic runs would merge into one entry."""
+    if suite == "arithmetic":
+        return (f"digits={params.get('digits', '?')},ops={params.get('ops', '?')},n={params.get('n', '?')},"
+                f"seed={params.get('seed', '?')}")
+    if suite in ("jsonl", "perplexity"):
+        return f"sha256={str(params.get('data_sha256', ''))[:12]}"
+    return None
+
+
 # Imported copies of one metric: the final eval files beat the log history; our own runs beat both.
 _SOURCE_RANK = {"eval_results": 3, "all_results": 2, "trainer_state": 1}
 

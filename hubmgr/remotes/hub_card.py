@@ -50,8 +50,8 @@ class CardEval:
     dataset_config: str | None = None
 
     def key(self) -> tuple:
-        return (self.task_type, self.dataset_type, self.dataset_name, self.dataset_split, self.metric_type,
-                round(float(self.metric_value), 12), self.metric_name)
+        return (self.task_type, self.dataset_type, self.dataset_name, self.dataset_config, self.dataset_split,
+                self.metric_type, round(float(self.metric_value), 12), self.metric_name)
 
 
 def check_license(license_id: str | None) -> None:
