@@ -299,36 +299,10 @@ def test_push_to_a_directory_that_is_not_a_git_repo_loses_nothing(tmp_path: Path
 def test_auth_failure_over_http_is_an_auth_error(tmp_path: Path) -> None:
     from hubmgr.errors import AuthError
 
-    with _auth_wall() as url:
+    from hubmgr.testing.git_http import auth_wall
+
+    with auth_wall() as url:
         with pytest.raises(AuthError) as err:
             sync.pull(f"git+{url}/org/model.git", dest=tmp_path / "srv")
     assert "authentication failed" in err.value.message and "secret" not in err.value.message
     assert not (tmp_path / "srv" / "current").exists()
-
-
-class _auth_wall:
-    """A real HTTP server that answers every git request with 401 (a private repo, no credentials)."""
-
-    def __enter__(self) -> str:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_POST = do_GET
-
-            def log_message(self, *args) -> None:  # noqa: ANN002
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
-        self.server.shutdown()
-        self.server.server_close()
