@@ -306,3 +306,20 @@ def test_auth_failure_over_http_is_an_auth_error(tmp_path: Path) -> None:
             sync.pull(f"git+{url}/org/model.git", dest=tmp_path / "srv")
     assert "authentication failed" in err.value.message and "secret" not in err.value.message
     assert not (tmp_path / "srv" / "current").exists()
+
+
+def test_convert_pushes_safetensors_instead_of_the_pickle(tiny_gpt2_bin_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "old-run"
+    shutil.copytree(tiny_gpt2_bin_dir, folder)
+    before = sorted(p.name for p in folder.iterdir())
+    result = sync.push(folder, "local:old", convert=True)
+    assert result.converted == ("pytorch_model.bin",) and result.created_commit
+    files = {f.path for f in open_remote("local:old").list_files(result.commit_sha)}
+    assert "model.safetensors" in files and "pytorch_model.bin" not in files
+    assert sorted(p.name for p in folder.iterdir()) == before  # the user's folder is left as it was
+    assert not list((Path(os.environ["HUBMGR_HOME"]) / "staging").iterdir())  # staging cleaned up
+    dest = tmp_path / "srv"
+    sync.pull("local:old", dest=dest)
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(dest / "current")
