@@ -364,6 +364,8 @@ def convert_checkpoint(
         raise UsageError("--max-shard-size must be positive")
     prefixes = (strip_prefix,) if isinstance(strip_prefix, str) else tuple(strip_prefix or ())
     is_dir = source.is_dir()
+    if not is_dir and source.suffix == ".safetensors":
+        raise UsageError(f"{source.name} is already a safetensors file", "nothing to convert")
     if is_dir and key is not None:
         raise UsageError("--key applies to a single checkpoint file, not a model dir")
 

@@ -199,6 +199,10 @@ def test_not_a_checkpoint_and_unknown_layout(tmp_path: Path) -> None:
     (tmp_path / "notes.pth").write_text("hello")
     with pytest.raises(CorruptFileError, match="not a torch checkpoint"):
         convert_checkpoint(tmp_path / "notes.pth")
+    (tmp_path / "w.safetensors").write_bytes(b"")
+    with pytest.raises(UsageError, match="already a safetensors"):
+        convert_checkpoint(tmp_path / "w.safetensors")
+    (tmp_path / "w.safetensors").unlink()
     torch.save({"lr": 0.1, "names": ["a", "b"]}, tmp_path / "config.pt")
     with pytest.raises(NotFoundError, match="no model weights found"):
         convert_checkpoint(tmp_path / "config.pt")

@@ -196,3 +196,20 @@ def test_disk_space_is_checked_up_front(tmp_path: Path) -> None:
     stw.check_disk_space(tmp_path / "not" / "yet", 1000)
     with pytest.raises(DiskSpaceError, match="not enough disk space"):
         stw.check_disk_space(tmp_path, free + 10**9)
+
+
+def test_write_file_catches_a_source_that_changes_under_it(tmp_path: Path) -> None:
+    # Verification re-reads the source: a tensor whose bytes differ from what was written is caught.
+    calls = []
+
+    def unstable() -> bytes:
+        calls.append(1)
+        return b"\x01" * 16 if len(calls) == 1 else b"\x02" * 16
+
+    t = stw.TensorBytes("t", "F32", (4,), unstable)
+    with stw.SourceFiles() as files, pytest.raises(VerificationError, match="differs from the source"):
+        stw.write_file(tmp_path / "x", [t], None, files=files)
+    with stw.SourceFiles() as files:  # without verification the same write goes through
+        calls.clear()
+        size, digest = stw.write_file(tmp_path / "y", [t], None, files=files, verify=False)
+    assert size == (tmp_path / "y").stat().st_size and len(digest) == 64
