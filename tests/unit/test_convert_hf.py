@@ -104,3 +104,18 @@ def test_dir_without_weights_or_already_converted(tmp_path: Path, tiny_gpt2_dir:
     with pytest.raises(UsageError, match="already holds safetensors"):
         convert_checkpoint(tiny_gpt2_dir, out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_full_model_pickle_of_a_transformers_model(tmp_path: Path, tiny_gpt2, tiny_gpt2_bin_dir: Path) -> None:
+    """``torch.save(model)`` of GPT2LMHeadModel: recovered through stubs, no transformers class imported."""
+    import shutil
+
+    model, tokenizer = tiny_gpt2
+    torch.save(model, tmp_path / "gpt2-full.pt")
+    out = tmp_path / "dir"
+    shutil.copytree(tiny_gpt2_bin_dir, out, ignore=shutil.ignore_patterns("*.bin"))
+    result = convert_checkpoint(tmp_path / "gpt2-full.pt", out=out / "model.safetensors")
+    assert result.source_kind == "full_model_pickle"
+    assert result.class_name.endswith("GPT2LMHeadModel")
+    assert [g.kept for g in result.tied] == ["transformer.wte.weight"]
+    assert torch.equal(_logits(_load(out), tokenizer), _logits(model, tokenizer))
