@@ -478,7 +478,7 @@ def _pull_into_cache(remote: "Remote", t: RemoteTarget, sha: str, asked: str | N
     if t.kind != KIND_HUB or not hasattr(remote, "fill_hf_cache"):
         raise UsageError("--cache fills the Hugging Face cache, so it needs a Hub remote",
                          "for git remotes use --dest DIR")
-    snapshot = remote.fill_hf_cache(sha, include)
+    snapshot = remote.fill_hf_cache(sha, include, revision=asked)  # refs/<asked or main> -> sha
     files = remote.list_files(sha)
     if include:
         files = [f for f in files if _matches(f.path, include)]

@@ -12,6 +12,9 @@ os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.pop("HF_TOKEN", None)
+# huggingface_hub fixes its cache and token paths from HF_HOME at import (before the per-test
+# HF_HOME below applies): never let tests read or fill the machine's real HF cache or login.
+os.environ["HF_HOME"] = __import__("tempfile").mkdtemp(prefix="hubmgr-tests-hf-")
 
 from pathlib import Path  # noqa: E402
 
@@ -87,4 +90,10 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 
     with running_hub_server(tmp_path_factory.mktemp("hub"), tokens=TEST_TOKENS) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
+        try:  # a fresh HF cache per test: servers reuse repo ids, the client falls back to cached files
+            from huggingface_hub import constants
+
+            monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path_factory.mktemp("hf-cache")))
+        except ImportError:
+            pass
         yield server
