@@ -323,3 +323,25 @@ def test_convert_pushes_safetensors_instead_of_the_pickle(tiny_gpt2_bin_dir: Pat
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(dest / "current")
+
+
+def test_gitattributes_keeps_user_lines_and_tracks_big_files() -> None:
+    from hubmgr.remotes.git_lfs import gitattributes_text
+
+    text = gitattributes_text("*.txt text eol=lf\n*.bin filter=lfs diff=lfs merge=lfs -text\n",
+                              ["data/big table.csv", "weights/extra.bin"])
+    lines = text.splitlines()
+    assert lines[0] == "*.txt text eol=lf"
+    assert lines.count("*.bin filter=lfs diff=lfs merge=lfs -text") == 1  # not duplicated
+    assert "/data/big[[:space:]]table.csv filter=lfs diff=lfs merge=lfs -text" in lines
+    assert not any(ln.startswith("/weights/extra.bin") for ln in lines)  # already covered by *.bin
+    assert gitattributes_text(text, ["data/big table.csv"]) == text  # stable: no churn on re-push
+
+
+def test_remote_names_never_carry_credentials(tmp_path: Path) -> None:
+    from hubmgr.config import load_settings
+    from hubmgr.remotes import parse_target
+
+    remote = GitRemote(parse_target("https://alice:tok123@example.invalid/org/m.git"), load_settings())
+    assert "tok123" not in remote.name and remote.name.startswith("https://***@")
+    assert GitRemote(parse_target("local:demo"), load_settings()).name == "local:demo"

@@ -237,3 +237,16 @@ def test_pointer_file_pins_the_commit(remote: DirRemote, tmp_path: Path) -> None
     ptr.write_text(json.dumps(doc))
     with pytest.raises(VerificationError, match="differs from the pointer"):
         sync.pull(ptr, dest=tmp_path / "deploy2", remote=remote)
+
+
+def test_a_second_pull_into_the_same_dir_at_the_same_time_is_refused(remote: DirRemote, tmp_path: Path) -> None:
+    from hubmgr.errors import ConflictError
+
+    _push(remote, _model(tmp_path / "m", "1"))
+    dest = tmp_path / "deploy"
+    with deploy.locked(dest):
+        with pytest.raises(ConflictError, match="another hubmgr pull"):
+            _pull(remote, dest)
+    assert deploy.live_sha(dest) is None
+    _pull(remote, dest)  # the lock is released afterwards
+    assert deploy.live_sha(dest) is not None
