@@ -353,32 +353,11 @@ def convert_checkpoint(
 ) -> ConvertResult:
     """Convert a torch checkpoint file or model dir to safetensors (see the module docstring)."""
     source = Path(src).expanduser().absolute()
-    if not source.exists():
-        raise NotFoundError(f"{source} does not exist")
-    target = None
-    if dtype is not None:
-        target = TARGET_DTYPES.get(dtype.lower())
-        if target is None:
-            raise UsageError(f"unknown --dtype {dtype!r}", "use fp16 or bf16")
-    if max_shard_size is not None and max_shard_size <= 0:
-        raise UsageError("--max-shard-size must be positive")
+    target = _check_options(source, dtype=dtype, max_shard_size=max_shard_size, key=key)
     prefixes = (strip_prefix,) if isinstance(strip_prefix, str) else tuple(strip_prefix or ())
     is_dir = source.is_dir()
-    if not is_dir and source.suffix == ".safetensors":
-        raise UsageError(f"{source.name} is already a safetensors file", "nothing to convert")
-    if is_dir and key is not None:
-        raise UsageError("--key applies to a single checkpoint file, not a model dir")
-
-    # Output location first: refuse early, before reading gigabytes.
-    shard_size = max_shard_size if (max_shard_size or not is_dir) else DEFAULT_DIR_SHARD_SIZE
-    if out is not None:
-        out_path = Path(out).expanduser().absolute()
-        as_dir = is_dir or out_path.suffix != ".safetensors"
-    else:
-        as_dir = is_dir or max_shard_size is not None
-        out_path = default_output(source, sharded=as_dir)
-    if out_path == source or source in out_path.parents:
-        raise UsageError(f"the output {out_path} would be inside the source", "choose another --out")
+    # The output location first: refuse early, before reading gigabytes.
+    out_path, as_dir = _output_location(source, out, sharded=max_shard_size is not None)
     if (out_path.exists() or out_path.is_symlink()) and not force:
         raise ConflictError(f"{out_path} already exists", "pass --force to overwrite it")
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -395,31 +374,29 @@ def convert_checkpoint(
     else:
         weights, weight_files = read_weights(source, key=key), [source]
     progress(ProgressEvent("convert:read", f"read {source.name}", 1, 1, "files", finished=True))
-    hasher = _SourceHasher(weight_files, catalog)
 
     warnings: list[str] = []
     tensors = _strip_prefixes(weights.tensors, prefixes)
     if not prefixes and not is_dir and (w := _prefix_warning(tensors)):
         warnings.append(w)
     tensors, tied = dedupe_tied(tensors, keep_output_heads=config.get("tie_word_embeddings") is False)
-    files = stw.SourceFiles()
-    try:
+    metadata = {k: v for k, v in weights.metadata.items() if k != "format"}  # "format" must stay "pt"
+    shard_size = max_shard_size or (DEFAULT_DIR_SHARD_SIZE if is_dir else None)
+    with stw.SourceFiles() as files:
         if target:
             tensors = [_cast(t, target, files) for t in tensors]
         to_write = _to_write(tensors)
-        metadata = dict(weights.metadata)
         shards = [stw.aligned_order(s) for s in stw.plan_shards(to_write, shard_size)]
-        names = stw.shard_file_names(len(shards)) if as_dir else [out_path.name]
         if not as_dir and len(shards) > 1:  # an explicit NAME.safetensors cannot hold several shards
             raise UsageError(f"{len(shards)} shards do not fit in one file {out_path.name}",
                              "give --out a folder name (without .safetensors)")
+        names = stw.shard_file_names(len(shards)) if as_dir else [out_path.name]
         plan = _Plan(out_path, as_dir, shards, names, metadata, copies)
         needed = sum(stw.file_size(s, metadata) for s in shards) + sum(p.stat().st_size for p in copies) + 2**20
         stw.check_disk_space(out_path.parent, needed)
+        hasher = _SourceHasher(weight_files, catalog)  # runs alongside the write
         written = _write_and_commit(plan, files, force=force, verify=verify, config_dtype=target,
                                     source_dir=source if is_dir else None, progress=progress, cancel=cancel)
-    finally:
-        files.close()
 
     source_files = hasher.result()
     source_sha = source_files[0].sha256 if len(source_files) == 1 else None
@@ -432,10 +409,50 @@ def convert_checkpoint(
         warnings=tuple(warnings),
     )
     if catalog is not None:
-        row = catalog.record_conversion(source_path=str(source), source_sha256=source_sha, output_path=str(out_path),
-                                        outputs=[f.to_dict() for f in written])
-        result = _with(result, conversion_id=row)
+        result = _with(result, conversion_id=_record(catalog, result, as_dir))
     return result
+
+
+def _check_options(source: Path, *, dtype: str | None, max_shard_size: int | None, key: str | None) -> str | None:
+    """Validate the arguments; returns the --dtype target code (F16/BF16) or None."""
+    if not source.exists():
+        raise NotFoundError(f"{source} does not exist")
+    if max_shard_size is not None and max_shard_size <= 0:
+        raise UsageError("--max-shard-size must be positive")
+    if not source.is_dir() and source.suffix == ".safetensors":
+        raise UsageError(f"{source.name} is already a safetensors file", "nothing to convert")
+    if source.is_dir() and key is not None:
+        raise UsageError("--key applies to a single checkpoint file, not a model dir")
+    if dtype is None:
+        return None
+    target = TARGET_DTYPES.get(dtype.lower())
+    if target is None:
+        raise UsageError(f"unknown --dtype {dtype!r}", "use fp16 or bf16")
+    return target
+
+
+def _output_location(source: Path, out: str | os.PathLike[str] | None, *, sharded: bool) -> tuple[Path, bool]:
+    """(output path, whether it is a folder): ``--out`` NAME.safetensors is a file, anything else a folder."""
+    if out is not None:
+        out_path = Path(out).expanduser().absolute()
+        as_dir = source.is_dir() or out_path.suffix != ".safetensors"
+    else:
+        as_dir = source.is_dir() or sharded
+        out_path = default_output(source, sharded=as_dir)
+    if out_path == source or source in out_path.parents:
+        raise UsageError(f"the output {out_path} would be inside the source", "choose another --out")
+    return out_path, as_dir
+
+
+def _record(catalog: Any, result: ConvertResult, as_dir: bool) -> int:
+    """The conversion row, plus the outputs' hashes in the hash cache (a rescan then hashes nothing)."""
+    out = Path(result.output)
+    for f in result.files:
+        path = out / f.path if as_dir else out
+        st = path.stat()
+        catalog.store_sha256(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, f.sha256)
+    return catalog.record_conversion(source_path=result.source, source_sha256=result.source_sha256,
+                                     output_path=result.output, outputs=[f.to_dict() for f in result.files])
 
 
 def _with(result: ConvertResult, **changes: Any) -> ConvertResult:

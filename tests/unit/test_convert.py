@@ -280,6 +280,17 @@ def test_sharded_single_file_output_and_catalog_record(tmp_path: Path) -> None:
     assert record.id == result.conversion_id and record.output_path == str(out)
     assert record.source_sha256 == result.source_sha256
     assert {o["path"] for o in record.outputs} == set(names)
+    first = out / names[0]  # outputs land in the hash cache: a rescan hashes nothing
+    st = first.stat()
+    assert catalog.cached_sha256(str(first), st.st_size, st.st_mtime_ns, st.st_ino) == result.files[0].sha256
+
+
+def test_a_format_entry_in_the_checkpoint_does_not_break_the_pt_marker(tmp_path: Path) -> None:
+    torch.save({"state_dict": {"w": torch.ones(2)}, "format": "lightning-v2", "epoch": 1}, tmp_path / "c.ckpt")
+    result = convert_checkpoint(tmp_path / "c.ckpt")
+    assert result.metadata == {"format": "pt", "epoch": "1"} and "format" in result.dropped
+    with safe_open(str(tmp_path / "c.safetensors"), framework="pt") as f:
+        assert f.metadata()["format"] == "pt"
 
 
 @pytest.mark.slow
