@@ -14,7 +14,8 @@ CORE_MODULES = [
 ]
 OPTIONAL_CORE = [
     "hubmgr.checkpoints", "hubmgr.pickle_safety", "hubmgr.torchfile", "hubmgr.scan", "hubmgr.convert",
-    "hubmgr.evaluate", "hubmgr.cards", "hubmgr.deploy", "hubmgr.guard", "hubmgr.sync", "hubmgr.remotes.hub",
+    "hubmgr.evaluate", "hubmgr.cards", "hubmgr.compare", "hubmgr.deploy", "hubmgr.guard", "hubmgr.sync",
+    "hubmgr.remotes.hub",
     "hubmgr.remotes.git_lfs", "hubmgr.remotes.local", "hubmgr.remotes.gitcmd", "hubmgr.demo",
     "hubmgr.trainer_state", "hubmgr.pointer", "hubmgr.safetensors_writer", "hubmgr.remotes.hub_card",
     "hubmgr.remotes.git_repo", "hubmgr.testing.hub_server",
