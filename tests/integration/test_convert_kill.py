@@ -56,3 +56,22 @@ def test_kill_9_mid_write_leaves_no_final_output(tmp_path: Path, big_checkpoint:
     assert not (tmp_path / temp_name).exists() and final.exists() and result.verified
     leftovers = [p.name for p in tmp_path.iterdir() if ".hubmgr-" in p.name]
     assert leftovers == []
+
+
+def test_ctrl_c_mid_write_removes_the_temp_output(tmp_path: Path, big_checkpoint: Path) -> None:
+    final = tmp_path / "out.safetensors"
+    args = [*_hubmgr_cmd(), "--catalog", str(tmp_path / "c.db"), "convert", str(big_checkpoint), "--out", str(final)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    temp = tmp_path / f".{final.name}.hubmgr-tmp-{proc.pid}"
+    deadline = time.monotonic() + 60
+    try:
+        while not temp.exists():
+            assert proc.poll() is None, f"convert ended before writing: {proc.stderr.read().decode()}"
+            assert time.monotonic() < deadline, "the temp output never appeared"
+            time.sleep(0.0005)
+        os.kill(proc.pid, signal.SIGINT)
+    finally:
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "interrupted" in err.decode()
+    assert not final.exists() and not temp.exists()
