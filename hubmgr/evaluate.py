@@ -60,6 +60,11 @@ class Problem:
 class ModelDir:
     path: Path
     weights: tuple[Path, ...]  # one file, or every shard
+    tokenizer_path: Path  # usually ``path``; the run dir for a Trainer checkpoint-N saved without one
+
+
+def _has_tokenizer(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in TOKENIZER_FILES)
 
 
 def resolve_model_dir(path: str | Path) -> ModelDir:
@@ -71,8 +76,13 @@ def resolve_model_dir(path: str | Path) -> ModelDir:
     missing: list[str] = []
     if not (directory / "config.json").is_file():
         missing.append("config.json")
-    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
-        missing.append("a tokenizer (tokenizer.json or tokenizer_config.json)")
+    tokenizer_path = directory
+    if not _has_tokenizer(directory):
+        # A Trainer given no processing_class saves checkpoint-N dirs without the tokenizer; the run dir has it.
+        if directory.name.startswith("checkpoint-") and _has_tokenizer(directory.parent):
+            tokenizer_path = directory.parent
+        else:
+            missing.append("a tokenizer (tokenizer.json or tokenizer_config.json)")
     weights = find_weights(directory)
     if not weights:
         missing.append("weights (model.safetensors or pytorch_model.bin)")
@@ -82,7 +92,7 @@ def resolve_model_dir(path: str | Path) -> ModelDir:
             "save them next to the weights: model.config.save_pretrained(DIR) and tokenizer.save_pretrained(DIR)"
             " (hubmgr convert writes safetensors; copy config.json and the tokenizer files from the base model)",
         )
-    return ModelDir(directory, weights)
+    return ModelDir(directory, weights, tokenizer_path)
 
 
 def find_weights(directory: Path) -> tuple[Path, ...]:
@@ -121,7 +131,7 @@ def _load_model(model_dir: ModelDir) -> tuple[Any, Any]:
         raise MissingToolError("evaluation needs torch and transformers", "pip install 'hubmgr[ml]'") from exc
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_dir.path, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir.tokenizer_path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(model_dir.path, local_files_only=True)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -336,6 +346,8 @@ def evaluate_checkpoint(
     model_dir = resolve_model_dir(path)
     weights_name, sha = weights_sha256(model_dir.path, catalog)
     check_cancel(cancel)
+    if model_dir.tokenizer_path != model_dir.path:
+        params["tokenizer_from"] = str(model_dir.tokenizer_path)
     model, tokenizer = _load_model(model_dir)
     started = time.perf_counter()  # the runtime is the scoring itself, not importing torch and loading
     task = f"eval:{suite}"

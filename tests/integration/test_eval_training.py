@@ -48,6 +48,10 @@ def test_trainer_run_metrics_card_and_compare(trainer_run: Path, tmp_path: Path)
     assert by_type["loss"] == eval_results["eval_loss"] and by_type["accuracy"] == scored.metrics["accuracy"]
 
     first, last = trainer_run / "checkpoint-10", trainer_run / "checkpoint-20"
+    # The Trainer saved these without a tokenizer: the run dir's tokenizer is used (and recorded).
+    assert not (first / "tokenizer.json").exists()
+    early = evaluate_checkpoint(first, n=10, digits=1, ops="+", catalog=catalog)
+    assert early.params["tokenizer_from"] == str(trainer_run) and early.imported is not None
     result = compare_checkpoints([first, last], catalog=catalog)
     rows = {r.label: r for r in result.rows}
     loss = rows["eval_loss (trainer)"]
