@@ -184,10 +184,11 @@ def test_unsafe_pickle_is_refused_without_running_anything(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pth"]
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
 @pytest.mark.parametrize("cut", [0.5, 0.98])
-def test_truncated_file_is_a_clear_error_and_writes_nothing(tmp_path: Path, cut: float) -> None:
+def test_truncated_file_is_a_clear_error_and_writes_nothing(tmp_path: Path, cut: float, legacy: bool) -> None:
     src = tmp_path / "w.pth"
-    torch.save({"a": torch.randn(256, 256), "b": torch.randn(256)}, src)
+    torch.save({"a": torch.randn(256, 256), "b": torch.randn(256)}, src, _use_new_zipfile_serialization=not legacy)
     data = src.read_bytes()
     src.write_bytes(data[: int(len(data) * cut)])
     with pytest.raises(CorruptFileError):
