@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -226,6 +227,7 @@ class GitRemote:
             done = 0
             lfs_files = [f for f in files if f.is_lfs]
             missing = [f for f in lfs_files if not self._object_ok(f, verify=False)]
+            fetched = set(missing)
             if missing:
                 progress(ProgressEvent("pull:lfs", f"git lfs fetch ({len(missing)} objects)", 0, None, unit="files"))
                 self._lfs_fetch(commit_sha, missing)
@@ -238,8 +240,11 @@ class GitRemote:
                 if out.is_file() and not out.is_symlink() and out.stat().st_size == f.size:
                     done += f.size  # left by an interrupted pull; verification will judge it
                     continue
-                if f.is_lfs:
-                    self._copy_lfs_object(commit_sha, f, out, cancel)
+                if f.is_lfs and f in fetched:
+                    # git-lfs just checked this object's sha256 while fetching it; deploy verifies the copy
+                    shutil.copyfile(lfs_object_path(self.git_dir, f.sha256), out)
+                elif f.is_lfs:
+                    self._copy_lfs_object(commit_sha, f, out, cancel)  # an older cached copy: re-check it
                 else:
                     data = self._git(["cat-file", "blob", f.git_oid], lfs=False).stdout
                     out.write_bytes(data)
