@@ -85,6 +85,8 @@ def timed(cmd: list[str]) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", type=int, default=16, help="transformer blocks (16 -> ~1 GB, 24 -> ~1.4 GB)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds (interleaved); the table shows the fastest wall time and the largest RSS")
     args = parser.parse_args()
     if not Path("/usr/bin/time").exists():
         raise SystemExit("/usr/bin/time is missing: apt-get install -y time")
@@ -94,6 +96,7 @@ def main() -> None:
         make_checkpoint(src, args.layers)
     size = src.stat().st_size
     subprocess.run(["cat", str(src)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+    load_before = os.getloadavg()[0]
 
     work = Path(tempfile.mkdtemp(prefix="convert-bench-", dir=OUT))
     try:
@@ -106,10 +109,17 @@ def main() -> None:
             ("hubmgr convert --no-verify", [HUBMGR, "--catalog", str(work / "c2.db"), "convert", str(src), "--out",
                                             str(work / "nv.safetensors"), "--no-verify"]),
         ]
-        results = [(label, *timed(cmd)) for label, cmd in rows]
+        samples: dict[str, list[tuple[float, int]]] = {label: [] for label, _ in rows}
+        for _ in range(args.repeat):
+            for f in work.iterdir():  # outputs and catalogs of the previous round: each round starts cold
+                f.unlink()
+            for label, cmd in rows:
+                samples[label].append(timed(cmd))
+        results = [(label, min(w for w, _ in runs), max(r for _, r in runs)) for label, runs in samples.items()]
         ref_wall, ref_rss = results[2][1], results[2][2]
         cp_wall = results[1][1]
-        print(f"\nsource: {src.name}, {size / 1e9:.2f} GB fp32, tied lm_head/wte; cores: {os.cpu_count()}\n")
+        print(f"\nsource: {src.name}, {size / 1e9:.2f} GB fp32, tied lm_head/wte; cores: {os.cpu_count()}; "
+              f"rounds: {args.repeat}; load average before: {load_before:.1f}\n")
         print("| command | wall s | peak RSS MB | wall vs reference | RSS vs reference | wall vs cp |")
         print("|---|---:|---:|---:|---:|---:|")
         for label, wall, rss in results:
