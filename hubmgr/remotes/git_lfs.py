@@ -126,7 +126,18 @@ class GitRemote:
     def _ls_remote(self) -> tuple[dict[str, str], str | None]:
         """(ref -> sha with tags peeled, default branch name or None)."""
         self._require_remote_repo()
-        out = self._git_text(["ls-remote", "--symref", "origin"], lfs=False)
+        args = ["ls-remote", "--symref", "origin"]
+        proc = self._git(args, check=False, lfs=False)
+        if proc.returncode != 0:
+            from .gitcmd import classify_git_failure
+
+            err = classify_git_failure(args, proc.stderr.decode(errors="replace"), proc.returncode)
+            if isinstance(err, RemoteNotFoundError):
+                raise RemoteNotFoundError(f"no git repository at {self.name}",
+                                          "check the URL or path (make one with `git init --bare PATH`), "
+                                          "or use local:NAME, which hubmgr creates on first push") from err
+            raise err
+        out = proc.stdout.decode(errors="replace").strip()
         refs: dict[str, str] = {}
         default = None
         for line in out.splitlines():
@@ -187,7 +198,8 @@ class GitRemote:
                     if proc.returncode == 0:
                         return proc.stdout.decode().strip()
             raise RemoteNotFoundError(f"revision {revision!r} not found on {self.name}",
-                                      f"see its branches and tags: hubmgr remote ls {self.target.display}")
+                                      f"see its branches and tags: hubmgr remote ls "
+                                      f"{RemoteTarget(self.target.kind, self.target.location).display}")
 
     def list_files(self, commit_sha: str) -> list[RemoteFile]:
         with self._locked():
