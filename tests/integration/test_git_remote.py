@@ -289,9 +289,9 @@ def test_push_to_a_directory_that_is_not_a_git_repo_loses_nothing(tmp_path: Path
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     plain = tmp_path / "plain"
     plain.mkdir()
-    with pytest.raises(HubmgrError) as err:
+    with pytest.raises(RemoteNotFoundError, match="no git repository at file://") as err:
         sync.push(folder, str(plain))
-    assert "not" in err.value.message and err.value.hint
+    assert "git init --bare" in err.value.hint
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert list(plain.iterdir()) == []
 
