@@ -1,7 +1,8 @@
 """Benchmark: hubmgr push/pull of a ~1 GB model vs `hf upload` / `hf download` on loopback.
 
-Both tools talk to the same Hub test server (hubmgr.testing.hub_server, run as a
-separate process so it does not share the GIL with the clients), plain LFS
+Each tool talks to its own fresh Hub test server (hubmgr.testing.hub_server, run as a
+separate process so it does not share the GIL with the clients; separate storage so
+neither finds the other's LFS objects already uploaded), plain LFS
 (HF_HUB_DISABLE_XET=1). Every operation runs as a fresh CLI process, so start-up
 costs count for both. Run by hand (takes a few minutes, needs ~4 GB of free disk)::
 
@@ -93,28 +94,30 @@ def main() -> None:
     total = write_model(model, args.size_mb)
     print(f"model: {total / 1e9:.2f} GB")
 
-    proc, url = start_server(work / "hub")
-    env = {**os.environ, "HF_ENDPOINT": url, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1",
-           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HOME": str(work / "hf-home"),
-           "HUBMGR_HOME": str(work / "hubmgr-home")}
+    servers = {tool: start_server(work / f"hub-{tool}") for tool in ("hubmgr", "hf")}
+    base_env = {**os.environ, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+                "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HUBMGR_HOME": str(work / "hubmgr-home")}
+    env = {tool: {**base_env, "HF_ENDPOINT": url, "HF_HOME": str(work / f"hf-home-{tool}")}
+           for tool, (_, url) in servers.items()}
+    url = {tool: u for tool, (_, u) in servers.items()}
     hubmgr, hf = str(VENV_BIN / "hubmgr"), str(VENV_BIN / "hf")
+    push_hubmgr = [hubmgr, "push", str(model), "alice/bench", "--json"]
+    push_hf = [hf, "upload", "alice/bench", str(model), "."]
     results: list[dict] = []
     try:
         t = {}
-        t["push hubmgr"] = timed("hubmgr push", [hubmgr, "push", str(model), "alice/bench-hubmgr", "--json"],
-                                 env, url, results)
-        t["push hf"] = timed("hf upload", [hf, "upload", "alice/bench-hf", str(model), "."], env, url, results)
-        t["repush hubmgr"] = timed("hubmgr push (unchanged)",
-                                   [hubmgr, "push", str(model), "alice/bench-hubmgr", "--json"], env, url, results)
-        t["repush hf"] = timed("hf upload (unchanged)", [hf, "upload", "alice/bench-hf", str(model), "."],
-                               env, url, results)
-        t["pull hubmgr"] = timed("hubmgr pull", [hubmgr, "pull", "alice/bench-hubmgr", "--dest",
-                                                 str(work / "deploy"), "--json"], env, url, results)
-        t["pull hf"] = timed("hf download", [hf, "download", "alice/bench-hf", "--local-dir", str(work / "hf-dl")],
-                             env, url, results)
+        t["push hubmgr"] = timed("hubmgr push", push_hubmgr, env["hubmgr"], url["hubmgr"], results)
+        t["push hf"] = timed("hf upload", push_hf, env["hf"], url["hf"], results)
+        t["repush hubmgr"] = timed("hubmgr push (unchanged)", push_hubmgr, env["hubmgr"], url["hubmgr"], results)
+        t["repush hf"] = timed("hf upload (unchanged)", push_hf, env["hf"], url["hf"], results)
+        t["pull hubmgr"] = timed("hubmgr pull", [hubmgr, "pull", "alice/bench", "--dest", str(work / "deploy"),
+                                                 "--json"], env["hubmgr"], url["hubmgr"], results)
+        t["pull hf"] = timed("hf download", [hf, "download", "alice/bench", "--local-dir", str(work / "hf-dl")],
+                             env["hf"], url["hf"], results)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=10)
     print()
     print(f"{'operation':<10} {'hubmgr s':>9} {'hf s':>8} {'ratio':>7}")
     for op in ("push", "repush", "pull"):
@@ -123,7 +126,8 @@ def main() -> None:
     print(f"throughput: hubmgr push {total / t['push hubmgr'] / 1e6:.0f} MB/s, "
           f"pull {total / t['pull hubmgr'] / 1e6:.0f} MB/s")
     (work / "results.json").write_text(json.dumps(results, indent=2))
-    shutil.rmtree(work / "hub", ignore_errors=True)
+    for tool in servers:
+        shutil.rmtree(work / f"hub-{tool}", ignore_errors=True)
     shutil.rmtree(work / "deploy", ignore_errors=True)
     shutil.rmtree(work / "hf-dl", ignore_errors=True)
 
