@@ -26,7 +26,7 @@ from ..errors import ConflictError, RemoteNotFoundError, UsageError, Verificatio
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from . import KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget
 from . import local as local_registry
-from .gitcmd import GitError, git_text, redact, run_git
+from .gitcmd import GitError, redact, run_git
 from .git_repo import parse_lfs_pointer, read_blobs
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import pytest
 
 from hubmgr import deploy, sync
 from hubmgr.catalog import Catalog
-from hubmgr.errors import ConflictError, HubmgrError, RemoteNotFoundError, VerificationError
+from hubmgr.errors import ConflictError, RemoteNotFoundError, VerificationError
 from hubmgr.remotes import PushRequest, open_remote
 from hubmgr.remotes.gitcmd import GitError, git_text, run_git
 from hubmgr.remotes.git_lfs import GitRemote, lfs_object_path
