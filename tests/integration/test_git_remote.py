@@ -345,3 +345,27 @@ def test_remote_names_never_carry_credentials(tmp_path: Path) -> None:
     remote = GitRemote(parse_target("https://alice:tok123@example.invalid/org/m.git"), load_settings())
     assert "tok123" not in remote.name and remote.name.startswith("https://***@")
     assert GitRemote(parse_target("local:demo"), load_settings()).name == "local:demo"
+
+
+def test_plain_git_push_of_big_weights_is_rejected_by_a_github_like_host_but_hubmgr_push_passes(
+        tmp_path: Path) -> None:
+    from hubmgr.testing.github_like import GH001, make_github_like_remote
+
+    limit = 200_000
+    host = make_github_like_remote(tmp_path / "host" / "model.git", limit_bytes=limit)
+    folder = _model(tmp_path / "m", "1", weights=os.urandom(3 * limit))
+    # plain git (no LFS): the host refuses the push with GitHub's message
+    work = tmp_path / "plain"
+    shutil.copytree(folder, work)
+    run_git(["init", "-q"], cwd=work, lfs=False)
+    run_git(["add", "-A"], cwd=work, lfs=False)
+    run_git(["commit", "-q", "-m", "weights"], cwd=work, lfs=False)
+    proc = run_git(["push", Path(host).as_uri(), "HEAD:refs/heads/main"], cwd=work, lfs=False, check=False)
+    assert proc.returncode != 0 and GH001 in proc.stderr.decode()
+    # hubmgr push: the weights travel through Git LFS, git only carries a small pointer
+    pushed = sync.push(folder, str(host))
+    assert pushed.created_commit
+    pulled = sync.pull(f"{Path(host).as_uri()}@main", dest=tmp_path / "srv")
+    assert (tmp_path / "srv" / "current" / "model.safetensors").read_bytes() == \
+        (folder / "model.safetensors").read_bytes()
+    assert pulled.commit_sha == pushed.commit_sha
