@@ -204,3 +204,25 @@ def test_fill_hf_cache_works_offline(hub_server, folder: Path, tmp_path: Path, m
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     got = hf_hub_download("alice/cache", "config.json")  # revision main -> refs/main -> sha
     assert Path(got).read_bytes() == (folder / "config.json").read_bytes()
+
+
+def test_push_survives_a_failed_upload_part_and_maps_commit_failures(hub_server, folder: Path) -> None:
+    from hubmgr.errors import RemoteError
+
+    hub_server.multipart_threshold = 100_000
+    hub_server.multipart_chunk_size = 100_000
+    remote = _remote("alice/up")
+    hub_server.faults.fail("^/lfs-part/", status=500, retry_after=0)  # the library retries parts
+    out = remote.push(PushRequest(folder=str(folder), upload=_all(folder)))
+    assert out.created_commit and hub_server.faults.faults[0].hits == 1
+    assert hub_server.count("PUT", "^/lfs-part/") == 3 + 1  # 300 kB in 100 kB parts, one retried
+
+    (folder / "config.json").write_text('{"v": 2}\n')
+    hub_server.faults.fail("/commit/", status=412)
+    with pytest.raises(ConflictError, match="changed on the Hub"):
+        remote.push(PushRequest(folder=str(folder), upload=("config.json",)))
+    hub_server.faults.fail("/commit/", status=503)
+    with pytest.raises(RemoteError, match="HTTP 503") as unavailable:
+        remote.push(PushRequest(folder=str(folder), upload=("config.json",)))
+    assert unavailable.value.exit_code == 3
+    assert remote.resolve_revision(None) == out.commit_sha  # nothing half-committed

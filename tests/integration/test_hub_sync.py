@@ -268,3 +268,21 @@ def test_tokens_never_appear_in_output_logs_or_catalog(hub_server, model_dir: Pa
         assert token not in captured
         assert token.encode() not in stored
     assert any(p.name == "catalog.db" for p in isolated_home.rglob("*"))
+
+
+def test_dry_run_changes_nothing_and_create_pr_leaves_main(hub_server, logged_in, model_dir: Path,
+                                                           run_cli) -> None:
+    (model_dir / "README.md").write_text("---\nlicense: mit\n---\n# tiny\n")
+    dry = _ok(run_cli("push", str(model_dir), "alice/pr", "--dry-run", "--json"))
+    assert dry["dry_run"] and "model.safetensors" in dry["files_uploaded"]
+    assert "model/alice/pr" not in hub_server.storage.repos
+    assert hub_server.count("POST") == hub_server.count("PUT") == 0
+
+    main = _ok(run_cli("push", str(model_dir), "alice/pr", "--json"))
+    _bump(model_dir, "proposal\n")
+    dry = _ok(run_cli("push", str(model_dir), "alice/pr", "--dry-run", "--json"))
+    assert dry["files_uploaded"] == ["notes.txt"] and dry["commit_sha"] == main["commit_sha"]
+    pr = _ok(run_cli("push", str(model_dir), "alice/pr", "--create-pr", "--json"))
+    assert pr["pr_url"].endswith("/alice/pr/discussions/1")
+    repo = hub_server.storage.repos["model/alice/pr"]
+    assert repo.branches["main"] == main["commit_sha"] and repo.prs[1] == pr["commit_sha"]
