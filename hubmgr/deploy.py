@@ -247,9 +247,13 @@ def release_is_complete(dest: Path, sha: str) -> bool:
 def promote(staging: Path, dest: Path, sha: str) -> Path:
     """Rename a verified staging dir to ``releases/<sha>`` (replacing a broken leftover)."""
     final = release_dir(dest, sha)
-    if final.exists():
-        shutil.rmtree(final)
+    old = None
+    if final.exists():  # same commit pulled again with another --include: swap, then delete the old copy
+        old = final.with_name(f".old-{sha}-{os.getpid()}")
+        os.rename(final, old)
     os.rename(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return final
 
 

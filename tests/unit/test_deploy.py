@@ -250,3 +250,15 @@ def test_a_second_pull_into_the_same_dir_at_the_same_time_is_refused(remote: Dir
     assert deploy.live_sha(dest) is None
     _pull(remote, dest)  # the lock is released afterwards
     assert deploy.live_sha(dest) is not None
+
+
+def test_pulling_the_live_commit_with_another_include_replaces_the_release(remote: DirRemote, tmp_path: Path) -> None:
+    sha = _push(remote, _model(tmp_path / "m", "1"))
+    dest = tmp_path / "deploy"
+    _pull(remote, dest, include=("*.json",))
+    assert not (dest / "current" / "model.safetensors").exists()
+    full = _pull(remote, dest)
+    assert not full.reused and full.commit_sha == sha
+    assert (dest / "current" / "model.safetensors").is_file()
+    assert deploy.status(dest, verify=True, check_remote=False).verified is True
+    assert sorted(os.listdir(dest / "releases")) == [sha]
