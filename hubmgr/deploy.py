@@ -301,7 +301,8 @@ def clean_staging(dest: Path, *, keep_sha: str | None = None) -> None:
     if not root.is_dir():
         return
     for p in root.iterdir():
-        if p.name.startswith(STAGING_PREFIX) and p.name != f"{STAGING_PREFIX}{keep_sha}":
+        stale_staging = p.name.startswith(STAGING_PREFIX) and p.name != f"{STAGING_PREFIX}{keep_sha}"
+        if stale_staging or p.name.startswith(".old-"):  # .old-*: a swap interrupted by a crash
             shutil.rmtree(p, ignore_errors=True)
 
 
