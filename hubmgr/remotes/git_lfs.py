@@ -175,8 +175,16 @@ class GitRemote:
         with self._locked():
             refs, default = self._ls_remote()
             if revision is None:
+                branches = [r for r in refs if r.startswith("refs/heads/")]
+                if default is None:  # HEAD names an unborn branch (e.g. master) while we pushed main
+                    default = next((b for b in ("main", "master") if f"refs/heads/{b}" in refs), None)
+                    if default is None and len(branches) == 1:
+                        default = branches[0].removeprefix("refs/heads/")
                 if default is None:
-                    raise RemoteNotFoundError(f"{self.name} has no commits yet", "push a model to it first")
+                    raise RemoteNotFoundError(f"{self.name} has no commits yet" if not branches else
+                                              f"{self.name} has no default branch",
+                                              "push a model to it first" if not branches else
+                                              f"name one: hubmgr pull {self.target.display}@BRANCH")
                 return refs[f"refs/heads/{default}"]
             for ref in (revision, f"refs/heads/{revision}", f"refs/tags/{revision}"):
                 if ref.startswith("refs/") and ref in refs:

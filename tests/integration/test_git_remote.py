@@ -369,3 +369,10 @@ def test_plain_git_push_of_big_weights_is_rejected_by_a_github_like_host_but_hub
     assert (tmp_path / "srv" / "current" / "model.safetensors").read_bytes() == \
         (folder / "model.safetensors").read_bytes()
     assert pulled.commit_sha == pushed.commit_sha
+
+
+def test_bare_repo_whose_head_is_an_unborn_master(tmp_path: Path) -> None:
+    bare = tmp_path / "legacy.git"
+    run_git(["-c", "init.defaultBranch=master", "init", "-q", "--bare", str(bare)], lfs=False)
+    pushed = sync.push(_model(tmp_path / "m", "1"), str(bare))  # HEAD -> master (unborn); we push main
+    assert sync.pull(str(bare), dest=tmp_path / "srv").commit_sha == pushed.commit_sha
