@@ -35,6 +35,7 @@ LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
 DOWNLOAD_ATTEMPTS = 4  # per file, on top of huggingface_hub's own in-call retries/resume
 UPLOAD_BATCH_BYTES = 256 * 10**6  # pre-upload files in batches so progress moves between them
 UPLOAD_BATCH_FILES = 64
+PROGRESS_INTERVAL = 0.05  # seconds between byte updates of one transfer
 _TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9_]{6,}")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
@@ -281,7 +282,7 @@ class HubRemote:
     def push(self, request: PushRequest, *, progress: ProgressSink = no_progress,
              cancel: CancelToken | None = None) -> PushOutcome:
         """Commit exactly ``request.upload`` and ``request.delete`` (no empty commit), then tag."""
-        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+        from huggingface_hub import CommitOperationDelete
 
         self._require_token()
         api = self._api()
@@ -291,15 +292,18 @@ class HubRemote:
         heads = self._ensure_branch(api, branch)
         head_before = heads[branch]
 
+        sizes = {rel: (folder / rel).stat().st_size for rel in request.upload}
+        meter = _TransferMeter(progress, f"push:{self.repo_id}", f"uploading to {self.repo_id}",
+                               total_bytes=sum(sizes.values()), total_files=len(request.upload), cancel=cancel)
+        metered_add = _metered_add_class()
         additions = []
         for rel in request.upload:
             if not safe_relative_path(rel):
                 raise VerificationError(f"refusing to upload a path outside the folder: {rel!r}")
-            additions.append(CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(folder / rel)))
+            op = metered_add(path_in_repo=rel, path_or_fileobj=str(folder / rel))
+            op.on_bytes = meter.add
+            additions.append(op)
         deletions = [CommitOperationDelete(path_in_repo=rel) for rel in request.delete]
-        sizes = {rel: (folder / rel).stat().st_size for rel in request.upload}
-        meter = _TransferMeter(progress, f"push:{self.repo_id}", f"uploading to {self.repo_id}",
-                               total_bytes=sum(sizes.values()), total_files=len(additions), cancel=cancel)
         commit_sha, commit_url, pr_url, created = head_before, None, None, False
         bytes_sent = 0
         sent: list[str] = []
@@ -313,7 +317,7 @@ class HubRemote:
                     if not unchanged and not op._should_ignore:
                         bytes_sent += sizes[op.path_in_repo]
                         sent.append(op.path_in_repo)
-                    meter.file_done(sizes[op.path_in_repo])
+                    meter.file_done(sizes[op.path_in_repo], op)
             check_cancel(cancel)
             with self._hub_errors("create the commit", branch):
                 info = api.create_commit(self.repo_id, [*additions, *deletions], commit_message=request.message,
@@ -377,6 +381,41 @@ class HubRemote:
 # --- helpers ----------------------------------------------------------------------------------------
 
 
+def _metered_add_class() -> type:
+    """``CommitOperationAdd`` whose LFS upload stream reports bytes read to ``op.on_bytes``.
+
+    The library reads LFS content through ``as_file(with_tqdm=True)`` (basic and multipart
+    uploads); with bars disabled we count those reads instead. Xet uploads take paths and
+    do not come here: their progress moves per pre-upload batch.
+    """
+    from huggingface_hub import CommitOperationAdd
+
+    class MeteredCommitOperationAdd(CommitOperationAdd):
+        on_bytes: Callable[[int], None] | None = None
+        counted = 0
+
+        @contextlib.contextmanager
+        def as_file(self, with_tqdm: bool = False) -> Iterator[Any]:
+            if not with_tqdm or self.on_bytes is None or not isinstance(self.path_or_fileobj, (str, Path)):
+                with super().as_file(with_tqdm=with_tqdm) as fh:
+                    yield fh
+                return
+            with open(self.path_or_fileobj, "rb") as fh:
+                raw_read = fh.read
+
+                def read(size: int | None = -1) -> bytes:
+                    data = raw_read(size)
+                    self.counted += len(data)
+                    self.on_bytes(len(data))
+                    return data
+
+                fh.read = read  # what huggingface_hub's own tqdm_stream_file does
+                yield fh
+
+    return MeteredCommitOperationAdd
+
+
+
 def _is_network_error(exc: BaseException) -> bool:
     try:
         import httpx2
@@ -428,7 +467,7 @@ class _TransferMeter:
 
     def _emit(self, force: bool = False, finished: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last < 0.05:
+        if not force and now - self._last < PROGRESS_INTERVAL:
             return
         self._last = now
         self._sink(ProgressEvent(f"{self._task}:bytes", self._desc, self._bytes, self.total_bytes, "B",
@@ -438,7 +477,7 @@ class _TransferMeter:
 
     def add(self, n: int) -> None:
         with self._lock:
-            self._bytes += n
+            self._bytes = min(self.total_bytes, max(0, self._bytes + n))  # retried reads count twice
             self._emit()
 
     def bar_class(self, name: str) -> Callable[..., Any]:
@@ -485,11 +524,12 @@ class _TransferMeter:
             self.add(-counted)
             bar.counted = 0
 
-    def file_done(self, size: int, bar: Any = None) -> None:
+    def file_done(self, size: int, counter: Any = None) -> None:
+        """One file finished; ``counter`` (a bar or an upload op) holds the bytes already reported."""
         with self._lock:
-            counted = getattr(bar, "counted", None) if bar is not None else None
-            # Files skipped by the library (already complete) report no bytes: count them now.
-            self._bytes += size - counted if counted is not None else size
+            counted = min(size, getattr(counter, "counted", 0) if counter is not None else 0)
+            # Files the library skipped (already complete, unchanged) reported nothing: count them now.
+            self._bytes = min(self.total_bytes, self._bytes + size - counted)
             self._files += 1
             self._emit(force=True)
 

@@ -36,7 +36,10 @@ def _all(folder: Path) -> tuple[str, ...]:
     return tuple(sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()))
 
 
-def test_push_creates_private_repo_lists_and_tags(hub_server, folder: Path) -> None:
+def test_push_creates_private_repo_lists_and_tags(hub_server, folder: Path, monkeypatch) -> None:
+    from hubmgr.remotes import hub
+
+    monkeypatch.setattr(hub, "PROGRESS_INTERVAL", 0)
     events: list[ProgressEvent] = []
     remote = _remote("alice/tiny")
     assert remote.name == "hub:alice/tiny"
@@ -47,6 +50,13 @@ def test_push_creates_private_repo_lists_and_tags(hub_server, folder: Path) -> N
     assert out.bytes_sent == sum((folder / p).stat().st_size for p in _all(folder))
     assert set(out.files_uploaded) == set(_all(folder))
     assert events[-1].finished and events[-1].completed == len(_all(folder))
+    sent = [e.completed for e in events if e.unit == "B"]
+    assert sent == sorted(sent) and sent[-1] == out.bytes_sent
+    import itertools
+
+    sizes = [(folder / p).stat().st_size for p in _all(folder)]
+    whole_files = {sum(c) for r in range(len(sizes) + 1) for c in itertools.combinations(sizes, r)}
+    assert any(n not in whole_files for n in sent)  # moved while the weights were streaming
 
     storage = hub_server.storage
     assert storage.repos["model/alice/tiny"].private is True
