@@ -416,7 +416,9 @@ def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str 
         f"{directory.parent.name}-{directory.name}"
     files = _list_files(directory, catalog, cancel)
     training = {
-        "global_step": tm.global_step, "epoch": tm.epoch, "num_train_samples": tm.num_train_samples,
+        "global_step": (tm.global_step if tm.global_step is not None
+                        else _int_or_none(tm.all_results.get("train_steps"))),  # plain PyTorch loops
+        "epoch": tm.epoch, "num_train_samples": tm.num_train_samples,
         "best_metric": tm.best_metric, "metric_for_best": tm.metric_for_best,
         "train_loss": tm.train_metrics.get("train_loss", tm.train_metrics.get("loss")),
         "sources": list(tm.sources),
@@ -447,6 +449,10 @@ def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str 
         "files": files,
         "total_size": sum(f["size"] for f in files),
     }
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def card_metadata(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -401,7 +401,8 @@ def dataset_label(suite: str, params: dict[str, Any]) -> tuple[str, str]:
     """(dataset type, human name) of what a stored score was measured on."""
     if suite == "arithmetic":
         return "hubmgr/arithmetic", (f"arithmetic ({params.get('digits', '?')}-digit operands, ops "
-                                     f"{params.get('ops', '?')}, n={params.get('n', '?')}, seed={params.get('seed', '?')})")
+                                     f"{params.get('ops', '?')}, n={params.get('n', '?')}, "
+                                     f"seed={params.get('seed', '?')})")
     if suite in ("jsonl", "perplexity"):
         name = Path(str(params.get("data_file", "data"))).name
         sha = str(params.get("data_sha256", ""))[:12]

@@ -65,7 +65,8 @@ def test_user_edits_survive_a_rerun_and_our_sections_refresh(model_dir: Path, ca
     # The user: adds a metadata key and a tag, writes their own section, edits our limitations section.
     text = text.replace("license: mit\n", "license: mit\nwidget:\n- text: 5 + 3 =\n", 1)
     text = text.replace("- hubmgr\n", "- hubmgr\n- my-own-tag\n", 1)
-    text = text.replace("<!-- hubmgr:begin training", "## My notes\n\nTrained on my laptop.\n\n<!-- hubmgr:begin training")
+    text = text.replace("<!-- hubmgr:begin training",
+                        "## My notes\n\nTrained on my laptop.\n\n<!-- hubmgr:begin training")
     text = text.replace("- Greedy decoding was used for every score", "- Only tested on Tuesdays.\n- Greedy decoding")
     readme.write_text(text)
 
