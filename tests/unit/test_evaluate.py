@@ -196,3 +196,12 @@ def test_import_training_metrics(tiny_gpt2_dir: Path, tmp_path: Path, catalog: C
 def test_import_without_trainer_files_is_a_clear_error(tiny_gpt2_dir: Path, catalog: Catalog) -> None:
     with pytest.raises(NotFoundError, match="no trainer_state.json"):
         import_training_metrics(tiny_gpt2_dir, catalog=catalog)
+
+
+def test_classic_pytorch_model_bin_dir_is_evaluated(tiny_gpt2_bin_dir: Path, tiny_gpt2_dir: Path) -> None:
+    """transformers loads pytorch_model.bin with weights_only=True; same weights, same answers."""
+    from_bin = evaluate_checkpoint(tiny_gpt2_bin_dir, n=20, digits=1, ops="+")
+    from_safetensors = evaluate_checkpoint(tiny_gpt2_dir, n=20, digits=1, ops="+")
+    assert from_bin.weights_file == "pytorch_model.bin"
+    assert from_bin.weights_sha256 == sha256_file(tiny_gpt2_bin_dir / "pytorch_model.bin")
+    assert [f.output for f in from_bin.failures] == [f.output for f in from_safetensors.failures]
