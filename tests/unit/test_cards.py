@@ -181,3 +181,14 @@ def test_hyperparameters_are_read_from_training_args_without_unpickling(model_di
                 "| seed | 7 |", "| lr_scheduler_type | cosine |"):
         assert row in body
     assert "num_train_epochs" not in body  # max_steps overrides it
+
+
+def test_an_existing_hand_written_readme_is_kept_above_our_sections(model_dir: Path, catalog: Catalog) -> None:
+    (model_dir / "README.md").write_text("# My model\n\nWritten by hand before hubmgr.\n")
+    result = write_card(model_dir, license="mit", catalog=catalog)
+    text = (model_dir / "README.md").read_text()
+    assert not result.created and text.startswith("---\nlicense: mit\n")
+    assert text.index("Written by hand before hubmgr.") < text.index("<!-- hubmgr:begin model")
+    assert [s.action for s in result.sections] == ["added"] * 7
+    # The section order of the template is kept when they are all appended.
+    assert text.index("## Training") < text.index("## Evaluation") < text.index("## Files")
