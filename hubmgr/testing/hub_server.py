@@ -981,41 +981,67 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         self._send(200, b"", content_type="text/plain")
 
     def _lfs_part_put(self, upload_id: str, number: str) -> None:
+        """Write part N in place (offset (N-1)*chunk) of one preallocated file.
+
+        Parts that arrive in order also feed a running sha256, so completing a large
+        upload needs no second pass over the data; any other order falls back to a rehash.
+        """
         up = self._upload(upload_id)
-        part = self.server.storage.root / "tmp" / f"{upload_id}.part{int(number):05d}"
-        h = hashlib.md5()
-        with open(part, "wb") as fh:
-            while chunk := self._body.read():
-                h.update(chunk)
-                fh.write(chunk)
-        etag = f'"{h.hexdigest()}"'
+        n = int(number)
+        chunk = self.server.multipart_chunk_size
         with self.server._uploads_lock:
-            up["parts"][int(number)] = (part, etag)
+            if "file" not in up:
+                up["file"] = self.server.storage.tmp_path()
+                up["file"].touch()
+                up["sha256"], up["next"], up["dirty"] = hashlib.sha256(), 1, False
+            in_order = n == up["next"] and not up["dirty"]
+            running = up["sha256"].copy() if in_order else None
+        md5 = hashlib.md5()
+        with open(up["file"], "r+b") as fh:
+            fh.seek((n - 1) * chunk)
+            while data := self._body.read():
+                md5.update(data)
+                if running is not None:
+                    running.update(data)
+                fh.write(data)
+        etag = f'"{md5.hexdigest()}"'
+        with self.server._uploads_lock:
+            up["parts"][n] = (self._body.read_bytes, etag)
+            if running is not None and n == up["next"]:
+                up["sha256"], up["next"] = running, n + 1
+            else:
+                up["dirty"] = True
         self._send(200, b"", {"ETag": etag}, content_type="text/plain")
 
     def _lfs_complete(self, upload_id: str) -> None:
         body = self._read_json()
         up = self._upload(upload_id)
         parts = sorted(body.get("parts", []), key=lambda p: int(p["partNumber"]))
-        tmp = self.server.storage.tmp_path()
-        h = hashlib.sha256()
+        chunk = self.server.multipart_chunk_size
+        expected = -(-up["size"] // chunk)
         try:
-            with open(tmp, "wb") as out:
-                for p in parts:
-                    stored = up["parts"].get(int(p["partNumber"]))
-                    if stored is None or stored[1] != p.get("etag"):
-                        raise HubHTTPError(400, f"part {p['partNumber']} missing or etag mismatch")
-                    with open(stored[0], "rb") as fh:
-                        while chunk := fh.read(CHUNK):
-                            h.update(chunk)
-                            out.write(chunk)
-            if h.hexdigest() != up["oid"] or tmp.stat().st_size != up["size"]:
+            if [int(p["partNumber"]) for p in parts] != list(range(1, expected + 1)) or "file" not in up:
+                raise HubHTTPError(400, f"expected parts 1..{expected}")
+            for p in parts:
+                n = int(p["partNumber"])
+                size, etag = up["parts"].get(n, (None, None))
+                want = chunk if n < expected else up["size"] - chunk * (expected - 1)
+                if etag != p.get("etag") or size != want:
+                    raise HubHTTPError(400, f"part {n} missing, of the wrong size, or etag mismatch")
+            path = up["file"]
+            if up["dirty"] or up["next"] != expected + 1:
+                with open(path, "rb") as fh:
+                    digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            else:
+                digest = up["sha256"].hexdigest()
+            if digest != up["oid"] or path.stat().st_size != up["size"]:
                 raise HubHTTPError(400, "assembled object does not match oid/size")
-            os.replace(tmp, self.server.storage.blob_path(up["oid"]))
+            os.replace(path, self.server.storage.blob_path(up["oid"]))
         finally:
-            tmp.unlink(missing_ok=True)
-            for part, _ in up["parts"].values():
-                Path(part).unlink(missing_ok=True)
+            if "file" in up:
+                up["file"].unlink(missing_ok=True)
+            with self.server._uploads_lock:
+                self.server._uploads.pop(upload_id, None)
         self._send(200, b"{}")
 
     def _lfs_verify(self, repo_type: str, ns: str, name: str) -> None:

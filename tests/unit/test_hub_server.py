@@ -223,3 +223,36 @@ def test_storage_survives_restart(tmp_path: Path) -> None:
         sha = api.create_commit("alice/keep", [CommitOperationAdd("a.txt", b"a")], commit_message="a").oid
     with running_hub_server(tmp_path / "hub", tokens=TEST_TOKENS) as server:
         assert _api(server).model_info("alice/keep").sha == sha
+
+
+def test_multipart_parts_out_of_order_and_bad_etag(hub_server) -> None:
+    import httpx2
+
+    hub_server.multipart_threshold = hub_server.multipart_chunk_size = 1000
+    _api(hub_server).create_repo("alice/mp")
+    data = os.urandom(2500)
+    oid = _sha256(data)
+    auth = {"Authorization": f"Bearer {ALICE_WRITE_TOKEN}"}
+
+    def start() -> dict:
+        batch = httpx2.post(f"{hub_server.url}/alice/mp.git/info/lfs/objects/batch", headers=auth, json={
+            "operation": "upload", "transfers": ["basic", "multipart"], "objects": [{"oid": oid, "size": 2500}]})
+        return batch.json()["objects"][0]["actions"]["upload"]
+
+    upload = start()
+    parts = sorted((k for k in upload["header"] if k.isdigit()), key=int)
+    assert upload["header"]["chunk_size"] == "1000" and len(parts) == 3
+    etags = {}
+    for i in reversed(range(3)):  # out of order: completion rehashes the assembled file
+        put = httpx2.put(upload["header"][parts[i]], content=data[i * 1000:(i + 1) * 1000])
+        etags[i + 1] = put.headers["ETag"]
+    wrong = [{"partNumber": n, "etag": '"0"' if n == 2 else e} for n, e in sorted(etags.items())]
+    assert httpx2.post(upload["href"], json={"oid": oid, "parts": wrong}).status_code == 400
+    assert not hub_server.storage.has_blob(oid)
+
+    upload = start()  # a fresh upload after the failed one
+    etags = {i + 1: httpx2.put(upload["header"][parts[i]], content=data[i * 1000:(i + 1) * 1000]).headers["ETag"]
+             for i in (1, 0, 2)}
+    done = httpx2.post(upload["href"], json={"oid": oid, "parts": [
+        {"partNumber": n, "etag": e} for n, e in sorted(etags.items())]})
+    assert done.status_code == 200 and hub_server.storage.blob_path(oid).read_bytes() == data
