@@ -656,9 +656,12 @@ class HubmgrApp(App[None]):
 
 def read_snapshot(catalog: Any) -> CatalogSnapshot:
     infos = catalog.list_checkpoint_dicts(tensors=False)  # tensor lists load per checkpoint, in details
-    pushes = catalog.list_pushes()
-    conversions = catalog.list_conversions()
-    return CatalogSnapshot(rows=build_rows(infos, pushes, conversions))
+    scores: dict[str, float] = {}
+    for record in catalog.list_evals():  # ordered by id: the latest wins
+        if record.source == "hubmgr" and record.metric in ("accuracy", "exact_match"):
+            scores[record.checkpoint_path] = record.value
+    return CatalogSnapshot(rows=build_rows(infos, catalog.list_pushes(), catalog.list_conversions(),
+                                           catalog.list_pulls(), scores))
 
 
 def _strip_front_matter(text: str) -> str:

@@ -11,6 +11,21 @@ SYNC_LOCAL = "local only"
 SYNC_CONVERTED = "converted"
 SYNC_PUSHED = "pushed"
 SYNC_BEHIND = "behind"
+SYNC_PULLED = "pulled"  # a release dir a pull wrote (DEST/releases/<sha>)
+
+NAME_WIDTH = 28
+# Short labels so every column fits in 120 columns next to each other.
+KIND_LABELS = {"hf_model": "hf model", "trainer_checkpoint": "trainer ckpt", "state_dict": "state_dict",
+               "training_checkpoint": "train ckpt", "full_model_pickle": "full pickle", "lfs_pointer": "lfs pointer"}
+FORMAT_LABELS = {"sharded_safetensors": "sharded sft", "sharded_bin": "sharded bin", "lfs_pointer": "lfs pointer"}
+
+
+def clip(text: str, width: int) -> str:
+    """Keep both ends of a long name: 'checkpoint-...-final'."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 # (key, header) in display order; every column is sortable.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -70,7 +85,7 @@ class SyncState:
 
     @property
     def text(self) -> str:
-        if self.label in (SYNC_PUSHED, SYNC_BEHIND) and self.commit_sha:
+        if self.label in (SYNC_PUSHED, SYNC_BEHIND, SYNC_PULLED) and self.commit_sha:
             return f"{self.label} @{short_sha(self.commit_sha)}"
         return self.label
 
@@ -91,7 +106,8 @@ class CheckpointRow:
 
     def cells(self, marked: bool) -> tuple[str, ...]:
         return (
-            "*" if marked else " ", self.name, self.kind, self.format, human_size(self.size_bytes),
+            "*" if marked else " ", clip(self.name, NAME_WIDTH), KIND_LABELS.get(self.kind, self.kind),
+            FORMAT_LABELS.get(self.format, self.format), human_size(self.size_bytes),
             human_count(self.params), "-" if self.step is None else str(self.step), fmt_metric(self.best_metric),
             self.verdict, self.sync.text,
         )
@@ -145,7 +161,11 @@ def sync_state(info: dict[str, Any], pushes: list[Any], converted_to: list[str],
     return SyncState(SYNC_LOCAL)
 
 
-def build_rows(infos: list[dict[str, Any]], pushes: list[Any], conversions: list[Any]) -> list[CheckpointRow]:
+def build_rows(infos: list[dict[str, Any]], pushes: list[Any], conversions: list[Any], pulls: list[Any] = (),
+               scores: dict[str, float] | None = None) -> list[CheckpointRow]:
+    """Table rows. ``scores``: the latest own eval score per path, shown when the checkpoint has no best metric."""
+    released = {str(Path(p.dest) / "releases" / p.commit_sha): p for p in pulls}
+    scores = scores or {}
     pushes_by_path: dict[str, list[Any]] = {}
     for p in pushes:
         pushes_by_path.setdefault(p.checkpoint_path, []).append(p)
@@ -159,9 +179,11 @@ def build_rows(infos: list[dict[str, Any]], pushes: list[Any], conversions: list
         rows.append(CheckpointRow(
             path=path, name=info.get("name") or Path(path).name, kind=info.get("kind", "unknown"),
             format=info.get("format", "unknown"), size_bytes=int(info.get("size_bytes") or 0),
-            params=info.get("params"), step=info.get("step"), best_metric=info.get("best_metric"),
+            params=info.get("params"), step=info.get("step"),
+            best_metric=info.get("best_metric") if info.get("best_metric") is not None else scores.get(path),
             verdict=safety.get("verdict", "unknown"),
-            sync=sync_state(info, pushes_by_path.get(path, []), converted.get(path, []), pushes_by_path),
+            sync=(SyncState(SYNC_PULLED, released[path].remote, released[path].commit_sha) if path in released
+                  else sync_state(info, pushes_by_path.get(path, []), converted.get(path, []), pushes_by_path)),
             info=info,
         ))
     return rows

@@ -29,7 +29,7 @@ async def test_main_screen_paints_catalog_rows_with_header_counts(make_app, cata
         assert row["gpt2-add-5k"].sync.text == "pushed @abababa"
         assert row["gpt2-add-1k"].sync.text == "local only"
         cells = [str(c) for c in table.get_row(five_k)]
-        assert cells[1:5] == ["gpt2-add-5k", "hf_model", "safetensors", row["gpt2-add-5k"].cells(False)[4]]
+        assert cells[1:5] == ["gpt2-add-5k", "hf model", "safetensors", row["gpt2-add-5k"].cells(False)[4]]
         assert "pushed @abababa" in cells
 
 

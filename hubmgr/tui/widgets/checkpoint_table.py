@@ -9,14 +9,14 @@ from ..rows import COLUMNS, CheckpointRow
 
 _VERDICT_STYLE = {"safe": "green", "not_pickle": "green", "needs_code": "yellow", "unsafe": "bold red",
                   "unknown": "dim"}
-_SYNC_STYLE = {"local only": "dim", "converted": "cyan", "pushed": "green", "behind": "yellow"}
+_SYNC_STYLE = {"local only": "dim", "converted": "cyan", "pushed": "green", "behind": "yellow", "pulled": "blue"}
 
 
 class CheckpointTable(DataTable):
     """Shows rows; the app decides which rows, in which order."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, cell_padding=1, **kwargs)
         self.rows_shown: list[CheckpointRow] = []
 
     def on_mount(self) -> None:
