@@ -31,7 +31,7 @@ HUBMGR = str(Path(PY).parent / "hubmgr")
 REFERENCE = """
 import sys, torch
 from safetensors.torch import save_file
-sd = torch.load(sys.argv[1], weights_only=True, mmap=True)
+sd = torch.load(sys.argv[1], weights_only=True, mmap=sys.argv[3] == "mmap")
 # save_file refuses tied tensors: keep the first name of each storage (what save_model's dedup does).
 seen, out = set(), {}
 for k, v in sd.items():
@@ -103,7 +103,9 @@ def main() -> None:
         rows = [
             ("python -c 'import torch' (for scale)", [PY, "-c", "import torch"]),
             ("cp", ["cp", str(src), str(work / "copy.pth")]),
-            ("reference: torch.load(weights_only) + save_file", [PY, "-c", REFERENCE, str(src), str(work / "ref.st")]),
+            ("reference: torch.load(weights_only) + save_file", [PY, "-c", REFERENCE, str(src), str(work / "ref.st"),
+                                                                  "plain"]),
+            ("same with torch.load(mmap=True)", [PY, "-c", REFERENCE, str(src), str(work / "ref2.st"), "mmap"]),
             ("hubmgr convert (verify)", [HUBMGR, "--catalog", str(work / "c.db"), "convert", str(src), "--out",
                                          str(work / "v.safetensors")]),
             ("hubmgr convert --no-verify", [HUBMGR, "--catalog", str(work / "c2.db"), "convert", str(src), "--out",
