@@ -228,6 +228,8 @@ class HubRemote:
         def fetch(f: RemoteFile) -> None:
             for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
                 check_cancel(cancel)
+                if meter.stopped:
+                    return
                 bar = meter.bar_class(f.path)
                 try:
                     with self._hub_errors(f"download {f.path}", commit_sha):
@@ -248,7 +250,7 @@ class HubRemote:
                 for fut in futures:
                     fut.result()
             except BaseException:
-                meter.abort()
+                meter.abort()  # in-flight downloads stop at their next chunk
                 for fut in futures:
                     fut.cancel()
                 raise
@@ -461,6 +463,7 @@ class _TransferMeter:
         self._bytes = 0
         self._files = 0
         self._cancel = cancel
+        self.stopped = False  # set when another file failed: stop the rest
         self._lock = threading.Lock()
         self._last = 0.0
         self._emit(force=True)
@@ -493,7 +496,7 @@ class _TransferMeter:
                     self.update(initial)
 
             def update(self, n: int | float = 1) -> None:
-                if meter._cancel is not None and meter._cancel.cancelled:
+                if meter.stopped or (meter._cancel is not None and meter._cancel.cancelled):
                     raise CancelledError()
                 n = int(n)
                 self.n += n
@@ -534,6 +537,7 @@ class _TransferMeter:
             self._emit(force=True)
 
     def abort(self) -> None:
+        self.stopped = True
         with self._lock:
             self._emit(force=True, finished=True)
 
