@@ -46,7 +46,8 @@ SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 # One write()/copy_file_range() moves at most ~2 GiB on Linux: go in chunks well below that.
 CHUNK = 256 * 2**20
-VERIFY_CHUNK = 64 * 2**20
+VERIFY_CHUNK = 16 * 2**20
+HASH_CHUNK = 2**20  # small enough to stay in cache between read and hash
 TEMP_MARK = ".hubmgr-tmp-"
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.hubmgr-(?:tmp|old)-(?P<pid>\d+)$")
 
@@ -239,10 +240,11 @@ def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, s
                total: int | None = None) -> tuple[int, str]:
     """Write one safetensors file at ``path`` (a temp name: the caller renames). Returns (size, sha256).
 
-    A writer thread copies tensor after tensor while this thread re-reads each
-    finished tensor from the output, hashes it and (``verify``) compares it bit
-    for bit with its source: copying and checking overlap. Then safetensors
-    reopens the file to check the header, and the file is fsynced.
+    A pipeline of three threads: a writer copies tensor after tensor; this thread
+    compares each finished tensor bit for bit with its source (``verify``); a
+    hasher then hashes it and starts its writeback. Copying, checking and hashing
+    overlap. Finally safetensors reopens the file to check the header, and the
+    file is fsynced.
     """
     import queue
     import threading
@@ -250,7 +252,8 @@ def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, s
     header = build_header(tensors, metadata)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     stop = threading.Event()
-    finished: queue.Queue = queue.Queue()
+    written: queue.Queue = queue.Queue()  # tensor indexes the writer finished (None: all done)
+    checked: queue.Queue = queue.Queue()  # tensor indexes verified, for the hasher (None: stop)
 
     def writer() -> None:
         try:
@@ -264,44 +267,70 @@ def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, s
                     data = source_bytes(t, files)
                     write_all(fd, data)
                     del data
-                finished.put(i)
+                written.put(i)
         except BaseException as exc:  # noqa: BLE001 - handed to the checking thread
-            finished.put(exc)
+            written.put(exc)
         else:
-            finished.put(None)
+            written.put(None)
 
     thread = threading.Thread(target=writer, name="hubmgr-safetensors-writer", daemon=True)
-    flush: Background | None = None
-    checker = _Checker(files, verify)
-    checker.digest.update(header)
+    hasher: Background | None = None
+    checker = _Checker(files) if verify else None
     offset, done = len(header), done_before
     label = f"{'writing and verifying' if verify else 'writing'} {path.name.split(TEMP_MARK)[0].lstrip('.')}"
     thread.start()
     try:
-        while (item := finished.get()) is not None:
+        hasher = Background(_hash_in_order, fd, header, tensors, checked)
+        while (item := written.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
             check_cancel(cancel)
             t = tensors[item]
-            checker.check(fd, offset, t, path.name)
-            _start_writeback(fd, offset, t.nbytes)
+            if checker is not None:
+                checker.check(fd, offset, t, path.name)
+            checked.put(item)
             offset += t.nbytes
             done += t.nbytes
             progress(ProgressEvent(task, label, done, total))
-        flush = Background(os.fsync, fd)  # overlaps with the header check below
+        checked.put(None)
         size = os.fstat(fd).st_size
         if size != offset:
             raise VerificationError(f"{path.name}: wrote {size} bytes, expected {offset}")
         if verify:
             _check_structure(path, tensors, metadata, data_start=len(header))
-        flush.join()
+        digest = hasher.join()
+        os.fsync(fd)  # short: the hasher started the writeback tensor by tensor
     finally:
         stop.set()
+        checked.put(None)
         thread.join()
-        if flush is not None:
-            flush.join(swallow=True)
+        if hasher is not None:
+            hasher.join(swallow=True)
         os.close(fd)
-    return size, checker.digest.hexdigest()
+    return size, digest
+
+
+def _hash_in_order(fd: int, header: bytes, tensors: Sequence[TensorBytes], checked) -> str:  # noqa: ANN001
+    """sha256 of the file as its tensors come through ``checked`` (in file order), read in small
+    cache-friendly chunks; each hashed tensor's writeback starts at once."""
+    import hashlib
+
+    digest = hashlib.sha256(header)
+    buf = bytearray(HASH_CHUNK)
+    view = memoryview(buf)
+    offset = len(header)
+    while (item := checked.get()) is not None:
+        length = tensors[item].nbytes
+        pos = 0
+        while pos < length:
+            n = os.preadv(fd, [view[: min(HASH_CHUNK, length - pos)]], offset + pos)
+            if n <= 0:
+                raise VerificationError("the output ends early while hashing it")
+            digest.update(view[:n])
+            pos += n
+        _start_writeback(fd, offset, length)
+        offset += length
+    return digest.hexdigest()
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
@@ -338,15 +367,15 @@ def verify_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, 
 
     Returns the file's sha256. (``write_file`` does the same while writing.)
     """
+    from .hashing import sha256_file
+
     header, data_start = read_header(path)
     _check_structure(path, tensors, metadata, data_start=data_start)
-    checker = _Checker(files, True)
+    checker = _Checker(files)
     with open(path, "rb") as out:
-        checker.digest.update(out.read(data_start))
         for t in tensors:
-            begin = header[t.name]["data_offsets"][0]
-            checker.check(out.fileno(), data_start + begin, t, path.name)
-    return checker.digest.hexdigest()
+            checker.check(out.fileno(), data_start + header[t.name]["data_offsets"][0], t, path.name)
+    return sha256_file(path)
 
 
 def _check_structure(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, str] | None, *,
@@ -380,23 +409,19 @@ def _check_structure(path: Path, tensors: Sequence[TensorBytes], metadata: dict[
 
 
 class _Checker:
-    """Hashes a file's tensors in order and (``compare``) checks them against their sources."""
+    """Compares tensors in a file with their sources, window by window."""
 
-    def __init__(self, files: SourceFiles, compare: bool) -> None:
-        import hashlib
-
+    def __init__(self, files: SourceFiles) -> None:
         import numpy as np
 
         self.files = files
-        self.compare = compare
-        self.digest = hashlib.sha256()
         self.scratch = np.empty(VERIFY_CHUNK // 8 + 1, dtype=bool)
 
     def check(self, out_fd: int, out_offset: int, t: TensorBytes, file_name: str) -> None:
         import numpy as np
 
         want = None
-        if self.compare and not isinstance(t.source, FileSpan):
+        if not isinstance(t.source, FileSpan):
             want = np.frombuffer(source_bytes(t, self.files), dtype=np.uint8)
         pos = 0
         while pos < t.nbytes:
@@ -409,9 +434,6 @@ class _Checker:
         # Mappings are closed at once so they never add up in RSS.
         out_mm, got = _map(out_fd, out_offset, length)
         try:
-            self.digest.update(got)  # releases the GIL: overlaps with the writer thread's copy
-            if not self.compare:
-                return True
             if want is not None:
                 return _bytes_equal(got, want[pos:pos + length], self.scratch)
             src_mm, expected = _map(self.files.fd(t.source.path), t.source.offset + pos, length)
