@@ -43,7 +43,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("card", "w", "Card", "card: write for selected checkpoint", "write README.md (model card) next to it",
            scope=SCOPE_SELECTED),
     Action("compare", "m", "Compare", "compare: marked checkpoints",
-           "compare marked checkpoints (or the selected one against the best)", scope=SCOPE_MARKED),
+           "compare the marked checkpoints side by side (mark them with space)", scope=SCOPE_MARKED),
     Action("push", "p", "Push", "push: selected checkpoint", "push to a remote: form, dry-run plan, then confirm",
            scope=SCOPE_SELECTED),
     Action("pull", "l", "Pull", "pull: remote revision to a deploy dir", "pull a pinned revision into a deploy dir"),

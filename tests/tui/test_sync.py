@@ -163,3 +163,31 @@ async def test_failing_remote_shows_an_error_and_the_app_keeps_running(make_app,
         await pilot.press("slash", "5", "k")
         await settle(pilot, app)
         assert app.is_running and [r.name for r in app.screen.table.rows_shown] == ["gpt2-add-5k"]
+
+
+async def test_ui_stays_responsive_while_a_push_runs(make_app, catalog, workspace: Path) -> None:
+    """The push is held inside its worker thread; meanwhile keys still filter the table."""
+    import threading
+
+    holding, release = threading.Event(), threading.Event()
+
+    def tap(event) -> None:
+        if not holding.is_set():
+            holding.set()
+            release.wait(timeout=30)
+
+    app = make_app(progress_tap=tap)
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app, until=lambda: app.catalog_loaded)
+        await select(pilot, app, "gpt2-add-5k")
+        await pilot.press("p")
+        await settle(pilot, app)
+        await fill(pilot, app, "target", "local:busy")
+        await pilot.press("enter")
+        await settle(pilot, app, until=holding.is_set, timeout=30)  # the dry-run plan is running, held
+        assert [op.name for op in app.operations.values()] == ["push plan"]
+        await pilot.press("slash", *"state")
+        await settle(pilot, app, until=lambda: [r.name for r in app.screen.table.rows_shown] == ["model.pt"])
+        assert "running: push plan" in plain(app.screen.query_one("#topbar"))
+        release.set()
+        await settle(pilot, app, until=lambda: isinstance(app.screen, PushPlanScreen), timeout=30)
