@@ -47,6 +47,9 @@ async def measure(root: Path, catalog, n: int) -> dict[str, float]:
     app = create_app(root, catalog=catalog, rescan_on_start=False, workspace_label="~/bench")
     out: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
+        while not app._main_screen():
+            await asyncio.sleep(0.005)
+        out["main screen up, before rows (s)"] = time.perf_counter() - t0
         while not (app.catalog_loaded and app._main_screen() and app._main_screen().table.row_count == n):
             await asyncio.sleep(0.005)
         await pilot.pause()
@@ -75,9 +78,9 @@ def main() -> None:
         root = Path(tmp) / "ws"
         root.mkdir()
         catalog = build_catalog(root, n)
-        t = time.perf_counter()
         from hubmgr.tui.app import read_snapshot
 
+        t = time.perf_counter()
         read_snapshot(catalog)
         print(f"read catalog snapshot of {n} entries: {time.perf_counter() - t:.3f}s")
         for name, value in asyncio.run(measure(root, catalog, n)).items():
