@@ -46,9 +46,16 @@ def cli(ctx: click.Context, workspace: Path | None, catalog_path: Path | None) -
       hubmgr convert runs/model.pth     # pickle -> safetensors, verified
       hubmgr push out/ local:mymodel    # push to the embedded local registry
       hubmgr pull local:mymodel --dest /srv/model
-      hubmgr tui                        # terminal UI
+      hubmgr tui                        # terminal UI (also: bare `hubmgr` at a terminal)
     """
     ws = (workspace or Path.cwd()).resolve()
     ctx.obj = CliContext(workspace=ws, catalog_path=paths.catalog_path(ws, catalog_path))
     if ctx.invoked_subcommand is None:
+        import sys
+
+        if sys.stdin.isatty() and sys.stdout.isatty():  # a person at a terminal: open the TUI
+            from ..tui.app import run
+
+            run(ws, catalog_path=ctx.obj.catalog_path)
+            return
         click.echo(ctx.get_help())

@@ -27,3 +27,9 @@ def test_tui_py_is_a_thin_entry(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "is not a directory" in proc.stderr
     text = (ROOT / "tui.py").read_text()
     assert "from hubmgr.tui.app import main" in text and len(text.splitlines()) < 10
+
+
+def test_bare_hubmgr_without_a_terminal_prints_help(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "hubmgr"], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and "Usage:" in proc.stdout and "hubmgr tui" in proc.stdout
