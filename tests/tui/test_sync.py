@@ -16,8 +16,14 @@ pytestmark = pytest.mark.anyio
 
 
 async def fill(pilot, app, widget_id: str, text: str) -> None:
-    app.screen.query_one(f"#{widget_id}").focus()
-    await pilot.press(*text)
+    """Type a short value key by key; set a long one (a temp path) directly to keep the test fast."""
+    box = app.screen.query_one(f"#{widget_id}")
+    box.focus()
+    if len(text) <= 24:
+        await pilot.press(*text)
+    else:
+        box.value = text
+    await pilot.pause()
 
 
 async def test_push_form_shows_dry_run_plan_then_pushes(make_app, catalog, workspace: Path) -> None:
