@@ -274,6 +274,14 @@ class HubmgrApp(App[None]):
     def visible_rows(self) -> list[CheckpointRow]:
         return sort_rows(filter_rows(self.snapshot.rows, self.filter_text), self.sort_column, self.sort_reverse)
 
+    def resort_table(self) -> None:
+        """Sort changed, rows did not: reorder in place (no rebuild), else rebuild."""
+        main = self._main_screen()
+        if main is not None and main.table.reorder(self.visible_rows()):
+            self.refresh_topbar()
+        else:
+            self.refresh_table()
+
     def refresh_table(self) -> None:
         main = self._main_screen()
         if main is None:
@@ -323,7 +331,7 @@ class HubmgrApp(App[None]):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_column, self.sort_reverse = column, False
-        self.refresh_table()
+        self.resort_table()
 
     def selected_row(self) -> CheckpointRow | None:
         main = self._main_screen()
@@ -386,11 +394,11 @@ class HubmgrApp(App[None]):
     def action_sort(self) -> None:
         index = SORTABLE.index(self.sort_column) if self.sort_column in SORTABLE else -1
         self.sort_column, self.sort_reverse = SORTABLE[(index + 1) % len(SORTABLE)], False
-        self.refresh_table()
+        self.resort_table()
 
     def action_sort_reverse(self) -> None:
         self.sort_reverse = not self.sort_reverse
-        self.refresh_table()
+        self.resort_table()
 
     def action_mark(self) -> None:
         row = self._need_selection()

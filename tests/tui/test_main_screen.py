@@ -70,6 +70,15 @@ async def test_sort_by_any_column_and_reverse(make_app) -> None:
         await pilot.click("#checkpoints", offset=(6, 1))  # the Name header (inside the border)
         await settle(pilot, app)
         assert app.sort_column == "name"
+        # sorting reorders in place: marks and the cursor's row survive it
+        await select(pilot, app, "gpt2-add-1k")
+        await pilot.press("space", "S")
+        await settle(pilot, app)
+        table = app.screen.table
+        assert table_names(app) == ["model.pt", "gpt2-add-5k", "gpt2-add-1k"]
+        assert str(table.get_row_at(2)[0]) == "*" and table.selected.name == "gpt2-add-1k"
+        await pilot.press("space")
+        assert str(table.get_row_at(2)[0]) == " " and app.marked == set()
 
 
 async def test_detail_tabs_show_overview_tensors_card_evals_history(make_app, catalog, workspace: Path) -> None:

@@ -18,6 +18,8 @@ class CheckpointTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, cell_padding=1, **kwargs)
         self.rows_shown: list[CheckpointRow] = []
+        # One distinct mark cell object per row: lets ``reorder`` map a row's cells back to its path.
+        self._mark_cells: dict[int, str] = {}
 
     def on_mount(self) -> None:
         for key, header in COLUMNS:
@@ -27,13 +29,14 @@ class CheckpointTable(DataTable):
         cells: list = list(row.cells(marked))
         cells[8] = Text(cells[8], style=_VERDICT_STYLE.get(row.verdict, ""))
         cells[9] = Text(cells[9], style=_SYNC_STYLE.get(row.sync.label, ""))
-        if marked:
-            cells[0] = Text("*", style="bold magenta")
+        cells[0] = Text("*", style="bold magenta") if marked else Text(" ")
+        self._mark_cells[id(cells[0])] = row.path
         return cells
 
     def show(self, rows: list[CheckpointRow], marked: set[str], keep_path: str | None = None) -> None:
         """Replace the rows, keeping the cursor on ``keep_path`` when it is still shown."""
         self.clear(columns=False)
+        self._mark_cells.clear()
         self.rows_shown = rows
         for row in rows:
             self.add_row(*self._styled(row, row.path in marked), key=row.path)
@@ -43,8 +46,25 @@ class CheckpointTable(DataTable):
                     self.move_cursor(row=index, animate=False, scroll=True)
                     break
 
+    def reorder(self, rows: list[CheckpointRow]) -> bool:
+        """Show the same rows in a new order without rebuilding the table (fast sort). False if not possible."""
+        if {r.path for r in rows} != {r.path for r in self.rows_shown} or len(rows) != len(self.rows_shown):
+            return False
+        current = self.selected.path if self.selected else None
+        rank = {row.path: index for index, row in enumerate(rows)}
+        cells = self._mark_cells
+        self.sort(key=lambda values: rank[cells[id(values[0])]])
+        self.rows_shown = rows
+        if current is not None:
+            self.move_cursor(row=rank[current], animate=False, scroll=True)
+        return True
+
     def set_marked(self, row: CheckpointRow, marked: bool) -> None:
-        self.update_cell(row.path, "mark", Text("*", style="bold magenta") if marked else " ")
+        old = self.get_cell(row.path, "mark")
+        self._mark_cells.pop(id(old), None)
+        cell = Text("*", style="bold magenta") if marked else Text(" ")
+        self._mark_cells[id(cell)] = row.path
+        self.update_cell(row.path, "mark", cell)
 
     @property
     def selected(self) -> CheckpointRow | None:
