@@ -358,8 +358,7 @@ def convert_checkpoint(
     is_dir = source.is_dir()
     # The output location first: refuse early, before reading gigabytes.
     out_path, as_dir = _output_location(source, out, sharded=max_shard_size is not None)
-    if (out_path.exists() or out_path.is_symlink()) and not force:
-        raise ConflictError(f"{out_path} already exists", "pass --force to overwrite it")
+    _check_replaceable(out_path, as_dir=as_dir, force=force)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     removed = stw.clean_stale_temps(out_path.parent)
 
@@ -442,6 +441,22 @@ def _output_location(source: Path, out: str | os.PathLike[str] | None, *, sharde
     if out_path == source or source in out_path.parents:
         raise UsageError(f"the output {out_path} would be inside the source", "choose another --out")
     return out_path, as_dir
+
+
+def _check_replaceable(out_path: Path, *, as_dir: bool, force: bool) -> None:
+    """Never overwrite without --force, and even with it only replace a previous output of the same kind."""
+    if not (out_path.exists() or out_path.is_symlink()):
+        return
+    if not force:
+        raise ConflictError(f"{out_path} already exists", "pass --force to overwrite it")
+    if as_dir != out_path.is_dir():
+        raise ConflictError(f"{out_path} exists and is a {'folder' if out_path.is_dir() else 'file'}",
+                            "choose another --out")
+    if as_dir and any(out_path.iterdir()) and not ((out_path / stw.SINGLE_FILE).exists()
+                                                   or (out_path / stw.INDEX_FILE).exists()):
+        # --force replaces the whole folder: refuse when it is not a converted model (e.g. --out ~/models).
+        raise ConflictError(f"{out_path} is a folder without model.safetensors; refusing to replace it",
+                            "give --out a new folder name")
 
 
 def _record(catalog: Any, result: ConvertResult, as_dir: bool) -> int:

@@ -232,6 +232,22 @@ def test_existing_output_needs_force(tmp_path: Path) -> None:
     assert torch.equal(load_file(str(tmp_path / "w.safetensors"))["a"], torch.zeros(2))
 
 
+def test_force_only_replaces_a_previous_output(tmp_path: Path) -> None:
+    torch.save({"a": torch.ones(2)}, tmp_path / "w.pth")
+    precious = tmp_path / "models"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(ConflictError, match="refusing to replace"):
+        convert_checkpoint(tmp_path / "w.pth", out=precious, force=True)
+    assert (precious / "notes.txt").read_text() == "keep me"
+    (tmp_path / "odd.safetensors").mkdir()
+    with pytest.raises(ConflictError, match="is a folder"):
+        convert_checkpoint(tmp_path / "w.pth", out=tmp_path / "odd.safetensors", force=True)
+    convert_checkpoint(tmp_path / "w.pth", out=tmp_path / "out")
+    result = convert_checkpoint(tmp_path / "w.pth", out=tmp_path / "out", force=True)  # a previous output: fine
+    assert [f.path for f in result.files] == ["model.safetensors"]
+
+
 def test_cancel_between_tensors_leaves_nothing(tmp_path: Path) -> None:
     torch.save({f"t{i}": torch.randn(100) for i in range(10)}, tmp_path / "w.pth")
     token = CancelToken()
