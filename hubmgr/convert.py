@@ -21,13 +21,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from . import safetensors_writer as stw
-from .errors import (ConflictError, CorruptFileError, HubmgrError, MissingToolError, NotFoundError,
+from .errors import (ConflictError, CorruptFileError, MissingToolError, NotFoundError,
                      UnsafePickleError, UsageError)
 from .models import ConvertResult, OutputFile, TiedGroup, VERDICT_UNSAFE
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -393,11 +392,11 @@ def convert_checkpoint(
         plan = _Plan(out_path, as_dir, shards, names, metadata, copies)
         needed = sum(stw.file_size(s, metadata) for s in shards) + sum(p.stat().st_size for p in copies) + 2**20
         stw.check_disk_space(out_path.parent, needed)
-        hasher = _SourceHasher(weight_files, catalog)  # runs alongside the write
+        hasher = stw.Background(_hash_sources, weight_files, catalog)  # hashlib releases the GIL
         written = _write_and_commit(plan, files, force=force, verify=verify, config_dtype=target,
                                     source_dir=source if is_dir else None, progress=progress, cancel=cancel)
 
-    source_files = hasher.result()
+    source_files = hasher.join()
     source_sha = source_files[0].sha256 if len(source_files) == 1 else None
     result = ConvertResult(
         source=str(source), source_format=weights.format, source_kind=weights.kind, output=str(out_path),
@@ -539,30 +538,8 @@ def _write_config_with_dtype(src: Path, dest: Path, target: str) -> None:
     stw.write_json(dest, config)
 
 
-class _SourceHasher:
-    """sha256 of the source files in a background thread (hashlib releases the GIL)."""
+def _hash_sources(paths: list[Path], catalog: Any) -> list[OutputFile]:
+    """sha256 of the source files (reusing the catalog's cache); runs in a thread beside the write."""
+    from .hashing import sha256_cached
 
-    def __init__(self, paths: list[Path], catalog: Any) -> None:
-        self._paths = paths
-        self._catalog = catalog
-        self._out: list[OutputFile] = []
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="hubmgr-convert-hash", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from .hashing import sha256_cached
-
-        try:
-            for p in self._paths:
-                self._out.append(OutputFile(p.name, p.stat().st_size, sha256_cached(p, self._catalog)))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in result()
-            self._error = exc
-
-    def result(self) -> list[OutputFile]:
-        self._thread.join()
-        if self._error is not None:
-            if isinstance(self._error, HubmgrError):
-                raise self._error
-            raise CorruptFileError(f"cannot hash the source: {self._error}")
-        return self._out
+    return [OutputFile(p.name, p.stat().st_size, sha256_cached(p, catalog)) for p in paths]
