@@ -11,13 +11,18 @@ always with ``{"format": "pt"}`` so transformers accepts the file).
 A tensor's bytes come either from a byte range of a source file (copied with
 ``os.copy_file_range``: the data never passes through Python) or from a callable
 returning a buffer (strided copies, dtype conversions). No step holds more than
-one tensor in memory.
+one tensor in memory; verification compares 16 MiB mapped windows.
+
+``write_file`` is a pipeline: a writer thread copies tensor after tensor and
+starts their writeback, the calling thread compares each finished tensor with
+its source, a hasher thread hashes it. Copying, checking, hashing and the disk
+overlap; the final fsync finds little left to do.
 
 Atomicity: outputs are written under a temporary name in the destination folder
-(``.NAME.hubmgr-tmp-<pid>``), verified and fsynced (in parallel), then renamed. A killed run leaves
+(``.NAME.hubmgr-tmp-<pid>``), verified, fsynced, then renamed. A killed run leaves
 only such a temp entry, removed by the next run once its pid is gone.
 
-Stdlib only; ``safetensors`` and ``numpy`` are imported lazily by ``verify_file``.
+Stdlib only; ``safetensors`` and ``numpy`` are imported lazily for verification.
 """
 
 from __future__ import annotations
