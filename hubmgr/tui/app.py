@@ -154,9 +154,9 @@ class HubmgrApp(App[None]):
             self.call_from_thread(self.start_rescan, background=True)
 
     @work(thread=True, exit_on_error=False, group="details", exclusive=True)
-    def load_details(self, row: CheckpointRow) -> None:
+    def load_details(self, row: CheckpointRow, card_preview: bool = False) -> None:
         try:
-            details = read_details(self.catalog, row)
+            details = read_details(self.catalog, row, card_preview=card_preview)
         except HubmgrError as exc:
             details = CheckpointDetails(card_markdown=None, card_source=f"cannot read details: {exc.message}")
         self.post_message(DetailsLoaded(row.path, details))
@@ -357,7 +357,16 @@ class HubmgrApp(App[None]):
             cached = self.details.get(row.path)
             if cached is not None:
                 main.detail.show_details(row.path, cached)
-            self.load_details(row)
+            self.load_details(row, card_preview=main.detail.active == "card")
+
+    def card_tab_opened(self) -> None:
+        """The Model card tab became visible: render a preview if there is no README.md yet."""
+        main = self._main_screen()
+        if main is None or main.detail.row is None:
+            return
+        details = main.detail.details
+        if details is not None and details.card_markdown is None and Path(main.detail.row.path).is_dir():
+            self.load_details(main.detail.row, card_preview=True)
 
     # -- actions (one per entry of actions.ACTIONS) -----------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -682,30 +691,33 @@ def _strip_front_matter(text: str) -> str:
     return text
 
 
-def read_card(row: CheckpointRow, catalog: Any) -> tuple[str | None, str]:
+def read_card(row: CheckpointRow, catalog: Any, *, preview: bool = False) -> tuple[str | None, str]:
+    """README.md of a model dir; without one (and ``preview``), what `card` would write, rendered in memory."""
     base = Path(row.path)
-    readme = base / "README.md" if base.is_dir() else base.with_name("README.md")
-    if base.is_dir() and readme.is_file():
+    if not base.is_dir():
+        return None, ""
+    readme = base / "README.md"
+    if readme.is_file():
         return _strip_front_matter(readme.read_text(encoding="utf-8", errors="replace")), "README.md"
-    try:
-        render = core("cards", "render_card")
-    except HubmgrError:
+    if not preview:
         return None, ""
     try:
-        text = render(row.path, catalog=catalog)
-    except (HubmgrError, TypeError):
+        cards = importlib.import_module("hubmgr.cards")
+        ctx = cards.card_context(base, catalog=catalog, base_model=None, dataset=None, license_id=None,
+                                 language=None)
+        text = cards.join_card(cards.card_metadata(ctx), cards.render_template(cards.load_template(None), ctx))
+    except Exception:  # noqa: BLE001 - a preview is optional; `w` reports real errors
         return None, ""
-    text = getattr(text, "markdown", text)
-    return (_strip_front_matter(text), "preview of what `card` would write") if isinstance(text, str) else (None, "")
+    return _strip_front_matter(text), "preview of what `card` would write (press w to write it)"
 
 
-def read_details(catalog: Any, row: CheckpointRow) -> CheckpointDetails:
+def read_details(catalog: Any, row: CheckpointRow, *, card_preview: bool = False) -> CheckpointDetails:
     conversions = catalog.list_conversions(row.path)
     outputs = {c.output_path for c in conversions if c.source_path == row.path}
     pushes = catalog.list_pushes(row.path) + [p for out in sorted(outputs) for p in catalog.list_pushes(out)]
     pushed_to = {(p.remote, p.repo) for p in pushes}
     pulls = [p for p in catalog.list_pulls() if (p.remote, p.repo) in pushed_to]
-    card, source = read_card(row, catalog)
+    card, source = read_card(row, catalog, preview=card_preview)
     info = catalog.get_checkpoint_dict(row.path) or row.info
     return CheckpointDetails(info=info, evals=catalog.list_evals(row.path), conversions=conversions, pushes=pushes,
                              pulls=pulls, card_markdown=card, card_source=source)

@@ -21,7 +21,7 @@ async def test_write_card_then_model_card_tab_renders_it(make_app, catalog, work
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app, until=lambda: app.catalog_loaded)
         await select(pilot, app, "gpt2-add-5k")
-        assert "No model card yet" in plain(app.screen.detail.query_one("#card-source"))
+        assert "README.md" not in plain(app.screen.detail.query_one("#card-source"))
         await pilot.press("w")
         await settle(pilot, app, until=lambda: "card" in app.results or bool(app.errors), timeout=60)
         assert [e for e in app.errors if e[0] == "card"] == []

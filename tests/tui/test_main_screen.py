@@ -118,7 +118,10 @@ async def test_detail_tabs_show_overview_tensors_card_evals_history(make_app, ca
         # a checkpoint with nothing recorded says so
         await select(pilot, app, "gpt2-add-1k")
         assert "No conversions, pushes or pulls" in plain(detail.query_one("#history-body"))
-        assert "No model card yet" in plain(detail.query_one("#card-source"))
+        await pilot.press("3")  # no README.md: the tab previews what `card` would write
+        await settle(pilot, app, until=lambda: "preview" in plain(detail.query_one("#card-source")), timeout=30)
+        assert "gpt2-add-1k" in detail.query_one("#card-body", Markdown).source
+        assert not (workspace / "runs" / "gpt2-add-1k" / "README.md").exists()  # nothing written
 
 
 async def test_tied_groups_listed_in_tensors_tab(make_app) -> None:

@@ -66,6 +66,10 @@ class MainScreen(Screen):
         if event.data_table.id == "checkpoints":
             self.app.sort_by(str(event.column_key.value))
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "card":
+            self.app.card_tab_opened()
+
     def action_focus_detail(self) -> None:
         self.query_one(DetailPane).query_one("Tabs").focus()
 
