@@ -677,8 +677,24 @@ def read_snapshot(catalog: Any) -> CatalogSnapshot:
     for record in catalog.list_evals():  # ordered by id: the latest wins
         if record.source == "hubmgr" and record.metric in ("accuracy", "exact_match"):
             scores[record.checkpoint_path] = record.value
-    return CatalogSnapshot(rows=build_rows(infos, catalog.list_pushes(), catalog.list_conversions(),
-                                           catalog.list_pulls(), scores))
+    pushes = catalog.list_pushes()
+    pushed = {p.checkpoint_path for p in pushes}
+    modified = {info["path"]: newest_mtime(info) for info in infos if info.get("path") in pushed}
+    return CatalogSnapshot(rows=build_rows(infos, pushes, catalog.list_conversions(), catalog.list_pulls(), scores,
+                                           {k: v for k, v in modified.items() if v is not None}))
+
+
+def newest_mtime(info: dict[str, Any]) -> float | None:
+    """Newest mtime among a checkpoint's files (only pushed ones are looked at: a few stats each)."""
+    base = Path(info["path"])
+    times = []
+    for f in info.get("files") or ():
+        target = base / f["path"] if base.is_dir() else base
+        try:
+            times.append(target.stat().st_mtime)
+        except OSError:
+            continue
+    return max(times) if times else None
 
 
 def _strip_front_matter(text: str) -> str:

@@ -146,15 +146,20 @@ def _pushed_fingerprint(details: dict[str, Any]) -> tuple | None:
 
 
 def sync_state(info: dict[str, Any], pushes: list[Any], converted_to: list[str],
-               pushes_by_path: dict[str, list[Any]]) -> SyncState:
-    """local only / converted / pushed @sha / behind (changed on disk since the last push)."""
+               pushes_by_path: dict[str, list[Any]], modified_at: float | None = None) -> SyncState:
+    """local only / converted / pushed @sha / behind (changed on disk since the last push).
+
+    ``modified_at``: the newest mtime of the checkpoint's files (None: unknown).
+    """
     own = list(pushes)
     for out in converted_to:  # a converted copy that was pushed counts for its source too
         own.extend(pushes_by_path.get(out, []))
     if own:
         last = max(own, key=lambda p: p.created_at)
         now_fp, pushed_fp = _fingerprint(info), _pushed_fingerprint(last.details or {})
-        label = SYNC_BEHIND if (now_fp and pushed_fp and now_fp != pushed_fp and last in pushes) else SYNC_PUSHED
+        changed = bool(now_fp and pushed_fp and now_fp != pushed_fp)
+        changed = changed or (modified_at is not None and modified_at > last.created_at)
+        label = SYNC_BEHIND if changed and last in pushes else SYNC_PUSHED
         return SyncState(label, last.remote, last.commit_sha)
     if converted_to:
         return SyncState(SYNC_CONVERTED)
@@ -162,8 +167,11 @@ def sync_state(info: dict[str, Any], pushes: list[Any], converted_to: list[str],
 
 
 def build_rows(infos: list[dict[str, Any]], pushes: list[Any], conversions: list[Any], pulls: list[Any] = (),
-               scores: dict[str, float] | None = None) -> list[CheckpointRow]:
-    """Table rows. ``scores``: the latest own eval score per path, shown when the checkpoint has no best metric."""
+               scores: dict[str, float] | None = None,
+               modified_at: dict[str, float] | None = None) -> list[CheckpointRow]:
+    """Table rows. ``scores``: the latest own eval score per path, shown when the checkpoint has no best metric.
+    ``modified_at``: newest file mtime of pushed checkpoints (to tell "behind")."""
+    modified_at = modified_at or {}
     released = {str(Path(p.dest) / "releases" / p.commit_sha): p for p in pulls}
     scores = scores or {}
     pushes_by_path: dict[str, list[Any]] = {}
@@ -183,7 +191,8 @@ def build_rows(infos: list[dict[str, Any]], pushes: list[Any], conversions: list
             best_metric=info.get("best_metric") if info.get("best_metric") is not None else scores.get(path),
             verdict=safety.get("verdict", "unknown"),
             sync=(SyncState(SYNC_PULLED, released[path].remote, released[path].commit_sha) if path in released
-                  else sync_state(info, pushes_by_path.get(path, []), converted.get(path, []), pushes_by_path)),
+                  else sync_state(info, pushes_by_path.get(path, []), converted.get(path, []), pushes_by_path,
+                                  modified_at.get(path))),
             info=info,
         ))
     return rows

@@ -197,3 +197,25 @@ async def test_ui_stays_responsive_while_a_push_runs(make_app, catalog, workspac
         assert "running: push plan" in plain(app.screen.query_one("#topbar"))
         release.set()
         await settle(pilot, app, until=lambda: isinstance(app.screen, PushPlanScreen), timeout=30)
+
+
+async def test_checkpoint_changed_after_its_push_shows_behind(make_app, catalog, workspace: Path) -> None:
+    import os
+    import time
+
+    from hubmgr.sync import push
+
+    model_dir = workspace / "runs" / "gpt2-add-5k"
+    result = push(model_dir, "local:adder", catalog=catalog)
+    app = make_app()
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app, until=lambda: app.catalog_loaded)
+        row = {r.name: r for r in app.snapshot.rows}["gpt2-add-5k"]
+        assert row.sync.text == f"pushed @{result.commit_sha[:7]}"
+        config = model_dir / "config.json"
+        later = time.time() + 5
+        os.utime(config, (later, later))  # edited after the push
+        app.load_catalog()
+        await settle(pilot, app, until=lambda: {r.name: r for r in app.snapshot.rows}["gpt2-add-5k"].sync.label
+                     == "behind")
+        assert "1 behind" in plain(app.screen.query_one("#topbar"))
