@@ -149,6 +149,10 @@ class HubmgrApp(App[None]):
         except HubmgrError as exc:
             self.post_message(OperationFailed(0, "catalog", exc.message, exc.hint))
             return
+        except Exception as exc:  # noqa: BLE001 - never take the UI down
+            self.post_message(OperationFailed(0, "catalog", f"{type(exc).__name__}: {exc}",
+                                              "this is a bug in hubmgr; please report it", bug=True))
+            return
         self.post_message(CatalogLoaded(snapshot))
         if then_rescan:
             self.call_from_thread(self.start_rescan, background=True)
@@ -157,8 +161,10 @@ class HubmgrApp(App[None]):
     def load_details(self, row: CheckpointRow, card_preview: bool = False) -> None:
         try:
             details = read_details(self.catalog, row, card_preview=card_preview)
-        except HubmgrError as exc:
-            details = CheckpointDetails(card_markdown=None, card_source=f"cannot read details: {exc.message}")
+        except Exception as exc:  # noqa: BLE001 - the pane says what failed; the app goes on
+            message = exc.message if isinstance(exc, HubmgrError) else f"{type(exc).__name__}: {exc}"
+            details = CheckpointDetails(info=row.info, card_markdown=None,
+                                        card_source=f"cannot read details: {message}")
         self.post_message(DetailsLoaded(row.path, details))
 
     @work(thread=True, exit_on_error=False, group="remote", exclusive=True)
@@ -253,7 +259,13 @@ class HubmgrApp(App[None]):
             self.tell(f"{message.name}: {message.summary}")
         if op is not None:
             if op.after is not None:
-                op.after(message.result)
+                try:
+                    op.after(message.result)
+                except Exception as exc:  # noqa: BLE001 - showing a result must not crash the app
+                    self.errors.append((message.name, f"{type(exc).__name__}: {exc}", None))
+                    self.push_screen(ErrorScreen(f"{message.name}: cannot show the result",
+                                                 f"{type(exc).__name__}: {exc}",
+                                                 "this is a bug in hubmgr; please report it"))
             if op.reload_catalog:
                 self.load_catalog()
 

@@ -63,3 +63,29 @@ async def test_a_failing_core_function_shows_an_error_dialog_and_the_app_keeps_r
         await settle(pilot, app)
         assert app.is_running and not isinstance(app.screen, ErrorScreen)
         assert [e[0] for e in app.errors] == ["push", "eval"]
+
+
+async def test_a_broken_result_view_or_catalog_is_an_error_not_a_crash(make_app, workspace) -> None:
+    def ok(progress, cancel):
+        return "a result the view does not understand"
+
+    def broken_view(result):
+        raise KeyError("plan")
+
+    app = make_app()
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app, until=lambda: app.catalog_loaded)
+        app.start(Operation("compare", ok, after=broken_view, reload_catalog=False))
+        await settle(pilot, app, until=lambda: isinstance(app.screen, ErrorScreen))
+        assert "KeyError" in app.screen.message
+        await pilot.press("escape")
+        # a catalog file that is not SQLite: the app says so and keeps running
+        (workspace / ".hubmgr" / "catalog.db").write_bytes(b"not a database" * 100)
+        for suffix in ("-wal", "-shm"):
+            (workspace / ".hubmgr" / f"catalog.db{suffix}").unlink(missing_ok=True)
+        from hubmgr.catalog import Catalog
+
+        app.catalog = Catalog(workspace / ".hubmgr" / "catalog.db")
+        app.load_catalog()
+        await settle(pilot, app, until=lambda: any(e[0] == "catalog" for e in app.errors))
+        assert app.is_running
