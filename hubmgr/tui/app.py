@@ -73,6 +73,14 @@ def _attr(result: Any, *names: str) -> Any:
     return None
 
 
+def _registry_name(name: str) -> str:
+    """A checkpoint name as a local registry repo name (letters, digits, '.', '-', '_')."""
+    import re
+
+    cleaned = re.sub(r"[^\w.-]+", "-", Path(name).stem if "." in name else name).strip("-.")
+    return cleaned or "model"
+
+
 def _home_relative(path: Path) -> str:
     try:
         return "~/" + str(path.relative_to(Path.home()))
@@ -540,8 +548,9 @@ class HubmgrApp(App[None]):
         row = self._need_selection()
         if row is None:
             return
-        last = row.sync.remote or ""
-        self.push_screen(PushFormScreen(row.path, row.name, target=last), self._plan_push)
+        # Suggest where it went last time, else the embedded local registry under its own name.
+        target = row.sync.remote or f"local:{_registry_name(row.name)}"
+        self.push_screen(PushFormScreen(row.path, row.name, target=target), self._plan_push)
 
     def _push_kwargs(self, form: PushForm) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(revision=form.revision, tag=form.tag, private=form.private,
@@ -585,7 +594,9 @@ class HubmgrApp(App[None]):
         self.start(Operation("push", call, summarize))
 
     def action_pull(self, spec: str = "") -> None:
-        self.push_screen(PullFormScreen(spec=spec), self._pull)
+        dests = self._known_deploy_dirs()
+        dest = dests[0] if dests else str(self.workspace / "deploy")
+        self.push_screen(PullFormScreen(spec=spec, dest=dest), self._pull)
 
     def _pull(self, form: PullForm | None) -> None:
         if form is None:

@@ -19,6 +19,7 @@ async def fill(pilot, app, widget_id: str, text: str) -> None:
     """Type a short value key by key; set a long one (a temp path) directly to keep the test fast."""
     box = app.screen.query_one(f"#{widget_id}")
     box.focus()
+    box.value = ""
     if len(text) <= 24:
         await pilot.press(*text)
     else:
@@ -38,6 +39,7 @@ async def test_push_form_shows_dry_run_plan_then_pushes(make_app, catalog, works
         await pilot.press("p")
         await settle(pilot, app)
         assert isinstance(app.screen, PushFormScreen)
+        assert app.screen.query_one("#target").value == "local:gpt2-add-5k"  # the suggested default
         await fill(pilot, app, "target", "local:adder")
         await fill(pilot, app, "tag", "v1")
         await pilot.press("enter")

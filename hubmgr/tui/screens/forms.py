@@ -120,7 +120,7 @@ class PullFormScreen(ModalScreen[PullForm | None]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#spec" if not self._spec else "#dest", Input).focus()
+        self.query_one("#spec" if not self._spec else "#pull", Input if not self._spec else Button).focus()
 
     def _submit(self) -> None:
         spec = self.query_one("#spec", Input).value.strip()
