@@ -141,3 +141,108 @@ def _timed(name: str, fn: Callable[[], tuple[str, dict[str, Any]]]) -> DemoStep:
     t0 = time.perf_counter()
     summary, data = fn()
     return DemoStep(name, summary, round(time.perf_counter() - t0, 2), data)
+
+
+DEMO_REPO = "local:hubmgr-demo"
+
+
+def run_demo(root: Path, *, remote: str = DEMO_REPO, eval_n: int = 100, rebuild: bool = False,
+             progress: ProgressSink = no_progress, cancel: CancelToken | None = None) -> DemoResult:
+    """Build (or reuse) the demo workspace, then scan, convert, eval, compare, card, push, pull, status."""
+    from . import cards, checkpoints, compare, convert, deploy, evaluate, sync
+    from .catalog import Catalog
+    from .paths import catalog_path
+
+    t0 = time.perf_counter()
+    root = Path(root).resolve()
+    steps: list[DemoStep] = []
+    holder: dict[str, Any] = {}
+
+    def build() -> tuple[str, dict[str, Any]]:
+        ws = holder["ws"] = build_demo_workspace(root, force=rebuild, progress=progress, cancel=cancel)
+        return (f"trained {len(ws.hf_dirs)} tiny GPT-2s on 1,000 and 5,000 addition examples; saved a "
+                "state_dict .pth, a whole-model .pth and a training .ckpt", ws.to_dict())
+
+    steps.append(_timed("workspace", build))
+    ws: DemoWorkspace = holder["ws"]
+    catalog = Catalog(catalog_path(root))
+
+    def scan() -> tuple[str, dict[str, Any]]:
+        result = checkpoints.scan([root / "runs", root / "scripts"], catalog=catalog, progress=progress,
+                                  cancel=cancel)
+        kinds: dict[str, int] = {}
+        for c in result.checkpoints:
+            kinds[c.kind] = kinds.get(c.kind, 0) + 1
+        verdicts = {Path(c.path).name: c.safety.verdict for c in result.checkpoints}
+        return (f"found {len(result.checkpoints)} checkpoints ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))})",
+                {"kinds": kinds, "verdicts": verdicts, "warnings": list(result.warnings)})
+
+    steps.append(_timed("scan", scan))
+
+    def convert_all() -> tuple[str, dict[str, Any]]:
+        outputs = {}
+        for src in (ws.state_dict_file, ws.full_model_file, ws.training_checkpoint_file):
+            check_cancel(cancel)
+            res = convert.convert_checkpoint(src, force=True, catalog=catalog, progress=progress, cancel=cancel)
+            outputs[Path(src).name] = {"output": res.output, "tensors": res.tensors, "verified": res.verified,
+                                       "kind": res.source_kind, "dropped": sorted(res.dropped)}
+        return (f"converted {len(outputs)} pickles to safetensors without running them, each verified bit for bit",
+                outputs)
+
+    steps.append(_timed("convert", convert_all))
+
+    def evaluate_all() -> tuple[str, dict[str, Any]]:
+        scores = {}
+        for d in ws.hf_dirs:
+            check_cancel(cancel)
+            res = evaluate.evaluate_checkpoint(d, suite="arithmetic", n=eval_n, seed=0, digits=(1, 1), ops="+",
+                                               catalog=catalog, progress=progress, cancel=cancel)
+            scores[Path(d).name] = {"accuracy": res.metrics.get("accuracy"), "n": res.n,
+                                    "failure": (f"{res.failures[0].prompt} {res.failures[0].output}"
+                                                if res.failures else None)}
+        text = ", ".join(f"{k}: {v['accuracy']:.0%}" for k, v in scores.items())
+        return f"arithmetic exact match on {eval_n} problems: {text}", scores
+
+    steps.append(_timed("eval", evaluate_all))
+
+    def compare_runs() -> tuple[str, dict[str, Any]]:
+        res = compare.compare_checkpoints(list(ws.hf_dirs), catalog=catalog)
+        acc = next((r for r in res.rows if "accuracy" in r.label), None)
+        best = ws.hf_dirs[acc.best[0]] if acc is not None and getattr(acc, "best", None) else ws.hf_dirs[-1]
+        holder["best"] = best
+        return f"best by accuracy: {Path(best).name}", {"best": best, "rows": [r.to_dict() for r in res.rows]}
+
+    steps.append(_timed("compare", compare_runs))
+    best = holder["best"]
+
+    def card() -> tuple[str, dict[str, Any]]:
+        res = cards.write_card(best, license="apache-2.0", language="en", catalog=catalog)
+        return (f"wrote {Path(res.path).relative_to(root)} with {res.eval_results} eval result(s) in model-index",
+                {"path": res.path, "created": res.created})
+
+    steps.append(_timed("card", card))
+
+    def push() -> tuple[str, dict[str, Any]]:
+        res = sync.push(best, remote, tag="v1", message=f"demo: {Path(best).name}", catalog=catalog,
+                        progress=progress, cancel=cancel)
+        verb = "pushed" if res.created_commit else "unchanged, nothing sent to"
+        return (f"{verb} {remote} at {(res.commit_sha or '')[:7]} ({len(res.files_uploaded)} files, "
+                f"{res.bytes_sent:,} bytes sent), tagged v1", res.to_dict())
+
+    steps.append(_timed("push", push))
+    deploy_dir = root / "deploy"
+
+    def pull() -> tuple[str, dict[str, Any]]:
+        res = sync.pull(f"{remote}@v1", dest=deploy_dir, catalog=catalog, progress=progress, cancel=cancel)
+        return (f"pulled {res.commit_sha[:7]} into {Path(res.current or deploy_dir).relative_to(root)} "
+                f"({res.files} files verified by sha256)", res.to_dict())
+
+    steps.append(_timed("pull", pull))
+
+    def status() -> tuple[str, dict[str, Any]]:
+        res = deploy.status(deploy_dir, verify=True)
+        state = "intact" if res.verified else f"PROBLEMS: {'; '.join(res.problems)}"
+        return f"live release {(res.live_sha or '')[:7]}, {state}", res.to_dict()
+
+    steps.append(_timed("status", status))
+    return DemoResult(str(root), tuple(steps), round(time.perf_counter() - t0, 2))
