@@ -60,9 +60,11 @@ def build_demo_workspace(root: Path, *, force: bool = False, progress: ProgressS
                          cancel: CancelToken | None = None) -> DemoWorkspace:
     """Train two tiny GPT-2s and save checkpoints of every common shape under ``root``."""
     import torch
+    from transformers.utils import logging as hf_logging
 
     from .testing.tiny_models import addition_examples, make_tiny_gpt2, save_hf_dir, train_causal_lm
 
+    hf_logging.set_verbosity_error()  # library chatter would drown the demo's own summary
     root = Path(root).resolve()
     if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
         raise ConflictError(f"{root} exists and is not a hubmgr demo workspace",
@@ -223,17 +225,19 @@ def run_demo(root: Path, *, remote: str = DEMO_REPO, eval_n: int = 100, rebuild:
     steps.append(_timed("card", card))
 
     def push() -> tuple[str, dict[str, Any]]:
-        res = sync.push(best, remote, tag="v1", message=f"demo: {Path(best).name}", catalog=catalog,
+        res = sync.push(best, remote, message=f"demo: {Path(best).name}", catalog=catalog,
                         progress=progress, cancel=cancel)
+        holder["commit"] = res.commit_sha
         verb = "pushed" if res.created_commit else "unchanged, nothing sent to"
         return (f"{verb} {remote} at {(res.commit_sha or '')[:7]} ({len(res.files_uploaded)} files, "
-                f"{res.bytes_sent:,} bytes sent), tagged v1", res.to_dict())
+                f"{res.bytes_sent:,} bytes sent)", res.to_dict())
 
     steps.append(_timed("push", push))
     deploy_dir = root / "deploy"
 
     def pull() -> tuple[str, dict[str, Any]]:
-        res = sync.pull(f"{remote}@v1", dest=deploy_dir, catalog=catalog, progress=progress, cancel=cancel)
+        # Deployment hosts pin an exact commit, never a moving branch.
+        res = sync.pull(f"{remote}@{holder['commit']}", dest=deploy_dir, catalog=catalog, progress=progress, cancel=cancel)
         return (f"pulled {res.commit_sha[:7]} into {Path(res.current or deploy_dir).relative_to(root)} "
                 f"({res.files} files verified by sha256)", res.to_dict())
 
