@@ -293,20 +293,16 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _safetensors_params(files: list[Path]) -> int | None:
+    """Parameter count from the headers (bounded parse shared with scan); None if any is unreadable."""
+    from .checkpoints import read_safetensors_header
+
     total = 0
     for f in files:
         try:
-            with open(f, "rb") as fh:
-                size = int.from_bytes(fh.read(8), "little")
-                header = json.loads(fh.read(size))
-        except (OSError, ValueError):
+            header = read_safetensors_header(f)
+        except HubmgrError:
             return None
-        for name, meta in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in meta.get("shape", []):
-                    count *= dim
-                total += count
+        total += sum(t.numel for t in header.tensors.values())
     return total
 
 

@@ -67,22 +67,37 @@ def human_count(n: int | None) -> str:
 
 @contextmanager
 def progress_bars(enabled: bool = True) -> Iterator[ProgressSink]:
-    """A ``ProgressSink`` drawing rich bars on stderr (only on a terminal)."""
+    """A ``ProgressSink`` drawing rich bars on stderr (only on a terminal).
+
+    The amount column follows each event's unit: bytes show sizes and speed,
+    anything else ("files", "tensors", "problems") shows ``done/total unit``.
+    """
     if not enabled or not stderr.is_terminal:
         yield lambda event: None
         return
-    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeRemainingColumn, TransferSpeedColumn)
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
 
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), console=stderr, transient=True)
+    class AmountColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            unit = task.fields.get("unit", "B")
+            if unit == "B":
+                speed = f" {human_size(task.speed)}/s" if task.speed else ""
+                total = human_size(task.total) if task.total is not None else "?"
+                return Text(f"{human_size(task.completed)}/{total}{speed}", style="progress.download")
+            total = f"{task.total:,.0f}" if task.total is not None else "?"
+            return Text(f"{task.completed:,.0f}/{total} {unit}", style="progress.download")
+
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), AmountColumn(), TimeRemainingColumn(),
+                    console=stderr, transient=True)
     tasks: dict[str, Any] = {}
 
     def sink(event: ProgressEvent) -> None:
         task_id = tasks.get(event.task)
         if task_id is None:
-            task_id = tasks[event.task] = bars.add_task(event.description, total=event.total)
-        bars.update(task_id, description=event.description, completed=event.completed, total=event.total)
+            task_id = tasks[event.task] = bars.add_task(event.description, total=event.total, unit=event.unit)
+        bars.update(task_id, description=event.description, completed=event.completed, total=event.total,
+                    unit=event.unit)
         if event.finished:
             bars.update(task_id, visible=False)
 

@@ -192,3 +192,18 @@ def test_an_existing_hand_written_readme_is_kept_above_our_sections(model_dir: P
     assert [s.action for s in result.sections] == ["added"] * 7
     # The section order of the template is kept when they are all appended.
     assert text.index("## Training") < text.index("## Evaluation") < text.index("## Files")
+
+
+def test_card_of_a_dir_whose_safetensors_header_lies_does_not_allocate_it(tmp_path, tiny_gpt2_dir):
+    """A header claiming 2**62 bytes used to be read whole (MemoryError); now it is bounded."""
+    import shutil
+
+    from hubmgr.cards import _safetensors_params
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_gpt2_dir, model)
+    assert _safetensors_params([model / "model.safetensors"]) == sum(
+        p.numel() for p in __import__("safetensors.torch", fromlist=["load_file"]).load_file(
+            str(model / "model.safetensors")).values())
+    (model / "model.safetensors").write_bytes((2**62).to_bytes(8, "little") + b"{}")
+    assert _safetensors_params([model / "model.safetensors"]) is None
