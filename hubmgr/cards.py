@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import HubmgrError, NotFoundError, UsageError
+from .units import human_size
 from .hashing import sha256_cached
 from .models import CardResult, CardSection
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -103,7 +104,7 @@ def render_template(template: CardTemplate, context: dict[str, Any]) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
-    env.filters["size"] = _human_size
+    env.filters["size"] = human_size
     try:
         compiled = env.from_string(template.source)
     except jinja2.TemplateSyntaxError as exc:
@@ -143,17 +144,6 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
-
-
-def _human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
 
 
 # -- card text: front matter and sections ----------------------------------------------------

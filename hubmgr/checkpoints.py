@@ -22,7 +22,8 @@ from typing import Any, Iterable
 from .catalog import Catalog
 from .errors import CorruptFileError, HubmgrError, NotFoundError
 from .hashing import HashStats, sha256_cached
-from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, CheckpointList, FileInfo, SafetyInfo,
+from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, CheckpointList, DeleteResult,
+                     FileInfo, SafetyInfo,
                      ScanResult, TensorInfo)
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
@@ -716,3 +717,39 @@ def list_checkpoints(*, catalog: Catalog, progress: ProgressSink = no_progress,
         if not Path(info.path).exists():
             warnings.append(f"{info.path}: no longer on disk (rescan to forget it)")
     return CheckpointList(tuple(infos), tuple(warnings))
+
+
+def delete_checkpoint(path: str | os.PathLike[str], *, catalog: Catalog,
+                      cancel: CancelToken | None = None) -> DeleteResult:
+    """Remove a checkpoint (file or dir) from disk and from the catalog.
+
+    Renaming it aside first makes the delete all-or-nothing as far as the name is concerned:
+    the checkpoint is either still there, or gone from disk and catalog.
+    """
+    import shutil
+
+    target = Path(path)
+    key = str(target)
+    if not target.exists() and not target.is_symlink():
+        catalog.delete_checkpoint(key)
+        raise NotFoundError(f"{key} is already gone", "rescan to refresh the catalog")
+    check_cancel(cancel)
+    was_pushed = bool(catalog.list_pushes(key))
+    size = _tree_size(target)
+    trash = target.with_name(f".{target.name}.hubmgr-deleting-{os.getpid()}")
+    try:
+        target.rename(trash)
+    except OSError as exc:
+        raise HubmgrError(f"cannot delete {key}: {exc.strerror}", "check permissions") from exc
+    catalog.delete_checkpoint(key)
+    if trash.is_dir() and not trash.is_symlink():
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        trash.unlink(missing_ok=True)
+    return DeleteResult(key, size, was_pushed)
+
+
+def _tree_size(path: Path) -> int:
+    if path.is_symlink() or not path.is_dir():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir() or p.is_symlink())

@@ -101,6 +101,15 @@ class ScanResult(JsonMixin):
 
 
 @dataclass(frozen=True)
+class DeleteResult(JsonMixin):
+    """``hubmgr rm`` / TUI delete: a checkpoint removed from disk and from the catalog."""
+
+    path: str
+    bytes_freed: int
+    was_pushed: bool  # False: this was the only copy hubmgr knows of
+
+
+@dataclass(frozen=True)
 class CheckpointList(JsonMixin):
     """``hubmgr ls``: every catalogued checkpoint (tensor lists left out; see inspect)."""
 

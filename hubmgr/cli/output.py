@@ -15,6 +15,7 @@ from rich.console import Console
 
 from ..errors import HubmgrError
 from ..progress import ProgressEvent, ProgressSink
+from ..units import human_count, human_size  # noqa: F401  (re-exported for the commands)
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
@@ -43,26 +44,6 @@ def print_error(exc: HubmgrError, *, json_mode: bool = False) -> None:
 def note(message: str) -> None:
     """A human message on stderr (never mixed with the data on stdout)."""
     stderr.print(message, highlight=False)
-
-
-def human_size(n: int | float | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, div in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n >= div:
-            return f"{n / div:.1f}{unit}"
-    return str(n)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""CLI commands: ``hubmgr scan``, ``hubmgr ls``, ``hubmgr inspect`` (discovery and inspection)."""
+"""CLI commands: ``hubmgr scan``, ``hubmgr ls``, ``hubmgr inspect``, ``hubmgr rm`` (the checkpoints on disk)."""
 
 from __future__ import annotations
 
@@ -86,6 +86,40 @@ def inspect_cmd(ctx: CliContext, path: Path, all_tensors: bool, json_mode: bool)
 
 
 # -- rendering -----------------------------------------------------------------
+
+
+@cli.command("rm")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal).")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+@pass_ctx
+def rm_cmd(ctx: CliContext, path: Path, yes: bool, json_mode: bool) -> None:
+    """Delete a checkpoint (file or dir) from disk and from the catalog.
+
+    Asks first, and says so when the checkpoint was never pushed anywhere
+    (then this is the only copy hubmgr knows of).
+
+    \b
+    Examples:
+      hubmgr rm runs/old-experiment
+      hubmgr rm scripts/model.pth --yes
+    """
+    import sys
+
+    from ..checkpoints import delete_checkpoint
+    from ..errors import UsageError
+
+    catalog = ctx.catalog()
+    target = path.resolve()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to delete {target} without confirmation", "pass --yes")
+        pushed = bool(catalog.list_pushes(str(target)))
+        warning = "" if pushed else " It was never pushed: this may be the only copy."
+        click.confirm(f"Delete {target}?{warning}", abort=True, err=True)
+    result = delete_checkpoint(target, catalog=catalog)
+    output.emit(result, json_mode=json_mode, render=lambda console: console.print(
+        f"deleted {result.path} ({output.human_size(result.bytes_freed)})", highlight=False))
 
 
 def _verdict(verdict: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
-import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -686,7 +685,9 @@ class HubmgrApp(App[None]):
         catalog = self.catalog
 
         def call(progress, cancel):
-            return delete_checkpoint_files(row.path, catalog=catalog, cancel=cancel)
+            from ..checkpoints import delete_checkpoint
+
+            return delete_checkpoint(row.path, catalog=catalog, cancel=cancel)
 
         self.marked.discard(row.path)
         self.start(Operation("delete", call, lambda r: f"deleted {row.name}"))
@@ -798,27 +799,6 @@ def list_local_registry(settings: Any) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name[:-4] for p in root.glob("*.git") if p.is_dir())
-
-
-def delete_checkpoint_files(path: str, *, catalog: Any, cancel: CancelToken | None = None) -> str:
-    """Remove a checkpoint from disk and the catalog. The rename first makes it all-or-nothing."""
-    # TODO(lead): move into the core (e.g. checkpoints.delete_checkpoint) if the CLI grows `rm`.
-    target = Path(path)
-    if not target.exists():
-        catalog.delete_checkpoint(path)
-        raise NotFoundError(f"{path} is already gone", "rescan to refresh the catalog")
-    check_cancel(cancel)
-    trash = target.with_name(f".{target.name}.hubmgr-deleting-{os.getpid()}")
-    try:
-        target.rename(trash)
-    except OSError as exc:
-        raise HubmgrError(f"cannot delete {path}: {exc.strerror}", "check permissions") from exc
-    catalog.delete_checkpoint(path)
-    if trash.is_dir():
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        trash.unlink(missing_ok=True)
-    return path
 
 
 def render_result(result: Any, workspace: Path | None = None) -> Any:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..units import human_count, human_size  # noqa: F401  (re-exported for widgets)
+
 SYNC_LOCAL = "local only"
 SYNC_CONVERTED = "converted"
 SYNC_PUSHED = "pushed"
@@ -41,26 +43,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("sync", "Sync"),
 )
 SORTABLE = tuple(key for key, _ in COLUMNS if key != "mark")
-
-
-def human_size(n: float | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, div in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n >= div:
-            return f"{n / div:.1f}{unit}"
-    return str(n)
 
 
 def short_sha(sha: str | None) -> str:

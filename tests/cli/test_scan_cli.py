@@ -101,3 +101,25 @@ def test_help_has_examples(run_cli) -> None:
     for command in ("scan", "ls", "inspect"):
         run = run_cli(command, "--help")
         assert run.exit_code == 0 and "Examples:" in run.stdout and "--json" in run.stdout
+
+
+def test_rm_deletes_from_disk_and_catalog_and_needs_confirmation_without_a_tty(tmp_path, run_cli):
+    import torch
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    weights = ws / "model_weights.pth"
+    torch.save({"w": torch.ones(4)}, weights)
+    assert run_cli("--workspace", str(ws), "scan").exit_code == 0
+    assert len(run_cli("--workspace", str(ws), "ls", "--json").json()["checkpoints"]) == 1
+
+    refused = run_cli("--workspace", str(ws), "rm", str(weights))
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+    assert weights.exists()
+
+    done = run_cli("--workspace", str(ws), "rm", str(weights), "--yes", "--json")
+    assert done.exit_code == 0, done.stderr
+    assert done.json()["was_pushed"] is False and done.json()["bytes_freed"] > 0
+    assert not weights.exists()
+    assert not list(ws.glob(".*hubmgr-deleting*"))
+    assert run_cli("--workspace", str(ws), "ls", "--json").json()["checkpoints"] == []

@@ -83,7 +83,20 @@ class TypedConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class ErrorScreen(ModalScreen[None]):
+class _CloseableScreen(ModalScreen[None]):
+    """A modal with one Close button (focused), closed by it or by the screen's close binding."""
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ErrorScreen(_CloseableScreen):
     """A failed operation: the one-line message and the hint saying what to do next."""
 
     BINDINGS = [Binding("escape,enter", "close", "Close")]
@@ -102,15 +115,6 @@ class ErrorScreen(ModalScreen[None]):
                 yield Static(f"hint: {self.hint}", id="error-hint", classes="hint")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#close", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(None)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 class InputScreen(ModalScreen[str | None]):
@@ -147,7 +151,7 @@ class InputScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ResultScreen(ModalScreen[None]):
+class ResultScreen(_CloseableScreen):
     """Shows a finished operation's report (compare table, pull summary) as Markdown or a renderable."""
 
     BINDINGS = [Binding("escape,q,enter", "close", "Close")]
@@ -167,11 +171,3 @@ class ResultScreen(ModalScreen[None]):
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close", variant="primary")
 
-    def on_mount(self) -> None:
-        self.query_one("#close", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(None)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
