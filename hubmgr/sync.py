@@ -307,7 +307,9 @@ def push(
                 commit_sha=commit, url=result.commit_url,
                 details={"created_commit": created, "files_uploaded": len(result.files_uploaded),
                          "files_skipped": len(result.files_skipped), "bytes_sent": result.bytes_sent,
-                         "converted": list(converted)},
+                         "converted": list(converted),
+                         # what the remote now holds, so "behind" can be told exactly later
+                         "files": [{"path": f.path, "sha256": f.sha256} for f in (*plan.upload, *plan.skip)]},
             )
         return result
     finally:

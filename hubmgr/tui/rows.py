@@ -139,7 +139,13 @@ def sync_state(info: dict[str, Any], pushes: list[Any], converted_to: list[str],
     if own:
         last = max(own, key=lambda p: p.created_at)
         now_fp, pushed_fp = _fingerprint(info), _pushed_fingerprint(last.details or {})
-        changed = bool(now_fp and pushed_fp and now_fp != pushed_fp)
+        changed = False
+        if now_fp and pushed_fp:
+            # A file both sides know has other content (files added since, like a README
+            # written by `card`, do not count until they are pushed).
+            pushed = dict(pushed_fp)
+            changed = any(path in pushed and pushed[path] != sha for path, sha in now_fp)
+        # The catalog's hashes are as of the last scan: edits since then show in file times.
         changed = changed or (modified_at is not None and modified_at > last.created_at)
         label = SYNC_BEHIND if changed and last in pushes else SYNC_PUSHED
         return SyncState(label, last.remote, last.commit_sha)
