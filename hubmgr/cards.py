@@ -477,6 +477,43 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class _ComposedCard:
+    ctx: dict[str, Any]
+    metadata: dict[str, Any]  # merged: ours refreshed, the user's keys kept
+    ours: dict[str, Any]
+    sections: list[CardSection]
+    text: str  # the whole README.md
+    old_text: str | None
+
+
+def _compose_card(directory: Path, tpl: CardTemplate, *, catalog: "Catalog | None", base_model: str | None,
+                  dataset: str | None, license: str | None, language: str | None,
+                  cancel: CancelToken | None = None) -> _ComposedCard:
+    """The card text ``write_card`` would write: rendered, then merged into the existing README.md."""
+    ctx = card_context(directory, catalog=catalog, base_model=base_model, dataset=dataset, license_id=license,
+                       language=language, cancel=cancel)
+    body = render_template(tpl, ctx)
+    card_file = directory / CARD_FILE
+    old_text = card_file.read_text(encoding="utf-8") if card_file.exists() else None
+    old_meta, old_body = split_card(old_text) if old_text is not None else ({}, None)
+    ours = card_metadata(ctx)
+    metadata = merge_metadata(old_meta, ours)
+    if old_body is not None and not parse_sections(old_body) and not old_body.strip():
+        old_body = None
+    new_body, sections = merge_body(old_body, body)
+    return _ComposedCard(ctx, metadata, ours, sections, join_card(metadata, new_body), old_text)
+
+
+def render_card(path: str | Path, *, template: str | None = None, catalog: "Catalog | None" = None) -> str:
+    """What ``write_card`` would write to ``path/README.md`` now, without writing or validating (previews)."""
+    directory = Path(path).expanduser().resolve()
+    if not directory.is_dir():
+        raise NotFoundError(f"{directory} is not a model directory", "give the dir holding config.json and weights")
+    return _compose_card(directory, load_template(template), catalog=catalog, base_model=None, dataset=None,
+                         license=None, language=None).text
+
+
 def write_card(path: str | Path, *, template: str | None = None, base_model: str | None = None,
                dataset: str | None = None, license: str | None = None, language: str | None = None,
                catalog: "Catalog | None" = None, progress: ProgressSink = no_progress,
@@ -497,20 +534,13 @@ def write_card(path: str | Path, *, template: str | None = None, base_model: str
     progress(ProgressEvent("card", "reading checkpoint facts", 0, 3, unit="steps"))
     if catalog is not None and has_training_metrics(directory):
         import_training_metrics(directory, catalog=catalog, cancel=cancel)  # de-duplicated: cheap to repeat
-    ctx = card_context(directory, catalog=catalog, base_model=base_model, dataset=dataset, license_id=license,
-                       language=language, cancel=cancel)
     check_cancel(cancel)
     progress(ProgressEvent("card", "rendering", 1, 3, unit="steps"))
-    body = render_template(tpl, ctx)
+    card = _compose_card(directory, tpl, catalog=catalog, base_model=base_model, dataset=dataset,
+                         license=license, language=language, cancel=cancel)
+    ctx, metadata, ours, sections, text, old_text = (card.ctx, card.metadata, card.ours, card.sections, card.text,
+                                                      card.old_text)
     card_file = directory / CARD_FILE
-    old_text = card_file.read_text(encoding="utf-8") if card_file.exists() else None
-    old_meta, old_body = split_card(old_text) if old_text is not None else ({}, None)
-    ours = card_metadata(ctx)
-    metadata = merge_metadata(old_meta, ours)
-    if old_body is not None and not parse_sections(old_body) and not old_body.strip():
-        old_body = None
-    new_body, sections = merge_body(old_body, body)
-    text = join_card(metadata, new_body)
 
     progress(ProgressEvent("card", "validating", 2, 3, unit="steps"))
     expected = ctx["card_evals"] if ours["model-index"] else None

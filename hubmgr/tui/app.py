@@ -23,7 +23,7 @@ from textual.screen import Screen
 
 from ..errors import CancelledError, HubmgrError, NotFoundError
 from ..progress import CancelToken, ProgressEvent, ProgressSink, Throttled, check_cancel
-from .actions import ACTIONS, ACTIONS_BY_ID, SCOPE_MARKED, SCOPE_SELECTED, bindings
+from .actions import ACTIONS, ACTIONS_BY_ID, SCOPE_SELECTED, bindings
 from .messages import (CatalogLoaded, DetailsLoaded, OperationFailed, OperationFinished, ProgressUpdated,
                        RemoteListed)
 from .rows import (SORTABLE, CatalogSnapshot, CheckpointDetails, CheckpointRow, build_rows, filter_rows,
@@ -742,10 +742,9 @@ def read_card(row: CheckpointRow, catalog: Any, *, preview: bool = False) -> tup
     if not preview:
         return None, ""
     try:
-        cards = importlib.import_module("hubmgr.cards")
-        ctx = cards.card_context(base, catalog=catalog, base_model=None, dataset=None, license_id=None,
-                                 language=None)
-        text = cards.join_card(cards.card_metadata(ctx), cards.render_template(cards.load_template(None), ctx))
+        from ..cards import render_card
+
+        text = render_card(base, catalog=catalog)
     except Exception:  # noqa: BLE001 - a preview is optional; `w` reports real errors
         return None, ""
     return _strip_front_matter(text), "preview of what `card` would write (press w to write it)"

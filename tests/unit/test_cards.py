@@ -207,3 +207,19 @@ def test_card_of_a_dir_whose_safetensors_header_lies_does_not_allocate_it(tmp_pa
             str(model / "model.safetensors")).values())
     (model / "model.safetensors").write_bytes((2**62).to_bytes(8, "little") + b"{}")
     assert _safetensors_params([model / "model.safetensors"]) is None
+
+
+def test_render_card_previews_exactly_what_write_card_writes(tmp_path, tiny_gpt2_dir):
+    import shutil
+
+    from hubmgr.cards import render_card, write_card
+    from hubmgr.catalog import Catalog
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_gpt2_dir, model)
+    catalog = Catalog(tmp_path / "catalog.db")
+    preview = render_card(model, catalog=catalog)
+    assert not (model / "README.md").exists()
+    written = write_card(model, catalog=catalog)
+    assert (model / "README.md").read_text(encoding="utf-8") == preview
+    assert written.created
