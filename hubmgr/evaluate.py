@@ -352,6 +352,7 @@ def evaluate_checkpoint(
     started = time.perf_counter()  # the runtime is the scoring itself, not importing torch and loading
     task = f"eval:{suite}"
     failures: list[EvalFailure] = []
+    failed_prompts: set[str] = set()
     correct: int | None = None
     if suite == "perplexity":
         loss, count = _perplexity(model, tokenizer, text, batch_size=batch_size, progress=progress, cancel=cancel,
@@ -375,7 +376,9 @@ def evaluate_checkpoint(
                 ok = predicted == normalise_answer(problem.answer)
             if ok:
                 correct += 1
-            elif len(failures) < MAX_FAILURES_KEPT:
+            elif len(failures) < MAX_FAILURES_KEPT and problem.prompt not in failed_prompts:
+                # Small problem spaces repeat prompts: keep distinct examples in the sample.
+                failed_prompts.add(problem.prompt)
                 failures.append(EvalFailure(problem.prompt, problem.answer, predicted, output))
         scored = len(problems)
         metrics = {("accuracy" if suite == "arithmetic" else "exact_match"): correct / scored}
