@@ -677,14 +677,18 @@ def _legacy_adapter(persistent: Any) -> Any:
     return load
 
 
+def _open_binary(path: Path):  # noqa: ANN202 - a binary file object
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise CorruptFileError(f"{path}: cannot open ({exc.strerror})") from exc
+
+
 def load_torch_file(path: str | os.PathLike[str], *, strict: bool = True) -> TorchFile:
     """Read a torch checkpoint's pickle and storage layout. Never imports torch, never executes code."""
     path = Path(path)
     ctx = _LoadContext(strict=strict)
-    try:
-        fh = open(path, "rb")
-    except OSError as exc:
-        raise CorruptFileError(f"{path}: cannot open ({exc.strerror})") from exc
+    fh = _open_binary(path)
     with fh:
         file_size = os.fstat(fh.fileno()).st_size
         head = fh.read(4)
@@ -700,10 +704,7 @@ def load_pickle_file(path: str | os.PathLike[str], *, strict: bool = True) -> To
     """A bare pickle (``pickle.dump`` output named .pth/.pkl), read with the same restricted unpickler."""
     path = Path(path)
     ctx = _LoadContext(strict=strict)
-    try:
-        fh = open(path, "rb")
-    except OSError as exc:
-        raise CorruptFileError(f"{path}: cannot open ({exc.strerror})") from exc
+    fh = _open_binary(path)
     with fh:
         root = _unpickle(path, fh, ctx, None)  # no persistent ids: storages cannot appear
     return TorchFile(path, "pickle", root, {}, tuple(ctx.globals), tuple(ctx.called), tuple(ctx.constructed),

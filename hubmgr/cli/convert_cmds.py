@@ -84,5 +84,4 @@ def _render(console, result) -> None:  # noqa: ANN001 - rich Console
         console.print(f"  metadata: {', '.join(k for k in result.metadata if k != 'format')}")
     if result.skipped_files:
         console.print(f"  not copied (pickles): {', '.join(result.skipped_files)}")
-    for w in result.warnings:
-        output.note(f"[yellow]warning:[/] {w}")
+    output.warnings(result.warnings)

@@ -91,8 +91,7 @@ def _render_imported(console, imported) -> None:  # noqa: ANN001
                   f"{imported.recorded} new", highlight=False)
     for m in imported.metrics:
         console.print(f"    {m.metric} = {m.value:.4g} ({m.source})", highlight=False)
-    for w in imported.warnings:
-        output.note(f"[yellow]warning:[/] {w}")
+    output.warnings(imported.warnings)
 
 
 @cli.command("card")
@@ -133,8 +132,7 @@ def _render_card(console, result) -> None:  # noqa: ANN001
                   f"{result.eval_results} eval result(s) in model-index)", highlight=False)
     for s in result.sections:
         console.print(f"  {s.name}: {s.action.replace('_', ' ')}", highlight=False)
-    for w in result.warnings:
-        output.note(f"[yellow]warning:[/] {w}")
+    output.warnings(result.warnings)
 
 
 @cli.command("compare")
@@ -176,5 +174,4 @@ def _render_compare(console, result) -> None:  # noqa: ANN001
         label = row.label + (f" ({row.better} is better)" if row.better else "")
         table.add_row(label, *cells)
     console.print(table)
-    for w in result.warnings:
-        output.note(f"[yellow]warning:[/] {w}")
+    output.warnings(result.warnings)

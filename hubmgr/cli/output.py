@@ -46,6 +46,12 @@ def note(message: str) -> None:
     stderr.print(message, highlight=False)
 
 
+def warnings(messages) -> None:  # noqa: ANN001 - any iterable of str
+    """Each of a result's warnings as one yellow line on stderr."""
+    for message in messages:
+        stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
 @contextmanager
 def progress_bars(enabled: bool = True) -> Iterator[ProgressSink]:
     """A ``ProgressSink`` drawing rich bars on stderr (only on a terminal).

@@ -158,14 +158,9 @@ def _table(console: Any, infos: Any, *, with_sync: bool) -> None:
     console.print(table)
 
 
-def _warnings(warnings: Any) -> None:
-    for w in warnings:
-        output.note(f"[yellow]warning:[/] {w}")
-
-
 def _render_scan(console: Any, result: Any) -> None:
     _table(console, result.checkpoints, with_sync=False)
-    _warnings(result.warnings)
+    output.warnings(result.warnings)
     forgotten = f", forgot {result.forgotten} vanished" if result.forgotten else ""
     output.note(f"{len(result.checkpoints)} checkpoint(s) recorded; hashed {result.files_hashed} file(s), "
                 f"{output.human_size(result.bytes_hashed)}{forgotten}")
@@ -176,7 +171,7 @@ def _render_list(console: Any, result: Any) -> None:
         output.note("the catalog is empty: run `hubmgr scan PATH` first")
         return
     _table(console, result.checkpoints, with_sync=True)
-    _warnings(result.warnings)
+    output.warnings(result.warnings)
 
 
 def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
@@ -223,4 +218,4 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
         for f in info.files:
             table.add_row(f.path, output.human_size(f.size_bytes), f.sha256 or "-")
         console.print(table)
-    _warnings(info.warnings)
+    output.warnings(info.warnings)

@@ -96,8 +96,7 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
             console.print(f"  {result.commit_url}")
         if result.pr_url:
             console.print(f"  pull request: {result.pr_url}")
-    for w in result.warnings:
-        output.note(f"[yellow]warning:[/] {w}")
+    output.warnings(result.warnings)
 
 
 @cli.command("pull")
@@ -150,8 +149,7 @@ def _render_pull(console, result) -> None:  # noqa: ANN001
         console.print(f"  previous release {result.previous_sha[:12]} (hubmgr rollback --dest {result.dest})")
     if result.pruned:
         console.print(f"  pruned {', '.join(s[:12] for s in result.pruned)}")
-    for w in result.warnings:
-        output.note(f"[yellow]warning:[/] {w}")
+    output.warnings(result.warnings)
 
 
 @cli.command("rollback")
