@@ -12,6 +12,7 @@ Core actions: ``scan`` (records in the catalog), ``list_checkpoints``, ``inspect
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import struct
@@ -60,10 +61,7 @@ class SafetensorsTensor:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ Both on-disk formats are understood:
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import struct
@@ -79,10 +80,7 @@ class TensorRef:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def itemsize(self) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hubmgr.tui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
-from tui_helpers import TERMINAL, select, settle, table_names
+from tui_helpers import TERMINAL, open_action, settle, table_names
 
 pytestmark = pytest.mark.anyio
 
@@ -18,10 +18,7 @@ async def test_delete_pushed_checkpoint_needs_one_confirmation(make_app, catalog
                         commit_sha="ab" * 20, url=None)
     app = make_app()
     async with app.run_test(size=TERMINAL) as pilot:
-        await settle(pilot, app, until=lambda: app.catalog_loaded)
-        await select(pilot, app, "gpt2-add-5k")
-        await pilot.press("d")
-        await settle(pilot, app)
+        await open_action(pilot, app, "gpt2-add-5k", "d")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.click("#confirm")
         await settle(pilot, app, until=lambda: "gpt2-add-5k" not in table_names(app))
@@ -35,10 +32,7 @@ async def test_delete_never_pushed_needs_typed_second_confirmation(make_app, cat
     model = workspace / "runs" / "model.pt"
     app = make_app()
     async with app.run_test(size=TERMINAL) as pilot:
-        await settle(pilot, app, until=lambda: app.catalog_loaded)
-        await select(pilot, app, "model.pt")
-        await pilot.press("d")
-        await settle(pilot, app)
+        await open_action(pilot, app, "model.pt", "d")
         await pilot.click("#confirm")
         await settle(pilot, app)
         assert isinstance(app.screen, TypedConfirmScreen)
@@ -59,10 +53,7 @@ async def test_cancelled_delete_keeps_files(make_app, catalog, workspace: Path) 
     model = workspace / "runs" / "model.pt"
     app = make_app()
     async with app.run_test(size=TERMINAL) as pilot:
-        await settle(pilot, app, until=lambda: app.catalog_loaded)
-        await select(pilot, app, "model.pt")
-        await pilot.press("d")
-        await settle(pilot, app)
+        await open_action(pilot, app, "model.pt", "d")
         await pilot.click("#confirm")
         await settle(pilot, app)
         await pilot.press("escape")  # the typed confirmation

@@ -8,7 +8,7 @@ import pytest
 
 from hubmgr.tui.screens.dialogs import PushPlanScreen
 from hubmgr.tui.screens.remote_browser import RemoteBrowserScreen
-from tui_helpers import TERMINAL, select, settle
+from tui_helpers import TERMINAL, open_action, settle
 
 pytest.importorskip("huggingface_hub")
 pytestmark = pytest.mark.anyio
@@ -21,10 +21,7 @@ async def test_push_to_hub_then_remote_pane_lists_it(hub_server, make_app, catal
     monkeypatch.setenv("HF_TOKEN", ALICE_WRITE_TOKEN)
     app = make_app()
     async with app.run_test(size=TERMINAL) as pilot:
-        await settle(pilot, app, until=lambda: app.catalog_loaded)
-        await select(pilot, app, "gpt2-add-5k")
-        await pilot.press("p")
-        await settle(pilot, app)
+        await open_action(pilot, app, "gpt2-add-5k", "p")
         app.screen.query_one("#target").value = "alice/adder"
         app.screen.query_one("#tag").value = "v1"
         app.screen.query_one("#target").focus()

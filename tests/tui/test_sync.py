@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from hubmgr.tui.screens.dialogs import ErrorScreen, PushPlanScreen
 from hubmgr.tui.screens.forms import PullFormScreen, PushFormScreen
 from hubmgr.tui.screens.remote_browser import RemoteBrowserScreen
-from tui_helpers import TERMINAL, plain, select, settle
+from tui_helpers import TERMINAL, open_action, plain, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -34,10 +34,7 @@ async def test_push_form_shows_dry_run_plan_then_pushes(make_app, catalog, works
     path = str(workspace / "runs" / "gpt2-add-5k")
     app = make_app()
     async with app.run_test(size=TERMINAL) as pilot:
-        await settle(pilot, app, until=lambda: app.catalog_loaded)
-        await select(pilot, app, "gpt2-add-5k")
-        await pilot.press("p")
-        await settle(pilot, app)
+        await open_action(pilot, app, "gpt2-add-5k", "p")
         assert isinstance(app.screen, PushFormScreen)
         assert app.screen.query_one("#target").value == "local:gpt2-add-5k"  # the suggested default
         await fill(pilot, app, "target", "local:adder")
@@ -139,10 +136,7 @@ async def test_remote_pane_lists_registry_refs_commits_and_pulls_a_tag(make_app,
 async def test_failing_remote_shows_an_error_and_the_app_keeps_running(make_app, workspace: Path) -> None:
     app = make_app()
     async with app.run_test(size=TERMINAL) as pilot:
-        await settle(pilot, app, until=lambda: app.catalog_loaded)
-        await select(pilot, app, "gpt2-add-5k")
-        await pilot.press("p")
-        await settle(pilot, app)
+        await open_action(pilot, app, "gpt2-add-5k", "p")
         await fill(pilot, app, "target", "file:///nonexistent/x.git")
         await pilot.press("enter")
         # the plan may already fail (unreachable remote) or only the push itself
@@ -186,10 +180,7 @@ async def test_ui_stays_responsive_while_a_push_runs(make_app, catalog, workspac
 
     app = make_app(progress_tap=tap)
     async with app.run_test(size=TERMINAL) as pilot:
-        await settle(pilot, app, until=lambda: app.catalog_loaded)
-        await select(pilot, app, "gpt2-add-5k")
-        await pilot.press("p")
-        await settle(pilot, app)
+        await open_action(pilot, app, "gpt2-add-5k", "p")
         await fill(pilot, app, "target", "local:busy")
         await pilot.press("enter")
         await settle(pilot, app, until=holding.is_set, timeout=30)  # the dry-run plan is running, held

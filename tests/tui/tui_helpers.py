@@ -58,3 +58,11 @@ async def select(pilot, app, name: str) -> None:
                          and app._main_screen().detail.details is not None)
             return
     raise AssertionError(f"{name} not in the table: {table_names(app)}")
+
+
+async def open_action(pilot, app, name: str, key: str) -> None:
+    """Wait for the catalog, select the checkpoint ``name``, press the action ``key`` and let it open."""
+    await settle(pilot, app, until=lambda: app.catalog_loaded)
+    await select(pilot, app, name)
+    await pilot.press(key)
+    await settle(pilot, app)
