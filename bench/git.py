@@ -57,7 +57,7 @@ def main() -> None:
                       GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@x", HUBMGR_HOME=str(root / "home"))
     from hubmgr import sync
     from hubmgr.catalog import Catalog
-    from hubmgr.remotes.gitcmd import run_git
+    from hubmgr.git.cmd import run_git
 
     model = root / "model"
     print(f"writing a {args.size_mb} MB model in {root} ...", flush=True)

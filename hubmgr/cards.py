@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import HubmgrError, NotFoundError, UsageError
 from .units import human_size
-from .hashing import sha256_cached
+from .formats.hashing import sha256_cached
 from .models import CardResult, CardSection
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from .evaluate import has_training_metrics, import_training_metrics, source_rank
-from .remotes import hub_card
-from .remotes.hub_card import CardError, CardEval
+from .hf import card as hub_card
+from .hf.card import CardError, CardEval
 
 if TYPE_CHECKING:
     from .catalog import Catalog, EvalRecord
@@ -298,7 +298,7 @@ def _safetensors_params(files: list[Path]) -> int | None:
 
 def training_hyperparameters(directory: Path) -> dict[str, Any]:
     """Selected ``TrainingArguments`` fields from ``training_args.bin``, read statically (never unpickled)."""
-    from .torchfile import Stub, load_torch_file
+    from .formats.torchfile import Stub, load_torch_file
 
     path = directory / "training_args.bin"
     if not path.is_file() and (directory.parent / "training_args.bin").is_file():
@@ -382,7 +382,7 @@ def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str 
                  license_id: str | None, language: str | None, cancel: CancelToken | None = None) -> dict[str, Any]:
     """Everything a template can use (see model_cards/default.md.j2)."""
     from .evaluate import find_weights, weights_sha256
-    from .trainer_state import read_training_metrics
+    from .formats.trainer_state import read_training_metrics
 
     config = _read_json(directory / "config.json")
     name_or_path = config.get("_name_or_path")

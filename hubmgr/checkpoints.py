@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 from .catalog import Catalog
 from .errors import CorruptFileError, HubmgrError, NotFoundError
-from .hashing import HashStats, sha256_cached
+from .formats.hashing import HashStats, sha256_cached
 from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, CheckpointList, DeleteResult,
                      FileInfo, SafetyInfo,
                      ScanResult, TensorInfo)
@@ -180,7 +180,7 @@ def is_model_dir(path: Path, names: Iterable[str] | None = None) -> bool:
     names = set(names if names is not None else _listdir(path))
     has_config = any(c in names for c in CONFIG_FILES)
     has_weights = any(HF_WEIGHT_RE.match(n) for n in names)
-    from .trainer_state import checkpoint_step
+    from .formats.trainer_state import checkpoint_step
 
     return has_weights and (has_config or checkpoint_step(path) is not None or "trainer_state.json" in names)
 
@@ -380,8 +380,8 @@ def _safetensors_info(path: Path, name: str, kind: str, fmt: str, size: int, fil
 
 
 def _torch_file_info(path: Path, size: int, files: tuple[FileInfo, ...]) -> CheckpointInfo:
-    from .pickle_safety import analyze_file
-    from .torchfile import find_state_dict, shared_storage_groups, tied_groups
+    from .formats.pickle_scan import analyze_file
+    from .formats.torchfile import find_state_dict, shared_storage_groups, tied_groups
 
     analysis = analyze_file(path)
     tf = analysis.torchfile
@@ -431,7 +431,7 @@ def _metric_like(key: str) -> bool:
 
 
 def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
-    from .trainer_state import checkpoint_step
+    from .formats.trainer_state import checkpoint_step
 
     names, outside = _dir_files(directory, ctx.root)
     files = tuple(_file_info(directory / n, n, ctx) for n in names)
@@ -490,7 +490,7 @@ CONFIG_FACTS = ("vocab_size", "n_layer", "num_hidden_layers", "hidden_size", "n_
 
 
 def _verdict_of(path: Path) -> str:
-    from .pickle_safety import analyze_file
+    from .formats.pickle_scan import analyze_file
 
     return analyze_file(path).safety.verdict
 
@@ -498,7 +498,7 @@ def _verdict_of(path: Path) -> str:
 def _add_training_facts(directory: Path, names: list[str], common: dict[str, Any], extra: dict[str, Any],
                         warnings: list[str]) -> bool:
     """Fill step/metrics/best_metric from trainer_state.json and *_results.json; True if a Trainer checkpoint."""
-    from .trainer_state import read_training_metrics
+    from .formats.trainer_state import read_training_metrics
 
     if not any(n in names for n in ("trainer_state.json", "all_results.json", "eval_results.json")):
         return False
@@ -521,7 +521,7 @@ def _add_training_facts(directory: Path, names: list[str], common: dict[str, Any
 
 def _dir_from_safetensors(directory: Path, safetensors_files: list[str], bin_infos: dict[str, CheckpointInfo],
                           base: dict[str, Any], warnings: list[str]) -> CheckpointInfo:
-    from .pickle_safety import merge
+    from .formats.pickle_scan import merge
 
     headers: dict[str, SafetensorsHeader] = {}
     for n in safetensors_files:
@@ -542,7 +542,7 @@ def _dir_from_safetensors(directory: Path, safetensors_files: list[str], bin_inf
 
 def _dir_from_bins(bin_infos: dict[str, CheckpointInfo], base: dict[str, Any], warnings: list[str]
                    ) -> CheckpointInfo:
-    from .pickle_safety import merge
+    from .formats.pickle_scan import merge
 
     sharded = len(bin_infos) > 1
     infos = list(bin_infos.values())

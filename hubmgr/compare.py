@@ -69,7 +69,7 @@ def _scores(records: list["EvalRecord"], sha: str | None) -> tuple[dict[str, "Ev
 def compare_checkpoints(paths: list[str | Path] | tuple[str | Path, ...], *, catalog: "Catalog",
                         progress: ProgressSink = no_progress, cancel: CancelToken | None = None) -> CompareResult:
     """One table of the stored metrics of ``paths`` side by side, best value per row marked."""
-    from .trainer_state import read_training_metrics
+    from .formats.trainer_state import read_training_metrics
 
     if len(paths) < 2:
         raise UsageError("compare needs at least two checkpoints", "hubmgr compare runs/a runs/b")

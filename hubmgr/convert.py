@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import safetensors_writer as stw
+from .formats import safetensors_writer as stw
 from .errors import (ConflictError, CorruptFileError, MissingToolError, NotFoundError,
                      UnsafePickleError, UsageError)
 from .models import ConvertResult, OutputFile, TiedGroup, VERDICT_UNSAFE
@@ -72,7 +72,7 @@ class LoadedWeights:
 
 def read_weights(path: Path, *, key: str | None = None) -> LoadedWeights:
     """The model weights of one torch file, as byte ranges of it. Refuses unsafe pickles."""
-    from . import pickle_safety, torchfile
+    from .formats import pickle_scan as pickle_safety, torchfile
 
     analysis = pickle_safety.analyze_file(path)
     if analysis.safety.verdict == VERDICT_UNSAFE:
@@ -505,7 +505,7 @@ def _write_and_commit(plan: _Plan, files: stw.SourceFiles, *, force: bool, verif
 
 
 def _write_extras(plan: _Plan, temp: Path, config_dtype: str | None, source_dir: Path | None) -> list[OutputFile]:
-    from .hashing import sha256_file
+    from .formats.hashing import sha256_file
 
     extras: list[OutputFile] = []
     if len(plan.shards) > 1:
@@ -540,6 +540,6 @@ def _write_config_with_dtype(src: Path, dest: Path, target: str) -> None:
 
 def _hash_sources(paths: list[Path], catalog: Any) -> list[OutputFile]:
     """sha256 of the source files (reusing the catalog's cache); runs in a thread beside the write."""
-    from .hashing import sha256_cached
+    from .formats.hashing import sha256_cached
 
     return [OutputFile(p.name, p.stat().st_size, sha256_cached(p, catalog)) for p in paths]

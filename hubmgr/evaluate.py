@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptFileError, MissingToolError, NotFoundError, UsageError
-from .hashing import sha256_cached
+from .formats.hashing import sha256_cached
 from .models import EvalFailure, EvalResult, ImportedMetric, ImportedMetrics
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
@@ -457,7 +457,7 @@ def import_training_metrics(path: str | Path, *, catalog: "Catalog", progress: P
                             cancel: CancelToken | None = None) -> ImportedMetrics:
     """Store the scores in trainer_state.json (log_history eval_*, best_metric), all_results.json and
     eval_results.json of ``path`` in the catalog. Re-importing unchanged files adds nothing."""
-    from .trainer_state import read_training_metrics
+    from .formats.trainer_state import read_training_metrics
 
     p = Path(path).expanduser().resolve()
     if not p.is_dir():

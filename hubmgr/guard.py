@@ -21,7 +21,7 @@ from .errors import ConflictError, UsageError
 from .models import (GUARD_BLOCK, GUARD_WARN, GuardBlob, GuardChange, GuardFixResult, GuardHookResult,
                      GuardReport)
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
-from .remotes import git_repo
+from .git import code_repo as git_repo
 
 GITHUB_LIMIT = 100 * 10**6
 GITHUB_WARN = 50 * 10**6
@@ -448,7 +448,7 @@ def _same_fs(a: Path, b: Path) -> bool:
 
 
 def _file_entry(repo: Path, path: str, base: str) -> dict:
-    from .hashing import sha256_file
+    from .formats.hashing import sha256_file
 
     rel = _relative_to_base(path, base)
     file = repo / path
@@ -497,7 +497,7 @@ def _push_weights(folder: Path, spec, message: str, *, private: bool, allow_pick
 
 
 def _write_pointer(path: Path, *, remote: str, commit: str, files: list[dict], revision: str | None) -> None:
-    from .pointer import write_pointer
+    from .formats.pointer_file import write_pointer
 
     write_pointer(path, remote=remote, revision=revision, commit=commit, files=files)
 

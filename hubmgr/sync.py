@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from . import deploy
 from .errors import NotFoundError, RemoteNotFoundError, UsageError
-from .hashing import git_blob_sha1, sha256_cached
+from .formats.hashing import git_blob_sha1, sha256_cached
 from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from .remotes import KIND_HUB, PushRequest, RemoteFile, RemoteTarget, open_remote, parse_target
@@ -207,7 +207,7 @@ def _check_existing_card(folder: Path) -> None:
     text = card.read_text(encoding="utf-8", errors="replace")
     if not text.startswith("---"):
         return
-    from .remotes import hub_card
+    from .hf import card as hub_card
 
     meta, _evals = hub_card.parse_card(text)
     hub_card.check_license(meta.get("license"))
@@ -368,7 +368,7 @@ def pull(
     cancel: CancelToken | None = None,
 ) -> PullResult:
     """Deploy one exact commit into ``dest`` (verified, atomic) or, with ``cache``, into the HF cache."""
-    from .pointer import looks_like_pointer, read_pointer
+    from .formats.pointer_file import looks_like_pointer, read_pointer
 
     include = tuple(include)
     pointer = None
@@ -509,6 +509,6 @@ def list_remote(spec: str, *, limit: int = 20, remote: "Remote | None" = None):
 def list_registry():
     """Every repository of the embedded local registry (``local:NAME``)."""
     from .config import load_settings
-    from .remotes import local
+    from .git import registry as local
 
     return local.list_repos(load_settings())

@@ -81,7 +81,7 @@ if problems:
 def make_github_like_remote(path: str | Path, *, limit_bytes: int = 100 * 10**6,
                             lfs_limit_bytes: int = 2 * 2**30) -> Path:
     """Create a bare repo at ``path`` (must not exist) with the GitHub-like pre-receive hook."""
-    from ..remotes.gitcmd import run_git
+    from ..git.cmd import run_git
 
     repo = Path(path)
     if repo.exists():
@@ -102,7 +102,7 @@ def git(repo: str | Path, *args: str, check: bool = True, input: bytes | None = 
     """
     import subprocess
 
-    from ..remotes.gitcmd import LFS_CONFIG, _base_env
+    from ..git.cmd import LFS_CONFIG, _base_env
 
     return subprocess.run(["git", *LFS_CONFIG, *args], cwd=repo, input=input, capture_output=True,
                           env=_base_env(None), check=check)

@@ -785,7 +785,7 @@ def read_remote_listing(spec: str, remote_factory: RemoteFactory | None, setting
 def list_local_registry(settings: Any) -> list[str]:
     """Names of the repos in the embedded local registry."""
     try:
-        lister = core("remotes.local", "list_repos")
+        lister = core("git.registry", "list_repos")
     except HubmgrError:
         lister = None
     from ..config import load_settings

@@ -88,7 +88,7 @@ def test_remote_ls_and_repos(run_cli, tmp_path: Path) -> None:
 
 
 def test_pull_from_a_pointer_file(run_cli, tmp_path: Path) -> None:
-    from hubmgr.pointer import write_pointer
+    from hubmgr.formats.pointer_file import write_pointer
 
     folder = _model(tmp_path / "m", "1")
     pinned = run_cli("push", str(folder), "local:demo", "--json").json()["commit_sha"]

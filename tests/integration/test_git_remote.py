@@ -13,8 +13,8 @@ from hubmgr import deploy, sync
 from hubmgr.catalog import Catalog
 from hubmgr.errors import ConflictError, RemoteNotFoundError, VerificationError
 from hubmgr.remotes import PushRequest, open_remote
-from hubmgr.remotes.gitcmd import GitError, git_text, run_git
-from hubmgr.remotes.git_lfs import GitRemote, lfs_object_path
+from hubmgr.git.cmd import GitError, git_text, run_git
+from hubmgr.git.remote import GitRemote, lfs_object_path
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is required (apt-get install git-lfs)")
 
@@ -326,7 +326,7 @@ def test_convert_pushes_safetensors_instead_of_the_pickle(tiny_gpt2_bin_dir: Pat
 
 
 def test_gitattributes_keeps_user_lines_and_tracks_big_files() -> None:
-    from hubmgr.remotes.git_lfs import gitattributes_text
+    from hubmgr.git.remote import gitattributes_text
 
     text = gitattributes_text("*.txt text eol=lf\n*.bin filter=lfs diff=lfs merge=lfs -text\n",
                               ["data/big table.csv", "weights/extra.bin"])

@@ -301,7 +301,7 @@ def test_fix_lfs_path_can_be_a_directory(repo: Path, github: Path) -> None:
 
 
 def test_removing_paths_rewrites_only_the_unpushed_range(repo: Path) -> None:
-    from hubmgr.remotes import git_repo
+    from hubmgr.git import code_repo as git_repo
 
     pushed = rev(repo, "origin/main")
     write_random(repo / "w" / "model.bin", BIG, seed=11)
@@ -324,7 +324,7 @@ def test_fix_hub_moves_weights_to_a_model_repo_and_leaves_a_pointer(tmp_path: Pa
     import shutil
 
     from hubmgr import paths
-    from hubmgr.pointer import read_pointer
+    from hubmgr.formats.pointer_file import read_pointer
 
     limit = 200_000  # the tiny GPT-2's model.safetensors (~450 KB) plays the 500 MB model
     github = make_github_like_remote(tmp_path / "github.git", limit_bytes=limit)

@@ -1,4 +1,4 @@
-"""HubRemote (hubmgr.remotes.hub) against the Hub test server, through the real huggingface_hub client."""
+"""HubRemote (hubmgr.hf.remote) against the Hub test server, through the real huggingface_hub client."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from hubmgr.config import load_settings
 from hubmgr.errors import AuthError, ConflictError, RemoteNotFoundError, VerificationError
-from hubmgr.hashing import git_blob_sha1
+from hubmgr.formats.hashing import git_blob_sha1
 from hubmgr.progress import CancelToken, ProgressEvent
 from hubmgr.remotes import PushRequest, RemoteFile, open_remote, parse_target
 from hubmgr.testing.hub_server import ALICE_READ_TOKEN, ALICE_WRITE_TOKEN, BOB_WRITE_TOKEN
@@ -37,7 +37,7 @@ def _all(folder: Path) -> tuple[str, ...]:
 
 
 def test_push_creates_private_repo_lists_and_tags(hub_server, folder: Path, monkeypatch) -> None:
-    from hubmgr.remotes import hub
+    from hubmgr.hf import remote as hub
 
     monkeypatch.setattr(hub, "PROGRESS_INTERVAL", 0)
     events: list[ProgressEvent] = []

@@ -153,7 +153,7 @@ def test_auth_errors_give_hints_and_exit_code_3(hub_server, model_dir: Path, tmp
 
 def test_dropped_connection_resumes_and_current_never_points_to_a_partial_release(
         hub_server, logged_in, model_dir: Path, tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hubmgr.remotes import hub as hub_remote
+    from hubmgr.hf import remote as hub_remote
 
     monkeypatch.setattr(hub_remote, "DOWNLOAD_ATTEMPTS", 2)
     dest = tmp_path / "deploy"

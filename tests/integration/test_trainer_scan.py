@@ -10,7 +10,7 @@ import pytest
 from hubmgr import checkpoints as ck
 from hubmgr.catalog import Catalog
 from hubmgr.testing import checkpoint_factory as cf
-from hubmgr.trainer_state import read_training_metrics
+from hubmgr.formats.trainer_state import read_training_metrics
 
 pytest.importorskip("accelerate")
 

@@ -11,8 +11,8 @@ import pytest
 from hubmgr.cards import TemplateError, load_template, list_templates, write_card
 from hubmgr.catalog import Catalog
 from hubmgr.evaluate import evaluate_checkpoint
-from hubmgr.hashing import sha256_file
-from hubmgr.remotes.hub_card import CardError
+from hubmgr.formats.hashing import sha256_file
+from hubmgr.hf.card import CardError
 
 
 @pytest.fixture

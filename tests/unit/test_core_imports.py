@@ -9,16 +9,16 @@ import sys
 import pytest
 
 CORE_MODULES = [
-    "hubmgr.errors", "hubmgr.models", "hubmgr.progress", "hubmgr.paths", "hubmgr.config", "hubmgr.hashing",
+    "hubmgr.errors", "hubmgr.models", "hubmgr.progress", "hubmgr.paths", "hubmgr.config", "hubmgr.formats.hashing",
     "hubmgr.catalog", "hubmgr.remotes",
 ]
 OPTIONAL_CORE = [
-    "hubmgr.checkpoints", "hubmgr.pickle_safety", "hubmgr.torchfile", "hubmgr.scan", "hubmgr.convert",
+    "hubmgr.checkpoints", "hubmgr.formats.pickle_scan", "hubmgr.formats.torchfile", "hubmgr.scan", "hubmgr.convert",
     "hubmgr.evaluate", "hubmgr.cards", "hubmgr.compare", "hubmgr.deploy", "hubmgr.guard", "hubmgr.sync",
-    "hubmgr.remotes.hub",
-    "hubmgr.remotes.git_lfs", "hubmgr.remotes.local", "hubmgr.remotes.gitcmd", "hubmgr.demo",
-    "hubmgr.trainer_state", "hubmgr.pointer", "hubmgr.safetensors_writer", "hubmgr.remotes.hub_card",
-    "hubmgr.remotes.git_repo", "hubmgr.testing.hub_server",
+    "hubmgr.hf.remote",
+    "hubmgr.git.remote", "hubmgr.git.registry", "hubmgr.git.cmd", "hubmgr.demo",
+    "hubmgr.formats.trainer_state", "hubmgr.formats.pointer_file", "hubmgr.formats.safetensors_writer", "hubmgr.hf.card",
+    "hubmgr.git.code_repo", "hubmgr.testing.hub_server",
 ]
 FRONT_ENDS = ("textual", "rich", "click", "hubmgr.cli", "hubmgr.tui")
 TENSOR_LIBS = ("torch", "transformers", "safetensors", "numpy")

@@ -220,7 +220,7 @@ def test_include_pulls_a_subset_and_lock_lists_only_it(remote: DirRemote, tmp_pa
 
 
 def test_pointer_file_pins_the_commit(remote: DirRemote, tmp_path: Path) -> None:
-    from hubmgr.pointer import read_pointer, write_pointer
+    from hubmgr.formats.pointer_file import read_pointer, write_pointer
 
     a = _push(remote, _model(tmp_path / "m", "1"))
     files = remote.list_files(a)

@@ -12,7 +12,7 @@ from hubmgr.catalog import Catalog
 from hubmgr.errors import CancelledError, CorruptFileError, NotFoundError, UsageError
 from hubmgr.evaluate import (arithmetic_problems, evaluate_checkpoint, extract_number, import_training_metrics,
                              normalise_answer, parse_digits)
-from hubmgr.hashing import sha256_file
+from hubmgr.formats.hashing import sha256_file
 from hubmgr.progress import CancelToken
 
 

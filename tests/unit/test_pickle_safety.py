@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hubmgr.models import VERDICT_NEEDS_CODE, VERDICT_SAFE, VERDICT_UNKNOWN, VERDICT_UNSAFE
-from hubmgr.pickle_safety import analyze_file, is_dangerous, merge, static_globals, verdict_for
+from hubmgr.formats.pickle_scan import analyze_file, is_dangerous, merge, static_globals, verdict_for
 from hubmgr.testing import checkpoint_factory as cf
 
 torch = pytest.importorskip("torch")

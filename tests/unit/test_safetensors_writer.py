@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hubmgr import safetensors_writer as stw
+from hubmgr.formats import safetensors_writer as stw
 from hubmgr.errors import ConflictError, CorruptFileError, DiskSpaceError, VerificationError
 
 

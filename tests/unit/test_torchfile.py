@@ -8,7 +8,14 @@ import pytest
 
 from hubmgr.errors import CorruptFileError, UnsafePickleError
 from hubmgr.testing import checkpoint_factory as cf
-from hubmgr.torchfile import Stub, TensorRef, find_state_dict, load_torch_file, shared_storage_groups, tied_groups
+from hubmgr.formats.torchfile import (
+    Stub,
+    TensorRef,
+    find_state_dict,
+    load_torch_file,
+    shared_storage_groups,
+    tied_groups,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -178,7 +185,7 @@ def test_loading_does_not_import_torch(tmp_path: Path) -> None:
 
     path = cf.save_full_model(tmp_path / "m.pt")
     code = (
-        "import sys\nfrom hubmgr.torchfile import load_torch_file, find_state_dict\n"
+        "import sys\nfrom hubmgr.formats.torchfile import load_torch_file, find_state_dict\n"
         f"tf = load_torch_file({str(path)!r})\nv = find_state_dict(tf.root)\n"
         "print(len(v.tensors), v.kind, 'torch' in sys.modules)\n"
     )

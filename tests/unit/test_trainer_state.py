@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hubmgr.trainer_state import checkpoint_step, read_training_metrics
+from hubmgr.formats.trainer_state import checkpoint_step, read_training_metrics
 
 STATE = {
     "global_step": 20, "epoch": 2.0, "max_steps": 20, "best_metric": 1.5, "best_global_step": 10,

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, Union
 
-from .errors import CorruptFileError, DiskSpaceError, VerificationError
-from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from ..errors import CorruptFileError, DiskSpaceError, VerificationError
+from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
 # safetensors dtype code -> bytes per element.
 DTYPE_SIZES = {
@@ -591,7 +591,7 @@ def commit(temp: Path, final: Path, *, replace: bool) -> None:
     """Move a finished temp file or dir to its final name (replacing it only if ``replace``)."""
     if final.exists() or final.is_symlink():
         if not replace:
-            from .errors import ConflictError
+            from ..errors import ConflictError
 
             raise ConflictError(f"{final} already exists", "pass --force to overwrite it")
         if final.is_dir() and not final.is_symlink():

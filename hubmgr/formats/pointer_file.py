@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import CorruptFileError, NotFoundError
-from .models import JsonMixin
+from ..errors import CorruptFileError, NotFoundError
+from ..models import JsonMixin
 
 POINTER_VERSION = 1
 POINTER_SUFFIX = ".hubmgr.json"

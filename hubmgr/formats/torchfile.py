@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from .errors import CorruptFileError, UnsafePickleError
+from ..errors import CorruptFileError, UnsafePickleError
 
 # -- dtypes --------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..errors import ConflictError, NotFoundError
-from .gitcmd import GitError, git_text, require_git, require_git_lfs, run_git
+from .cmd import GitError, git_text, require_git, require_git_lfs, run_git
 
 ZERO_SHA = "0" * 40
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import JsonMixin
+from ..models import JsonMixin
 
 CHECKPOINT_DIR_RE = re.compile(r"^checkpoint-(\d+)$")
 RESULT_FILES = ("all_results.json", "eval_results.json", "train_results.json")
@@ -98,7 +98,7 @@ def _metric_for_best(directory: Path, warnings: list[str]) -> tuple[str | None, 
     args_path = directory / "training_args.bin"
     if not args_path.is_file():
         return None, None
-    from .errors import HubmgrError
+    from ..errors import HubmgrError
     from .torchfile import Stub, load_torch_file
 
     try:

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import UsageError
-from ..models import JsonMixin
-from ..progress import CancelToken, ProgressSink, no_progress
+from .errors import UsageError
+from .models import JsonMixin
+from .progress import CancelToken, ProgressSink, no_progress
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from .config import Settings
 
 KIND_HUB = "hub"
 KIND_GIT = "git"
@@ -189,15 +189,15 @@ class Remote(Protocol):
 
 def open_remote(target: RemoteTarget | str, settings: "Settings | None" = None, *, token: str | None = None) -> Remote:
     """Build the remote for a target. Imports the backend lazily (hub needs huggingface_hub)."""
-    from ..config import load_settings
+    from .config import load_settings
 
     if isinstance(target, str):
         target = parse_target(target)
     settings = settings or load_settings()
     if target.kind == KIND_HUB:
-        from .hub import HubRemote
+        from .hf.remote import HubRemote
 
         return HubRemote(target, settings, token=token)
-    from .git_lfs import GitRemote
+    from .git.remote import GitRemote
 
     return GitRemote(target, settings)

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from .. import paths
 from ..errors import ConflictError, RemoteNotFoundError, UsageError, VerificationError
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
-from . import KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget
-from . import local as local_registry
-from .gitcmd import GitError, redact, run_git
-from .git_repo import parse_lfs_pointer, read_blobs
+from ..remotes import KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget
+from . import registry as local_registry
+from .cmd import GitError, redact, run_git
+from .code_repo import parse_lfs_pointer, read_blobs
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -129,7 +129,7 @@ class GitRemote:
         args = ["ls-remote", "--symref", "origin"]
         proc = self._git(args, check=False, lfs=False)
         if proc.returncode != 0:
-            from .gitcmd import classify_git_failure
+            from .cmd import classify_git_failure
 
             err = classify_git_failure(args, proc.stderr.decode(errors="replace"), proc.returncode)
             if isinstance(err, RemoteNotFoundError):
@@ -292,7 +292,7 @@ class GitRemote:
         if "missing object" in err:
             raise VerificationError(f"{self.name} is missing LFS objects of commit {commit_sha[:12]}",
                                     "the weights were never uploaded; re-push the model with hubmgr push")
-        from .gitcmd import classify_git_failure
+        from .cmd import classify_git_failure
 
         raise classify_git_failure(args, err, proc.returncode)
 
@@ -441,7 +441,7 @@ class GitRemote:
                 if request.tag and "already exists" in err:
                     raise ConflictError(f"tag {request.tag!r} already exists on {self.name}",
                                         "choose another tag, or pass --force to move it")
-                from .gitcmd import classify_git_failure
+                from .cmd import classify_git_failure
 
                 raise classify_git_failure(args, err, proc.returncode)
             self._git(["update-ref", f"refs/remotes/origin/{prepared.branch}", prepared.commit], lfs=False)

@@ -25,8 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptFileError, HubmgrError
-from .models import VERDICT_NEEDS_CODE, VERDICT_NOT_PICKLE, VERDICT_SAFE, VERDICT_UNKNOWN, VERDICT_UNSAFE, SafetyInfo
+from ..errors import CorruptFileError, HubmgrError
+from ..models import (
+    VERDICT_NEEDS_CODE,
+    VERDICT_NOT_PICKLE,
+    VERDICT_SAFE,
+    VERDICT_UNKNOWN,
+    VERDICT_UNSAFE,
+    SafetyInfo,
+)
 from .torchfile import ALLOWED_GLOBALS, LEGACY_MAGIC, TorchFile, load_pickle_file, load_torch_file
 
 DANGEROUS_MODULES = frozenset({

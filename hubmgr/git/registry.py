@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import RemoteNotFoundError
 from ..models import RegistryListing, RegistryRepo
-from .gitcmd import git_text, run_git
+from .cmd import git_text, run_git
 
 if TYPE_CHECKING:
     from ..config import Settings

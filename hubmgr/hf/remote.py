@@ -26,7 +26,7 @@ from ..errors import (
     AuthError, CancelledError, ConflictError, HubmgrError, RemoteError, RemoteNotFoundError, VerificationError,
 )
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
-from . import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget
+from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget
 
 if TYPE_CHECKING:
     from ..config import Settings
