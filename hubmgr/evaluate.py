@@ -226,6 +226,21 @@ def normalise_answer(text: str) -> str:
 # -- the suites ------------------------------------------------------------------------------
 
 
+def generated_text(tokenizer: Any, ids: list[int]) -> str:
+    """The text of generated token ids as the model wrote it.
+
+    ``decode`` of a fast tokenizer without a decoder joins tokens with spaces (a char-level
+    WordLevel tokenizer turns ``11`` into ``1 1``, which exact match then scores wrong): then the
+    token strings are joined as they are. With a decoder (ByteLevel, Metaspace, WordPiece, Fuse...)
+    the decoder knows how its tokens join, so ``decode`` is right."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.decoder is None:
+        special = set(tokenizer.all_special_ids)
+        tokens = tokenizer.convert_ids_to_tokens([i for i in ids if i not in special])
+        return "".join(t for t in tokens if t is not None)
+    return tokenizer.decode(ids, skip_special_tokens=True)
+
+
 def _generate(model: Any, tokenizer: Any, prompts: list[str], *, max_new_tokens: int, batch_size: int,
               progress: ProgressSink, cancel: CancelToken | None, task: str) -> list[str]:
     """Greedy continuations of ``prompts``, batched, on CPU."""
@@ -245,7 +260,7 @@ def _generate(model: Any, tokenizer: Any, prompts: list[str], *, max_new_tokens:
         with torch.inference_mode():
             generated = model.generate(**enc, generation_config=config)
         new_tokens = generated[:, enc["input_ids"].shape[1]:]
-        outputs.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        outputs.extend(generated_text(tokenizer, row.tolist()) for row in new_tokens)
         progress(ProgressEvent(task, "generating", len(outputs), len(prompts), unit="problems"))
     progress(ProgressEvent(task, "generating", len(outputs), len(prompts), unit="problems", finished=True))
     return outputs
