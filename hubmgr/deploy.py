@@ -31,7 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from .errors import ConflictError, CorruptFileError, NotFoundError, UsageError, VerificationError
+from .errors import (ConflictError, CorruptFileError, NotFoundError, UsageError, VerificationError,
+                     local_os_error)
 from .models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
@@ -87,8 +88,11 @@ def safe_relpath(path: str) -> str:
 def locked(dest: Path) -> Iterator[None]:
     """Exclusive lock on a deploy dir: two pulls never interleave."""
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    fh = open(dest / DEPLOY_LOCK, "a+")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        fh = open(dest / DEPLOY_LOCK, "a+")
+    except OSError as exc:
+        raise local_os_error(exc, f"cannot use the deploy dir {dest}") from exc
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -232,16 +236,20 @@ def list_release_dirs(dest: Path) -> list[Path]:
 
 def release_is_complete(dest: Path, sha: str) -> bool:
     """A release dir exists with a lock file whose files all have the recorded sizes."""
-    rel = release_dir(dest, sha)
+    return not release_problems(release_dir(dest, sha))
+
+
+def release_problems(release: Path, *, verify: bool = False, progress: ProgressSink = no_progress,
+                     cancel: CancelToken | None = None) -> tuple[str, ...]:
+    """Why a release cannot be made live (empty = complete): lock file, presence and size of
+    every file; with ``verify`` also sha256 and files that are not part of the release."""
     try:
-        lock = read_lock(rel)
-    except (NotFoundError, CorruptFileError):
-        return False
-    for f in lock.files:
-        p = rel / f.path
-        if not p.is_file() or p.stat().st_size != f.size:
-            return False
-    return lock.commit == sha
+        lock = read_lock(release)
+    except (NotFoundError, CorruptFileError) as exc:
+        return (exc.message,)
+    if lock.commit != release.name:
+        return (f"{LOCK_NAME} is for commit {lock.commit[:12]}, not {release.name[:12]}",)
+    return _check_files(release, lock, verify=verify, progress=progress, cancel=cancel)
 
 
 def promote(staging: Path, dest: Path, sha: str) -> Path:
@@ -290,9 +298,16 @@ def prune(dest: Path, keep: int) -> tuple[str, ...]:
     removed = []
     for rel in ordered:
         if rel.name not in kept:
-            shutil.rmtree(rel)
+            _remove_release(rel)
             removed.append(rel.name)
     return tuple(removed)
+
+
+def _remove_release(rel: Path) -> None:
+    # The lock file goes first: a crash half way leaves a dir that no longer counts as a release
+    # (list_release_dirs skips it, clean_staging removes it), never a lock over missing files.
+    (rel / LOCK_NAME).unlink(missing_ok=True)
+    shutil.rmtree(rel, ignore_errors=True)
 
 
 def clean_staging(dest: Path, *, keep_sha: str | None = None) -> None:
@@ -300,10 +315,19 @@ def clean_staging(dest: Path, *, keep_sha: str | None = None) -> None:
     root = releases_dir(dest)
     if not root.is_dir():
         return
-    for p in root.iterdir():
+    for p in sorted(root.iterdir()):
         stale_staging = p.name.startswith(STAGING_PREFIX) and p.name != f"{STAGING_PREFIX}{keep_sha}"
-        if stale_staging or p.name.startswith(".old-"):  # .old-*: a swap interrupted by a crash
+        if p.name.startswith(".old-"):  # a promote() swap interrupted by a crash
+            sha = p.name.split("-")[1]
+            final = release_dir(dest, sha)
+            if _SHA_RE.match(sha) and not final.exists():
+                os.rename(p, final)  # the crash came between the two renames: the old copy is the release
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+        elif stale_staging:
             shutil.rmtree(p, ignore_errors=True)
+        elif _SHA_RE.match(p.name) and p.is_dir() and not (p / LOCK_NAME).exists() and p.name != live_sha(dest):
+            shutil.rmtree(p, ignore_errors=True)  # a prune interrupted after it removed the lock file
 
 
 def _find_release(dest: Path, sha_prefix: str) -> Path:
@@ -315,38 +339,62 @@ def _find_release(dest: Path, sha_prefix: str) -> Path:
     return matches[0]
 
 
-def rollback(dest: str | os.PathLike[str], *, to: str | None = None) -> RollbackResult:
-    """Make an earlier release live again (default: the one live before the current one)."""
+def rollback(dest: str | os.PathLike[str], *, to: str | None = None, verify: bool = False,
+             progress: ProgressSink = no_progress, cancel: CancelToken | None = None) -> RollbackResult:
+    """Make an earlier release live again (default: the newest complete one before the current one).
+
+    Only a complete release goes live: every file of its lock file present with its size, and with
+    ``verify`` its sha256. An incomplete one named by ``to`` is refused; by default it is skipped.
+    """
     dest = Path(dest).resolve()
     with locked(dest):
         live = live_sha(dest)
+        skipped: list[str] = []
         if to is not None:
             target = _find_release(dest, to)
+            problems = release_problems(target, verify=verify, progress=progress, cancel=cancel)
+            if problems:
+                raise VerificationError(f"release {target.name[:12]} is incomplete: {_summary(problems)}",
+                                        "pull that commit again: hubmgr pull REMOTE@SHA --dest DIR")
         else:
-            older = [p for p in list_release_dirs(dest) if p.name != live]
-            if not older:
-                raise NotFoundError(f"no earlier release to roll back to in {dest}",
+            target = None
+            for rel in (p for p in list_release_dirs(dest) if p.name != live):
+                problems = release_problems(rel, verify=verify, progress=progress, cancel=cancel)
+                if not problems:
+                    target = rel
+                    break
+                skipped.append(f"{rel.name[:12]} ({_summary(problems)})")
+            if target is None:
+                why = f" (incomplete: {'; '.join(skipped)})" if skipped else ""
+                raise NotFoundError(f"no earlier release to roll back to in {dest}{why}",
                                     "pull another revision first; `hubmgr status --dest DIR` lists releases")
-            target = older[0]
         switch_current(dest, target.name)
-    return RollbackResult(dest=str(dest), from_sha=live, to_sha=target.name, release=str(target))
+    return RollbackResult(dest=str(dest), from_sha=live, to_sha=target.name, release=str(target),
+                          verified=verify, skipped=tuple(skipped))
+
+
+def _summary(problems: tuple[str, ...]) -> str:
+    return "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
 
 
 def _release_info(rel: Path, live: str | None) -> ReleaseInfo:
     try:
         lock = read_lock(rel)
         return ReleaseInfo(rel.name, str(rel), rel.name == live, lock.revision, lock.remote, lock.pulled_at,
-                           len(lock.files), sum(f.size for f in lock.files))
+                           len(lock.files), sum(f.size for f in lock.files), complete=not release_problems(rel))
     except (NotFoundError, CorruptFileError):
-        return ReleaseInfo(rel.name, str(rel), rel.name == live, None, None, None, 0, 0)
+        return ReleaseInfo(rel.name, str(rel), rel.name == live, None, None, None, 0, 0, complete=False)
 
 
 def verify_release(release: Path, *, progress: ProgressSink = no_progress,
                    cancel: CancelToken | None = None) -> tuple[str, ...]:
     """Re-hash a release against its lock file; returns the problems found (empty = intact)."""
-    lock = read_lock(release)
+    return _check_files(release, read_lock(release), verify=True, progress=progress, cancel=cancel)
+
+
+def _check_files(release: Path, lock: ReleaseLock, *, verify: bool, progress: ProgressSink,
+                 cancel: CancelToken | None) -> tuple[str, ...]:
     problems = []
-    listed = {f.path for f in lock.files}
     total = sum(f.size for f in lock.files)
     done = 0
     for f in lock.files:
@@ -357,16 +405,20 @@ def verify_release(release: Path, *, progress: ProgressSink = no_progress,
         if p.stat().st_size != f.size:
             problems.append(f"{f.path}: size {p.stat().st_size}, lock file says {f.size}")
             continue
+        if not verify:
+            continue
         digest, _ = _hash_file(p, want_sha1_blob=False, cancel=cancel)
         done += f.size
         progress(ProgressEvent("status:verify", f"verifying {f.path}", done, total))
         if digest != f.sha256:
             problems.append(f"{f.path}: modified (sha256 {digest[:12]}..., lock file says {f.sha256[:12]}...)")
-    for p in sorted(release.rglob("*")):
-        rel = p.relative_to(release).as_posix()
-        if p.is_file() and rel not in listed and rel != LOCK_NAME:
-            problems.append(f"{rel}: not part of the release")
-    progress(ProgressEvent("status:verify", "verified", done, total, finished=True))
+    if verify:
+        listed = {f.path for f in lock.files}
+        for p in sorted(release.rglob("*")):
+            rel = p.relative_to(release).as_posix()
+            if p.is_file() and rel not in listed and rel != LOCK_NAME:
+                problems.append(f"{rel}: not part of the release")
+        progress(ProgressEvent("status:verify", "verified", done, total, finished=True))
     return tuple(problems)
 
 
@@ -385,14 +437,13 @@ def status(dest: str | os.PathLike[str], *, verify: bool = False, check_remote: 
     if check_remote:
         remote_sha, error = _remote_head(lock)
         moved = None if remote_sha is None else remote_sha != live
-    problems: tuple[str, ...] = ()
-    verified = None
-    if verify:
-        problems = verify_release(release_dir(dest, live), progress=progress, cancel=cancel)
-        verified = not problems
+    # presence + size always (cheap, stat only); sha256 and stray files with verify
+    missing = release_problems(release_dir(dest, live))
+    problems = release_problems(release_dir(dest, live), progress=progress, cancel=cancel,
+                                verify=True) if verify and not missing else missing
     return DeployStatus(str(dest), live, lock.remote, lock.revision, lock.pulled_at, releases,
-                        remote_sha=remote_sha, remote_moved=moved, remote_error=error, verified=verified,
-                        problems=problems)
+                        remote_sha=remote_sha, remote_moved=moved, remote_error=error,
+                        verified=(not problems) if verify else None, problems=problems, complete=not missing)
 
 
 def _remote_head(lock: ReleaseLock) -> tuple[str | None, str | None]:

@@ -7,6 +7,8 @@ and exit codes; the TUI turns them into notifications.
 
 from __future__ import annotations
 
+import errno
+
 # Documented exit codes of the CLI.
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -62,6 +64,10 @@ class DiskSpaceError(HubmgrError):
     """Not enough free space for the output."""
 
 
+class LocalIOError(HubmgrError):
+    """The local file system refused: read-only, no permission, not a directory."""
+
+
 class MissingToolError(HubmgrError):
     """An external program (git, git-lfs) or optional library is not installed."""
 
@@ -87,3 +93,28 @@ class CancelledError(HubmgrError):
 
     def __init__(self, message: str = "cancelled", hint: str | None = None) -> None:
         super().__init__(message, hint)
+
+
+_OS_REASONS = {
+    errno.ENOSPC: ("the disk is full", "free some space (or point the output at a bigger disk) and run it again"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space and run it again"),
+    errno.EROFS: ("the file system is read-only", "use a writable directory"),
+    errno.EACCES: ("permission denied", "use a directory you can write to, or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "use a directory you can write to, or fix its permissions"),
+    errno.ENOTDIR: ("a part of the path is a file, not a directory", "check the path"),
+    errno.EEXIST: ("a file is in the way", "move it aside and run it again"),
+    errno.ENOENT: ("no such file or directory", "check the path"),
+}
+ENVIRONMENT_ERRNOS = frozenset(_OS_REASONS) - {errno.ENOENT, errno.EEXIST}
+
+
+def local_os_error(exc: OSError, what: str) -> HubmgrError:
+    """One line for an ``OSError`` of the local file system: ``what: reason (file)`` plus a hint.
+
+    Disk full becomes ``DiskSpaceError``; everything else ``LocalIOError``. Both exit 1: a local
+    problem, never "retry the remote".
+    """
+    reason, hint = _OS_REASONS.get(exc.errno or 0, (exc.strerror or str(exc), None))
+    where = f" ({exc.filename})" if exc.filename else ""
+    cls = DiskSpaceError if exc.errno in (errno.ENOSPC, errno.EDQUOT) else LocalIOError
+    return cls(f"{what}: {reason}{where}", hint)

@@ -340,6 +340,7 @@ class ReleaseInfo(JsonMixin):
     pulled_at: str | None
     files: int
     size_bytes: int
+    complete: bool = True  # every file of the lock file present with its size
 
 
 @dataclass(frozen=True)
@@ -367,6 +368,8 @@ class RollbackResult(JsonMixin):
     from_sha: str | None
     to_sha: str
     release: str
+    verified: bool = False  # sha256 of every file checked (--verify); presence + size always
+    skipped: tuple[str, ...] = ()  # newer releases passed over as incomplete ("sha (why)")
 
 
 @dataclass(frozen=True)
@@ -381,7 +384,8 @@ class DeployStatus(JsonMixin):
     remote_moved: bool | None = None  # None: not checked or unreachable
     remote_error: str | None = None
     verified: bool | None = None  # None: --verify not asked
-    problems: tuple[str, ...] = ()  # what --verify found wrong
+    problems: tuple[str, ...] = ()  # what is wrong with the live release (missing/size; sha256 with --verify)
+    complete: bool | None = None  # live release has every file at its size (None: nothing live)
 
 
 @dataclass(frozen=True)

@@ -156,26 +156,39 @@ def _render_pull(console, result) -> None:  # noqa: ANN001
 @click.option("--dest", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Deploy dir made by hubmgr pull.")
 @click.option("--to", "to", default=None, metavar="SHA", help="Release to make live (default: the previous one).")
+@click.option("--verify", is_flag=True,
+              help="Also re-hash the target against its lock file (presence and size are always checked).")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
-def rollback_cmd(dest: Path, to: str | None, json_mode: bool) -> None:
-    """Make an earlier release live again (atomic switch of DIR/current).
+def rollback_cmd(dest: Path, to: str | None, verify: bool, json_mode: bool) -> None:
+    """Make an earlier, complete release live again (atomic switch of DIR/current).
+
+    A release with a missing or truncated file is never made live: by default it is
+    skipped (and named), with --to it is refused.
 
     \b
     Examples:
       hubmgr rollback --dest /srv/gpt2
-      hubmgr rollback --dest /srv/gpt2 --to 1b6748ec
+      hubmgr rollback --dest /srv/gpt2 --to 1b6748ec --verify
     """
     from ..deploy import rollback
 
-    result = rollback(dest, to=to)
-    output.emit(result, json_mode=json_mode, render=lambda console: console.print(
-        f"[bold green]live[/]: {result.to_sha} (was {result.from_sha or 'nothing'})"))
+    with output.progress_bars(not json_mode) as progress:
+        result = rollback(dest, to=to, verify=verify, progress=progress)
+
+    def render(console) -> None:  # noqa: ANN001
+        checked = "verified" if result.verified else "complete"
+        console.print(f"[bold green]live[/]: {result.to_sha} (was {result.from_sha or 'nothing'}; {checked})")
+        output.warnings(tuple(f"skipped incomplete release {s}" for s in result.skipped))
+
+    output.emit(result, json_mode=json_mode, render=render)
 
 
 @cli.command("status")
 @click.option("--dest", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Deploy dir made by hubmgr pull.")
-@click.option("--verify", is_flag=True, help="Re-hash the live release against its lock file (exit 1 if changed).")
+@click.option("--verify", is_flag=True,
+              help="Re-hash the live release against its lock file (exit 1 if changed). Presence and size "
+                   "of every file are always checked (exit 1 if incomplete).")
 @click.option("--offline", is_flag=True, help="Do not ask the remote whether the revision moved.")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 def status_cmd(dest: Path, verify: bool, offline: bool, json_mode: bool) -> None:
@@ -191,7 +204,7 @@ def status_cmd(dest: Path, verify: bool, offline: bool, json_mode: bool) -> None
     with output.progress_bars(not json_mode) as progress:
         result = status(dest, verify=verify, check_remote=not offline, progress=progress)
     output.emit(result, json_mode=json_mode, render=lambda console: _render_status(console, result))
-    if result.verified is False:
+    if result.verified is False or result.complete is False:
         raise click.exceptions.Exit(1)
 
 
@@ -208,15 +221,19 @@ def _render_status(console, result) -> None:  # noqa: ANN001
             console.print(f"  remote: [yellow]moved[/] to {result.remote_sha} (pull again to update)")
         elif result.remote_moved is False:
             console.print("  remote: up to date")
-        if result.verified is True:
+        if result.complete is False:
+            console.print("  files: [red]INCOMPLETE[/] (pull it again, or hubmgr rollback --dest DIR)")
+        elif result.verified is True:
             console.print("  verify: [green]intact[/] (every file matches the lock file)")
         elif result.verified is False:
             console.print("  verify: [red]CHANGED[/]")
-            for p in result.problems:
-                console.print(f"    {p}")
+        for p in result.problems:
+            console.print(f"    {p}")
     for r in result.releases:
         mark = "*" if r.live else " "
-        console.print(f"  {mark} {r.sha}  {r.revision or '-':<12} {output.human_size(r.size_bytes):>9}  {r.pulled_at}")
+        state = "" if r.complete else "  [red]incomplete[/]"
+        console.print(f"  {mark} {r.sha}  {r.revision or '-':<12} {output.human_size(r.size_bytes):>9}  "
+                      f"{r.pulled_at}{state}")
 
 
 @cli.group("remote")

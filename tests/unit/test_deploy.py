@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hubmgr import deploy, sync
-from hubmgr.errors import CancelledError, NotFoundError, UsageError, VerificationError
+from hubmgr.errors import CancelledError, LocalIOError, NotFoundError, UsageError, VerificationError
 from hubmgr.progress import CancelToken
 from hubmgr.remotes import RemoteFile
 from hubmgr.testing.dir_remote import DirRemote
@@ -262,3 +262,111 @@ def test_pulling_the_live_commit_with_another_include_replaces_the_release(remot
     assert (dest / "current" / "model.safetensors").is_file()
     assert deploy.status(dest, verify=True, check_remote=False).verified is True
     assert sorted(os.listdir(dest / "releases")) == [sha]
+
+
+def _three_releases(remote: DirRemote, tmp_path: Path) -> tuple[Path, list[str]]:
+    dest = tmp_path / "deploy"
+    shas = []
+    for v in "123":
+        shas.append(_push(remote, _model(tmp_path / "m", v)))
+        _pull(remote, dest, shas[-1])
+    return dest, shas
+
+
+def test_rollback_skips_an_incomplete_release_and_refuses_it_by_name(remote: DirRemote, tmp_path: Path) -> None:
+    dest, (a, b, c) = _three_releases(remote, tmp_path)
+    # a prune killed half way before the fix: b keeps its lock file but lost its weights
+    (dest / "releases" / b / "model.safetensors").unlink()
+    with pytest.raises(VerificationError, match=r"incomplete: model.safetensors: missing"):
+        deploy.rollback(dest, to=b[:10])
+    assert deploy.live_sha(dest) == c
+    back = deploy.rollback(dest)
+    assert back.to_sha == a and deploy.live_sha(dest) == a
+    assert len(back.skipped) == 1 and back.skipped[0].startswith(b[:12])
+    assert not deploy.release_problems(dest / "releases" / a)  # what went live is complete
+
+
+def test_rollback_verify_refuses_a_release_modified_in_place(remote: DirRemote, tmp_path: Path) -> None:
+    dest, (a, b, c) = _three_releases(remote, tmp_path)
+    weights = dest / "releases" / b / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[3] ^= 0xFF  # same size: only sha256 sees it
+    weights.write_bytes(bytes(data))
+    assert deploy.rollback(dest, verify=True).to_sha == a
+    with pytest.raises(VerificationError, match="modified"):
+        deploy.rollback(dest, to=b, verify=True)
+    assert deploy.rollback(dest, to=b).to_sha == b  # without --verify: presence and size only
+
+
+def test_rollback_with_only_incomplete_releases_is_a_clear_error(remote: DirRemote, tmp_path: Path) -> None:
+    dest, (a, b, c) = _three_releases(remote, tmp_path)
+    for sha in (a, b):
+        (dest / "releases" / sha / "config.json").write_text("{}")  # wrong size
+    with pytest.raises(NotFoundError, match="no earlier release.*incomplete.*config.json: size"):
+        deploy.rollback(dest)
+    assert deploy.live_sha(dest) == c
+
+
+def test_status_checks_presence_and_size_of_the_live_release_without_verify(remote: DirRemote, tmp_path: Path) -> None:
+    dest, (a, b, c) = _three_releases(remote, tmp_path)
+    (dest / "releases" / a / "sub" / "tokenizer.json").unlink()
+    (dest / "current" / "config.json").write_text("{}")
+    st = deploy.status(dest, check_remote=False)
+    assert st.complete is False and st.verified is None
+    assert any(p.startswith("config.json: size") for p in st.problems)
+    assert {r.sha: r.complete for r in st.releases} == {a: False, b: True, c: False}
+
+
+def test_prune_removes_the_lock_file_first_and_pull_cleans_a_half_pruned_release(
+        remote: DirRemote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dest, (a, b, c) = _three_releases(remote, tmp_path)
+    seen = []
+
+    def crash_in_rmtree(path, ignore_errors=False):  # noqa: ANN001
+        seen.append((path.name, (path / deploy.LOCK_NAME).exists()))
+        (path / "model.safetensors").unlink()  # part of the tree is gone, then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy.shutil, "rmtree", crash_in_rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        deploy.prune(dest, 2)
+    monkeypatch.undo()
+    assert seen == [(a, False)]  # the lock file was already gone when the tree removal started
+    assert [p.name for p in deploy.list_release_dirs(dest)] == [c, b]  # a no longer counts
+    assert deploy.rollback(dest).to_sha == b
+    _pull(remote, dest, c)
+    assert not (dest / "releases" / a).exists()  # the next pull cleaned the half-pruned dir
+
+
+def test_pull_restores_a_release_whose_swap_was_interrupted(remote: DirRemote, tmp_path: Path) -> None:
+    dest, (a, b, c) = _three_releases(remote, tmp_path)
+    # promote() renamed releases/<c> to .old-<c>-PID, then the process died before the second rename
+    os.rename(dest / "releases" / c, dest / "releases" / f".old-{c}-4242")
+    _pull(remote, dest, b)
+    assert deploy.release_is_complete(dest, c) and not list((dest / "releases").glob(".old-*"))
+
+
+def test_rollback_and_status_cli_report_incomplete_releases(remote: DirRemote, tmp_path: Path, run_cli) -> None:
+    dest, (a, b, c) = _three_releases(remote, tmp_path)
+    (dest / "releases" / b / "model.safetensors").unlink()
+    r = run_cli("rollback", "--dest", str(dest), "--to", b[:12])
+    assert r.exit_code == 1 and "incomplete: model.safetensors: missing" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("rollback", "--dest", str(dest), "--json")
+    assert r.exit_code == 0 and r.json()["to_sha"] == a and r.json()["skipped"][0].startswith(b[:12])
+    (dest / "current" / "config.json").unlink()
+    r = run_cli("status", "--dest", str(dest), "--offline")
+    assert r.exit_code == 1 and "INCOMPLETE" in r.stdout and "config.json: missing" in r.stdout
+
+
+def test_read_only_deploy_dir_is_one_line(remote: DirRemote, tmp_path: Path, run_cli) -> None:
+    from hubmgr.testing.faults import read_only
+
+    dest, (a, b, c) = _three_releases(remote, tmp_path)
+    with read_only(dest):
+        r = run_cli("rollback", "--dest", str(dest))
+        assert r.exit_code == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "cannot use the deploy dir" in r.stderr, r.stderr
+        assert "read-only" in r.stderr or "permission denied" in r.stderr
+        with pytest.raises(LocalIOError, match="cannot use the deploy dir"):
+            _pull(remote, dest, a)
+        assert deploy.live_sha(dest) == c
