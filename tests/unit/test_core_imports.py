@@ -18,7 +18,7 @@ OPTIONAL_CORE = [
     "hubmgr.hf.remote",
     "hubmgr.git.remote", "hubmgr.git.registry", "hubmgr.git.cmd", "hubmgr.demo",
     "hubmgr.formats.trainer_state", "hubmgr.formats.pointer_file", "hubmgr.formats.safetensors_writer", "hubmgr.hf.card",
-    "hubmgr.git.code_repo", "hubmgr.testing.hub_server",
+    "hubmgr.git.code_repo", "hubmgr.testing.hub_server", "hubmgr.testing.hub.server",
 ]
 FRONT_ENDS = ("textual", "rich", "click", "hubmgr.cli", "hubmgr.tui")
 TENSOR_LIBS = ("torch", "transformers", "safetensors", "numpy")

@@ -1,0 +1,157 @@
+"""Fault injection for the Hub test server: the one place where it misbehaves on purpose.
+
+Extension point. A fault *kind* is a key of ``KINDS`` naming the phase where it acts:
+
+- ``"request"``: before auth and routing, in ``FaultInjector.before_request`` (``slow`` sleeps,
+  ``status`` answers an HTTP error);
+- ``"body"``: while a file download streams, in ``stream_with_fault`` (``drop`` cuts the
+  connection after ``after_bytes``, ``corrupt`` flips bytes);
+- listings: ``add_tree_entry`` makes tree listings and downloads show a file no commit holds.
+
+A new mode adds its kind to ``KINDS`` (plus a helper like ``fail``/``drop``) and its behaviour
+in the hook of its phase; the request handler calls only these hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from hubmgr.testing.hub.protocol import CHUNK, HubHTTPError
+
+KINDS = {"slow": "request", "status": "request", "drop": "body", "corrupt": "body"}
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour for requests whose path matches ``path`` (a regex, searched).
+
+    kinds: ``status`` (answer ``status`` with a JSON error), ``drop`` (send the headers and
+    ``after_bytes`` of the body, then cut the connection), ``slow`` (sleep ``delay`` s before
+    answering), ``corrupt`` (send a body of the right size with flipped bytes).
+    ``times`` = how many matching requests it applies to (None: forever).
+    """
+
+    kind: str
+    path: str
+    method: str | None = None
+    times: int | None = 1
+    status: int = 500
+    after_bytes: int = 0
+    delay: float = 0.0
+    retry_after: int | None = None
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        if self.method and self.method.upper() != method:
+            return False
+        return re.search(self.path, path) is not None
+
+
+@dataclass
+class ExtraTreeEntry:
+    """A file entry that tree listings of ``repo_id`` show but no commit holds (e.g. ``../evil``)."""
+
+    repo_id: str
+    path: str
+    content: bytes = b"evil\n"
+
+
+class FaultInjector:
+    """``server.faults``: add faults; each matching request consumes one use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.faults: list[Fault] = []
+        self.extra_entries: list[ExtraTreeEntry] = []
+
+    def add(self, kind: str, path: str, *, method: str | None = None, times: int | None = 1, status: int = 500,
+            after_bytes: int = 0, delay: float = 0.0, retry_after: int | None = None) -> Fault:
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        fault = Fault(kind, path, method, times, status, after_bytes, delay, retry_after)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def fail(self, path: str, *, status: int = 500, times: int | None = 1, method: str | None = None,
+             retry_after: int | None = None) -> Fault:
+        return self.add("status", path, status=status, times=times, method=method, retry_after=retry_after)
+
+    def drop(self, path: str, *, after_bytes: int, times: int | None = 1, method: str | None = "GET") -> Fault:
+        return self.add("drop", path, after_bytes=after_bytes, times=times, method=method)
+
+    def slow(self, path: str, *, delay: float, times: int | None = 1, method: str | None = None) -> Fault:
+        return self.add("slow", path, delay=delay, times=times, method=method)
+
+    def corrupt(self, path: str, *, times: int | None = 1, method: str | None = "GET") -> Fault:
+        return self.add("corrupt", path, times=times, method=method)
+
+    def add_tree_entry(self, repo_id: str, path: str, content: bytes = b"evil\n") -> None:
+        with self._lock:
+            self.extra_entries.append(ExtraTreeEntry(repo_id, path, content))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.faults.clear()
+            self.extra_entries.clear()
+
+    # --- hooks the request handler calls (the only places a fault acts) -------------------------
+    def before_request(self, method: str, path: str) -> None:
+        """Request-phase kinds, before auth and routing: ``slow`` sleeps, ``status`` answers an error."""
+        fault = self.take(("slow",), method, path)
+        if fault:
+            time.sleep(fault.delay)
+        fault = self.take(("status",), method, path)
+        if fault:
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            raise HubHTTPError(fault.status, f"injected failure ({fault.status})", None, headers)
+
+    def body_fault(self, method: str, path: str) -> Fault | None:
+        """The body-phase fault (``drop``/``corrupt``) for this download, if any; counts one use."""
+        return self.take(tuple(k for k, phase in KINDS.items() if phase == "body"), method, path)
+
+    def extra_entries_for(self, repo_id: str) -> list[ExtraTreeEntry]:
+        with self._lock:
+            return [x for x in self.extra_entries if x.repo_id == repo_id]
+
+    def extra_entry(self, repo_id: str, path: str) -> ExtraTreeEntry | None:
+        return next((x for x in self.extra_entries_for(repo_id) if x.path == path), None)
+
+    def take(self, kinds: tuple[str, ...], method: str, path: str) -> Fault | None:
+        """The first active fault of one of ``kinds`` matching the request; counts one use."""
+        with self._lock:
+            for fault in self.faults:
+                if fault.kind in kinds and fault.matches(method, path):
+                    fault.hits += 1
+                    return fault
+        return None
+
+
+
+def stream_with_fault(fault: Fault, handler: Any, fh: BinaryIO, start: int, length: int) -> None:
+    """Send ``length`` bytes of ``fh`` from ``start`` to ``handler``'s client, misbehaving as ``fault`` says."""
+    sent = 0
+    fh.seek(start)
+    while sent < length:
+        chunk = fh.read(min(CHUNK, length - sent))
+        if not chunk:
+            break
+        if fault.kind == "drop" and sent + len(chunk) > fault.after_bytes:
+            handler.wfile.write(chunk[:max(0, fault.after_bytes - sent)])
+            handler.wfile.flush()
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault.kind == "corrupt":
+            chunk = bytes(b ^ 0x5A for b in chunk)
+        handler.wfile.write(chunk)
+        sent += len(chunk)
