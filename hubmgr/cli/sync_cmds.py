@@ -221,12 +221,12 @@ def _render_status(console, result) -> None:  # noqa: ANN001
             console.print(f"  remote: [yellow]moved[/] to {result.remote_sha} (pull again to update)")
         elif result.remote_moved is False:
             console.print("  remote: up to date")
-        if result.complete is False:
-            console.print("  files: [red]INCOMPLETE[/] (pull it again, or hubmgr rollback --dest DIR)")
-        elif result.verified is True:
+        if result.verified is True:
             console.print("  verify: [green]intact[/] (every file matches the lock file)")
         elif result.verified is False:
             console.print("  verify: [red]CHANGED[/]")
+        elif result.complete is False:
+            console.print("  files: [red]INCOMPLETE[/] (pull it again, or hubmgr rollback --dest DIR)")
         for p in result.problems:
             console.print(f"    {p}")
     for r in result.releases:
