@@ -11,6 +11,12 @@ Example ``config.toml``::
     [guard]
     limit = "100MB"
     warn = "50MB"
+
+    [sign]
+    key = "~/.config/hubmgr/keys/hubmgr.key"   # push signs with it (like --sign)
+
+    [trust]
+    keys = ["/etc/hubmgr/publisher.pub"]      # every pull requires a signature by one of them
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ class Settings:
     lfs_threshold_bytes: int = 10 * 10**6
     guard_limit_bytes: int = 100 * 10**6
     guard_warn_bytes: int = 50 * 10**6
+    sign_key: Path | None = None  # [sign] key: push signs with it unless told otherwise
+    trust_keys: tuple[Path, ...] = ()  # [trust] keys: pulls refuse releases not signed by one of them
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -65,10 +73,19 @@ def load_settings(path: Path | None = None) -> Settings:
     git = data.get("git", {})
     guard = data.get("guard", {})
     registry = data.get("registry", {})
+    sign = data.get("sign", {})
+    trust = data.get("trust", {})
+    keys = trust.get("keys", [])
+    if isinstance(keys, str):
+        keys = [keys]
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise UsageError(f"[trust] keys in {file} must be a list of paths", 'write keys = ["/path/publisher.pub"]')
     return Settings(
         hub_endpoint=os.environ.get("HF_ENDPOINT") or hub.get("endpoint"),
         registry_dir=Path(registry["dir"]).expanduser() if "dir" in registry else paths.registry_dir(),
         lfs_threshold_bytes=parse_size(git.get("lfs_threshold", 10 * 10**6)),
         guard_limit_bytes=parse_size(guard.get("limit", 100 * 10**6)),
         guard_warn_bytes=parse_size(guard.get("warn", 50 * 10**6)),
+        sign_key=Path(sign["key"]).expanduser() if isinstance(sign.get("key"), str) else None,
+        trust_keys=tuple(Path(k).expanduser() for k in keys),
     )

@@ -205,6 +205,7 @@ def read_lock(release: Path) -> ReleaseLock:
             remote=doc["remote"], repo=doc["repo"], revision=doc.get("revision"), commit=doc["commit"],
             pulled_at=doc.get("pulled_at", ""),
             files=tuple(LockedFile(f["path"], int(f["size"]), f["sha256"]) for f in doc["files"]),
+            signature=doc.get("signature") if isinstance(doc.get("signature"), dict) else None,
         )
     except FileNotFoundError as exc:
         raise NotFoundError(f"no {LOCK_NAME} in {release}", "this is not a release made by hubmgr pull") from exc
@@ -441,9 +442,31 @@ def status(dest: str | os.PathLike[str], *, verify: bool = False, check_remote: 
     missing = release_problems(release_dir(dest, live))
     problems = release_problems(release_dir(dest, live), progress=progress, cancel=cancel,
                                 verify=True) if verify and not missing else missing
+    signature = _signature_status(release_dir(dest, live), lock, recheck=verify)
+    if verify and signature.get("status") == "invalid":
+        problems = (*problems, f"{signature.get('reason')}")
     return DeployStatus(str(dest), live, lock.remote, lock.revision, lock.pulled_at, releases,
                         remote_sha=remote_sha, remote_moved=moved, remote_error=error,
-                        verified=(not problems) if verify else None, problems=problems, complete=not missing)
+                        verified=(not problems) if verify else None, problems=problems, complete=not missing,
+                        signature=signature)
+
+
+def _signature_status(release: Path, lock: ReleaseLock, *, recheck: bool) -> dict:
+    """Who signed the live release; with ``recheck``, verify it again with the key the pull trusted."""
+    from . import trust
+
+    recorded = lock.signature or {}
+    if not recheck:
+        if recorded.get("signer"):
+            return {"status": "valid", "signer": recorded["signer"], "checked_at_pull": True}
+        return {**trust.describe(release).to_dict(), "checked_at_pull": False}
+    keys = [recorded["public_key"]] if recorded.get("public_key") else []
+    if not keys:
+        from .config import load_settings
+
+        keys = [str(k) for k in load_settings().trust_keys]
+    check = trust.describe(release, {f.path: f.sha256 for f in lock.files}, public_keys=keys)
+    return {**check.to_dict(), "checked_at_pull": bool(recorded)}
 
 
 def _remote_head(lock: ReleaseLock) -> tuple[str | None, str | None]:

@@ -60,6 +60,10 @@ class VerificationError(HubmgrError):
     """Written or downloaded data does not match what it should be."""
 
 
+class SignatureError(VerificationError):
+    """A release's signature is missing, malformed, by an untrusted key, or does not match its files."""
+
+
 class DiskSpaceError(HubmgrError):
     """Not enough free space for the output."""
 

@@ -328,6 +328,8 @@ class ReleaseLock(JsonMixin):
     commit: str  # full sha
     pulled_at: str  # ISO 8601 UTC
     files: tuple[LockedFile, ...]
+    # Set when the pull checked a publisher signature: {"signer": fingerprint, "public_key": path, "files": n}
+    signature: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -359,6 +361,7 @@ class PullResult(JsonMixin):
     pruned: tuple[str, ...] = ()  # shas of releases deleted by --keep
     cache_dir: str | None = None  # --cache: the HF cache snapshot filled
     pointer: str | None = None  # the pointer file pulled, if any
+    signer: str | None = None  # fingerprint of the trusted key that signed the release (--require-signature)
     warnings: tuple[str, ...] = ()
 
 
@@ -386,6 +389,8 @@ class DeployStatus(JsonMixin):
     verified: bool | None = None  # None: --verify not asked
     problems: tuple[str, ...] = ()  # what is wrong with the live release (missing/size; sha256 with --verify)
     complete: bool | None = None  # live release has every file at its size (None: nothing live)
+    # the live release's signature: {"status": valid|signed|unsigned|invalid, "signer": fingerprint, ...}
+    signature: dict | None = None
 
 
 @dataclass(frozen=True)

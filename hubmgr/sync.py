@@ -362,12 +362,17 @@ def pull(
     keep: int = 3,
     include: tuple[str, ...] | list[str] = (),
     cache: bool = False,
+    require_signature: tuple[str, ...] | list[str] | None = None,
     catalog: "Catalog | None" = None,
     remote: "Remote | None" = None,
     progress: ProgressSink = no_progress,
     cancel: CancelToken | None = None,
 ) -> PullResult:
-    """Deploy one exact commit into ``dest`` (verified, atomic) or, with ``cache``, into the HF cache."""
+    """Deploy one exact commit into ``dest`` (verified, atomic) or, with ``cache``, into the HF cache.
+
+    ``require_signature``: public keys (PEM); the release must carry a ``model.sig`` by one of them
+    covering exactly its files, else nothing goes live. None means the config's ``[trust] keys``.
+    """
     from .formats.pointer_file import looks_like_pointer, read_pointer
 
     include = tuple(include)
@@ -383,11 +388,15 @@ def pull(
         asked = target.revision
     if keep < 1:
         raise UsageError("--keep must be at least 1", "the live release is always kept")
+    trusted = _trusted_keys(require_signature)
     t, remote = _open(target, remote)
     sha = remote.resolve_revision(t.revision)  # once: everything below uses this exact commit
     check_cancel(cancel)
 
     if cache:
+        if trusted:
+            raise UsageError("--cache cannot check signatures (the HF cache has no verified release)",
+                             "pull with --dest DIR to require a signature")
         return _pull_into_cache(remote, t, sha, asked, include, catalog=catalog)
     if dest is None:
         raise UsageError("pull needs --dest DIR (or --cache)", "e.g. hubmgr pull local:demo --dest /srv/model")
@@ -401,7 +410,12 @@ def pull(
         reused = deploy.release_is_complete(dest_path, sha) and _same_selection(dest_path, sha, files)
         downloaded = 0
         if not reused:
-            downloaded = _download_release(remote, t, sha, asked, files, dest_path, progress=progress, cancel=cancel)
+            downloaded = _download_release(remote, t, sha, asked, files, dest_path, trusted=trusted,
+                                           progress=progress, cancel=cancel)
+        signer = None
+        if trusted:  # a reused release is checked again: it may have been pulled before trust was required
+            release = deploy.release_dir(dest_path, sha)
+            signer = _check_signature(release, deploy.read_lock(release).files, trusted)["signer"]
         check_cancel(cancel)
         previous = deploy.switch_current(dest_path, sha)
         pruned = deploy.prune(dest_path, keep)
@@ -409,7 +423,8 @@ def pull(
         dest=str(dest_path), remote=remote.name, revision=asked, commit_sha=sha,
         release=str(deploy.release_dir(dest_path, sha)), current=str(dest_path / deploy.CURRENT),
         previous_sha=previous, files=len(files), bytes_total=sum(f.size for f in files), bytes_downloaded=downloaded,
-        reused=reused, pruned=pruned, pointer=str(Path(spec).resolve()) if pointer else None, warnings=tuple(warnings),
+        reused=reused, pruned=pruned, pointer=str(Path(spec).resolve()) if pointer else None, signer=signer,
+        warnings=tuple(warnings),
     )
     if catalog is not None:
         catalog.record_pull(remote=remote.name, repo=t.location, revision=asked, commit_sha=sha, dest=str(dest_path),
@@ -454,9 +469,32 @@ def _same_selection(dest: Path, sha: str, files: list[RemoteFile]) -> bool:
     return {f.path for f in lock.files} == {f.path for f in files}
 
 
+def _trusted_keys(require_signature) -> tuple[str, ...]:
+    if require_signature:
+        return tuple(str(k) for k in require_signature)
+    from .config import load_settings
+
+    return tuple(str(k) for k in load_settings().trust_keys)
+
+
+def _check_signature(root: Path, locked_files, trusted: tuple[str, ...]) -> dict:
+    """Refuse a release whose ``model.sig`` is missing, untrusted or does not cover exactly its files.
+
+    Uses the sha256 computed from the downloaded bytes (the lock entries), so a remote that lies
+    about a file's hash in its listing is caught here even though the size and listing agree.
+    """
+    from . import trust
+
+    check = trust.check_release(root, {f.path: f.sha256 for f in locked_files}, public_keys=trusted)
+    key = next((k for k in trusted if trust.fingerprint(Path(k).expanduser().read_bytes()) == check.signer), None)
+    return {"signer": check.signer, "public_key": str(Path(key).expanduser().resolve()) if key else None,
+            "files": check.files}
+
+
 def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | None, files: list[RemoteFile],
-                      dest: Path, *, progress: ProgressSink, cancel: CancelToken | None) -> int:
-    """Download + verify into the staging dir, write the lock file, rename to releases/<sha>."""
+                      dest: Path, *, trusted: tuple[str, ...] = (), progress: ProgressSink,
+                      cancel: CancelToken | None) -> int:
+    """Download + verify (+ signature check) into the staging dir, write the lock file, rename to releases/<sha>."""
     staging = deploy.staging_dir(dest, sha)
     staging.mkdir(parents=True, exist_ok=True)
     before = _dir_bytes(staging)
@@ -464,8 +502,15 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
     check_cancel(cancel)
     shutil.rmtree(staging / ".cache", ignore_errors=True)  # a client's resume bookkeeping is not the release
     locked_files = deploy.verify_files(staging, files, progress=progress, cancel=cancel)
+    signature = None
+    if trusted:
+        try:
+            signature = _check_signature(staging, locked_files, trusted)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # content nobody trusted is not kept for a resume
+            raise
     deploy.write_lock(staging, ReleaseLock(remote=remote.name, repo=t.location, revision=asked, commit=sha,
-                                           pulled_at=deploy.now_iso(), files=locked_files))
+                                           pulled_at=deploy.now_iso(), files=locked_files, signature=signature))
     check_cancel(cancel)
     deploy.promote(staging, dest, sha)
     return max(0, sum(f.size for f in files) - before)

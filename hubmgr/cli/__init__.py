@@ -25,6 +25,7 @@ from . import sync_cmds  # noqa: F401,E402  push, pull, rollback, status, remote
 from . import guard_cmds  # noqa: F401,E402  guard
 from . import app_cmds  # noqa: F401,E402  demo
 from . import tui_cmds  # noqa: F401,E402  tui
+from . import trust_cmds  # noqa: F401,E402  keygen
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -108,10 +108,14 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
 @click.option("--include", multiple=True, metavar="GLOB", help="Only pull matching files. Repeatable.")
 @click.option("--cache", is_flag=True, help="Fill the Hugging Face cache instead (Hub only), for offline "
                                             "from_pretrained(repo_id).")
+@click.option("--require-signature", "require_signature", multiple=True, metavar="PUBKEY",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Only make the release live if its model.sig is signed by this public key (PEM) and covers "
+                   "exactly its files. Repeatable. Default: [trust] keys in the config.")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 @pass_ctx
 def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, include: tuple[str, ...], cache: bool,
-             json_mode: bool) -> None:
+             require_signature: tuple[Path, ...], json_mode: bool) -> None:
     """Deploy one exact commit of SPEC into --dest, verified, with an atomic switch.
 
     SPEC is a target (see `hubmgr push --help`) with an optional @REV, or a
@@ -126,6 +130,7 @@ def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, include: 
       hubmgr pull alice/gpt2-add@main --dest /srv/gpt2 --include '*.json' --include '*.safetensors'
       hubmgr pull model.hubmgr.json --dest /srv/gpt2
       hubmgr pull alice/gpt2-add --cache
+      hubmgr pull alice/gpt2-add@prod --dest /srv/gpt2 --require-signature publisher.pub
     """
     from ..sync import pull
 
@@ -133,7 +138,7 @@ def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, include: 
         raise click.UsageError("give --dest DIR (or --cache for a Hub repo)")
     with output.progress_bars(not json_mode) as progress:
         result = pull(spec, dest=dest, keep=keep, include=include, cache=cache, catalog=ctx.catalog(),
-                      progress=progress)
+                      require_signature=require_signature or None, progress=progress)
     output.emit(result, json_mode=json_mode, render=lambda console: _render_pull(console, result))
 
 
@@ -145,6 +150,8 @@ def _render_pull(console, result) -> None:  # noqa: ANN001
     how = "already downloaded" if result.reused else f"{output.human_size(result.bytes_downloaded)} downloaded"
     console.print(f"[bold green]live[/]: {result.current} -> {result.commit_sha} ({result.remote}{asked})")
     console.print(f"  {result.files} files, {output.human_size(result.bytes_total)}, {how}, verified")
+    if result.signer:
+        console.print(f"  signature: [green]valid[/], signed by key {result.signer}")
     if result.previous_sha and result.previous_sha != result.commit_sha:
         console.print(f"  previous release {result.previous_sha[:12]} (hubmgr rollback --dest {result.dest})")
     if result.pruned:
@@ -221,6 +228,15 @@ def _render_status(console, result) -> None:  # noqa: ANN001
             console.print(f"  remote: [yellow]moved[/] to {result.remote_sha} (pull again to update)")
         elif result.remote_moved is False:
             console.print("  remote: up to date")
+        sig = result.signature or {}
+        if sig.get("status") == "valid":
+            console.print(f"  signed: [green]yes[/], by key {sig.get('signer')}")
+        elif sig.get("status") == "signed":
+            console.print(f"  signed: by key {sig.get('signer')} (not checked: pull with --require-signature)")
+        elif sig.get("status") == "invalid":
+            console.print(f"  signed: [red]INVALID[/] ({sig.get('reason')})")
+        elif sig.get("status") == "unsigned":
+            console.print("  signed: no")
         if result.verified is True:
             console.print("  verify: [green]intact[/] (every file matches the lock file)")
         elif result.verified is False:
