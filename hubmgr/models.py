@@ -493,3 +493,61 @@ class GuardHookResult(JsonMixin):
     hook: str  # absolute path of the pre-push hook
     chained: str | None  # a previous hook it calls afterwards
     command: str  # what the hook runs
+
+
+# -- scores and gc (issue 11) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckpointScore(JsonMixin):
+    path: str
+    step: int | None
+    value: float | None  # None: this checkpoint has no score of the metric/suite/configuration
+
+
+@dataclass(frozen=True)
+class BestCheckpoint(JsonMixin):
+    """``scores.best_checkpoint``: the best checkpoint-N of a run by one metric of one suite configuration."""
+
+    run_dir: str
+    path: str
+    step: int | None
+    metric: str
+    suite: str | None  # "trainer" for the Trainer's own evaluations
+    config: str | None
+    value: float
+    better: str  # lower | higher
+    reason: str  # one line for plans: what was compared and why that metric
+    scores: tuple[CheckpointScore, ...] = ()
+
+
+@dataclass(frozen=True)
+class GcItem(JsonMixin):
+    path: str
+    step: int | None
+    action: str  # delete | strip | keep
+    reasons: tuple[str, ...]  # why it is kept (best, last, pushed, ...) or deleted
+    bytes_freed: int  # delete: the whole dir; strip: the optimizer/scheduler/rng files
+    score: float | None = None
+    stripped_files: tuple[str, ...] = ()  # strip: relative names removed (the checkpoint can no longer resume)
+
+
+@dataclass(frozen=True)
+class GcResult(JsonMixin):
+    """``hubmgr gc``: the plan, and after a real run what was done (same items, ``done=True``)."""
+
+    runs: tuple[str, ...]
+    items: tuple[GcItem, ...]
+    metric: str | None  # what --keep-best ranked by (None when no run had scores)
+    bytes_freed: int
+    dry_run: bool
+    done: bool
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def deleted(self) -> tuple[GcItem, ...]:
+        return tuple(i for i in self.items if i.action == "delete")
+
+    @property
+    def stripped(self) -> tuple[GcItem, ...]:
+        return tuple(i for i in self.items if i.action == "strip")

@@ -23,6 +23,7 @@ from . import convert_cmds  # noqa: F401,E402  convert
 from . import eval_cmds  # noqa: F401,E402  eval, card, compare
 from . import sync_cmds  # noqa: F401,E402  push, pull, rollback, status, remote
 from . import guard_cmds  # noqa: F401,E402  guard
+from . import gc_cmds  # noqa: F401,E402  gc
 from . import app_cmds  # noqa: F401,E402  demo
 from . import tui_cmds  # noqa: F401,E402  tui
 from . import trust_cmds  # noqa: F401,E402  keygen
