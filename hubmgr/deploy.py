@@ -31,8 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from .errors import (ConflictError, CorruptFileError, NotFoundError, UsageError, VerificationError,
-                     local_os_error)
+from .errors import (ConflictError, CorruptFileError, NotFoundError, UnsafeContentError, UsageError,
+                     VerificationError, local_os_error)
 from .models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
@@ -66,7 +66,7 @@ def staging_dir(dest: Path, sha: str) -> Path:
 
 
 def safe_relpath(path: str) -> str:
-    """Return ``path`` if it stays inside a destination dir; ``UsageError`` otherwise.
+    """Return ``path`` if it stays inside a destination dir; ``UnsafeContentError`` otherwise.
 
     Refuses absolute paths, ``..`` components, backslashes, drive letters and empty parts:
     a remote must never make us write outside the release.
@@ -74,10 +74,10 @@ def safe_relpath(path: str) -> str:
     bad = (not path or "\\" in path or "\0" in path or path.startswith("/") or re.match(r"^[A-Za-z]:", path))
     parts = path.split("/") if not bad else []
     if bad or any(p in ("..", ".", "") for p in parts):
-        raise UsageError(f"refusing remote path {path!r}: it escapes the destination",
+        raise UnsafeContentError(f"refusing remote path {path!r}: it escapes the destination",
                          "the remote repository lists an unsafe file name; do not deploy it")
     if parts and parts[0] == ".git":
-        raise UsageError(f"refusing remote path {path!r}: it writes into .git", "do not deploy this repository")
+        raise UnsafeContentError(f"refusing remote path {path!r}: it writes into .git", "do not deploy this repository")
     return path
 
 

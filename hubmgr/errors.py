@@ -44,7 +44,12 @@ class CorruptFileError(HubmgrError):
     """A file is truncated, malformed, or not what its name says."""
 
 
-class UnsafePickleError(HubmgrError):
+class UnsafeContentError(HubmgrError):
+    """Refused unsafe content: pickles that run code, files that look like secrets, remote paths
+    escaping the destination. Not a usage error: calling differently does not make it safe (exit 1)."""
+
+
+class UnsafePickleError(UnsafeContentError):
     """A pickle would import or call something outside the allow-list."""
 
     def __init__(self, message: str, hint: str | None = None, *, globals_: tuple[str, ...] = ()) -> None:

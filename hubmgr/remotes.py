@@ -7,7 +7,9 @@ addressed by a *target spec* string (what the user types):
 spec                           kind    location
 =============================  ======  ===========================================
 ``alice/tiny-gpt2`` or         hub     repo id on the Hub (``HF_ENDPOINT`` / config endpoint)
-``hub:alice/tiny-gpt2``
+``hub:alice/tiny-gpt2``,
+``hf://alice/tiny-gpt2``,
+``https://huggingface.co/alice/tiny-gpt2[/tree/REV]``
 ``local:NAME``                 local   bare repo ``<registry_dir>/NAME.git`` (embedded default)
 ``git+URL``, ``file:///x.git``, git     any git remote with Git LFS
 ``git@host:org/r.git``,
@@ -39,6 +41,9 @@ KIND_LOCAL = "local"
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _GIT_URL_PREFIXES = ("file://", "ssh://", "git://", "http://", "https://")
 _SCP_LIKE_RE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:org/repo.git
+# Web addresses of the Hub that users copy from the browser; huggingface.co is the Hub, not a git host.
+_HUB_WEB_RE = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/(?P<rest>.*)$")
+_HUB_REPO_TYPES = ("datasets/", "spaces/")
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,12 @@ def parse_target(spec: str) -> RemoteTarget:
         if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name or ""):
             raise UsageError(f"bad local registry name: {name!r}", "use letters, digits, '.', '-' or '_'")
         return RemoteTarget(KIND_LOCAL, name.removesuffix(".git"), rev)
-    if text.startswith("hub:"):
-        repo, rev = _split_revision(text[len("hub:"):])
-        if not _REPO_ID_RE.match(repo):
-            raise UsageError(f"bad Hub repo id: {repo!r}", "write it as namespace/name, e.g. alice/tiny-gpt2")
-        return RemoteTarget(KIND_HUB, repo, rev)
+    if text.startswith(("hub:", "hf://")):
+        repo, rev = _split_revision(text.split(":", 1)[1].removeprefix("//"))
+        return _hub_target(repo, rev)
+    web = _HUB_WEB_RE.match(text)
+    if web:
+        return _hub_web_target(web.group("rest"))
     if text.startswith("git+"):
         url, rev = _split_revision(text[len("git+"):])
         return RemoteTarget(KIND_GIT, url, rev)
@@ -91,6 +97,31 @@ def parse_target(spec: str) -> RemoteTarget:
         f"cannot tell what remote {spec!r} is",
         "use a Hub repo id (alice/model), local:NAME, or a git URL (git+URL, file:///..., git@host:org/repo.git)",
     )
+
+
+def _hub_target(repo: str, rev: str | None) -> RemoteTarget:
+    if repo.startswith(_HUB_REPO_TYPES):
+        raise UsageError(f"{repo!r} is not a model repo", "hubmgr pushes and pulls model repos (namespace/name)")
+    repo = repo.rstrip("/")
+    if not _REPO_ID_RE.match(repo):
+        raise UsageError(f"bad Hub repo id: {repo!r}", "write it as namespace/name, e.g. alice/tiny-gpt2")
+    return RemoteTarget(KIND_HUB, repo, rev)
+
+
+def _hub_web_target(rest: str) -> RemoteTarget:
+    """``ORG/NAME``, ``ORG/NAME/tree/REV`` (REV may hold '/', or be %-quoted like refs%2Fpr%2F1)."""
+    from urllib.parse import unquote
+
+    parts = rest.split("?", 1)[0].split("#", 1)[0].rstrip("/").split("/")
+    if f"{parts[0]}/" in _HUB_REPO_TYPES:
+        return _hub_target(rest, None)  # refused there: not a model repo
+    repo, tail = "/".join(parts[:2]).removesuffix(".git"), parts[2:]  # .git: the clone address
+    if not tail:
+        return _hub_target(repo, None)
+    if tail[0] == "tree" and len(tail) > 1:
+        return _hub_target(repo, unquote("/".join(tail[1:])))
+    raise UsageError(f"cannot use the page https://huggingface.co/{rest} as a repo",
+                     "give the repo address (https://huggingface.co/ORG/NAME) or ORG/NAME@REV")
 
 
 # --- what a remote reports ---------------------------------------------------
@@ -134,6 +165,7 @@ class PushRequest(JsonMixin):
     keep: tuple[str, ...] = ()  # unchanged files that stay (git remotes need the full tree)
     revision: str | None = None  # branch; None = the remote's default branch
     message: str = "Upload with hubmgr"
+    description: str | None = None  # commit body (the Hub's commit_description)
     tag: str | None = None
     private: bool = False
     create_pr: bool = False

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from . import deploy
-from .errors import NotFoundError, RemoteNotFoundError, UsageError
+from .errors import NotFoundError, RemoteNotFoundError, UnsafeContentError, UsageError
 from .formats.hashing import git_blob_sha1, sha256_cached
 from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -52,9 +52,10 @@ def _in_scope(path: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> 
     return not _matches(path, exclude)
 
 
-def _open(target: RemoteTarget | str, remote: "Remote | None") -> tuple[RemoteTarget, "Remote"]:
+def _open(target: RemoteTarget | str, remote: "Remote | None", token: str | None = None
+          ) -> tuple[RemoteTarget, "Remote"]:
     t = parse_target(target) if isinstance(target, str) else target
-    return t, remote if remote is not None else open_remote(t)
+    return t, remote if remote is not None else open_remote(t, token=token)
 
 
 def local_files(folder: Path, *, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
@@ -97,7 +98,7 @@ def check_pickles(files: dict[str, Path], *, allow_pickle: bool) -> None:
     pickles = sorted(rel for rel in files if rel.lower().endswith(PICKLE_SUFFIXES))
     if pickles and not allow_pickle:
         shown = ", ".join(pickles[:5]) + (" ..." if len(pickles) > 5 else "")
-        raise UsageError(f"refusing to push pickled weights: {shown}",
+        raise UnsafeContentError(f"refusing to push pickled weights: {shown}",
                          "convert them to safetensors with --convert, or pass --allow-pickle "
                          "(anyone loading them runs code)")
 
@@ -158,7 +159,7 @@ def plan_push(
     check_pickles(files, allow_pickle=allow_pickle)
     secrets = find_secrets(files)
     if secrets:
-        raise UsageError("refusing to push files that look like secrets: " + "; ".join(secrets),
+        raise UnsafeContentError("refusing to push files that look like secrets: " + "; ".join(secrets),
                          "remove them or leave them out with --exclude PATTERN")
 
     base_commit = None
@@ -244,6 +245,7 @@ def push(
     tag: str | None = None,
     private: bool = False,
     message: str | None = None,
+    description: str | None = None,
     create_pr: bool = False,
     include: tuple[str, ...] | list[str] = (),
     exclude: tuple[str, ...] | list[str] = (),
@@ -251,6 +253,7 @@ def push(
     convert: bool = False,
     dry_run: bool = False,
     force: bool = False,
+    token: str | None = None,
     catalog: "Catalog | None" = None,
     remote: "Remote | None" = None,
     progress: ProgressSink = no_progress,
@@ -260,7 +263,7 @@ def push(
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         raise NotFoundError(f"{folder} is not a directory", "push a model folder (config, weights, tokenizer)")
-    t, remote = _open(target, remote)
+    t, remote = _open(target, remote, token)
     warnings: list[str] = []
     card_written = False
     converted: tuple[str, ...] = ()
@@ -292,7 +295,7 @@ def push(
             request = PushRequest(
                 folder=str(source), upload=tuple(f.path for f in plan.upload), delete=tuple(f.path for f in plan.delete),
                 keep=tuple(f.path for f in plan.skip), revision=plan.revision,
-                message=message or _default_message(plan), tag=tag, private=private, create_pr=create_pr, force=force,
+                message=message or _default_message(plan), description=description, tag=tag, private=private, create_pr=create_pr, force=force,
             )
             outcome = remote.push(request, progress=progress, cancel=cancel)
         commit = outcome.commit_sha if outcome else plan.base_commit
@@ -360,9 +363,12 @@ def pull(
     *,
     dest: str | os.PathLike[str] | None,
     keep: int = 3,
+    revision: str | None = None,
     include: tuple[str, ...] | list[str] = (),
+    exclude: tuple[str, ...] | list[str] = (),
     cache: bool = False,
     require_signature: tuple[str, ...] | list[str] | None = None,
+    token: str | None = None,
     catalog: "Catalog | None" = None,
     remote: "Remote | None" = None,
     progress: ProgressSink = no_progress,
@@ -370,26 +376,31 @@ def pull(
 ) -> PullResult:
     """Deploy one exact commit into ``dest`` (verified, atomic) or, with ``cache``, into the HF cache.
 
+    ``revision`` is the ``hf download --revision`` spelling of ``SPEC@REV`` (giving both differently is refused).
     ``require_signature``: public keys (PEM); the release must carry a ``model.sig`` by one of them
     covering exactly its files, else nothing goes live. None means the config's ``[trust] keys``.
     """
     from .formats.pointer_file import looks_like_pointer, read_pointer
 
-    include = tuple(include)
+    include, exclude = tuple(include), tuple(exclude)
     pointer = None
     spec = str(spec_or_pointer)
     if looks_like_pointer(spec):
+        if revision:
+            raise UsageError("a pointer file pins its own commit: --revision does not apply",
+                             "drop --revision, or pull the remote named in the pointer file")
         pointer = read_pointer(spec)
         target = parse_target(pointer.remote)
         target = RemoteTarget(target.kind, target.location, pointer.commit)
         asked = pointer.revision
     else:
         target = parse_target(spec)
-        asked = target.revision
+        asked = _branch(target, revision)
+        target = RemoteTarget(target.kind, target.location, asked)
     if keep < 1:
         raise UsageError("--keep must be at least 1", "the live release is always kept")
     trusted = _trusted_keys(require_signature)
-    t, remote = _open(target, remote)
+    t, remote = _open(target, remote, token)
     sha = remote.resolve_revision(t.revision)  # once: everything below uses this exact commit
     check_cancel(cancel)
 
@@ -397,11 +408,11 @@ def pull(
         if trusted:
             raise UsageError("--cache cannot check signatures (the HF cache has no verified release)",
                              "pull with --dest DIR to require a signature")
-        return _pull_into_cache(remote, t, sha, asked, include, catalog=catalog)
+        return _pull_into_cache(remote, t, sha, asked, include, exclude, catalog=catalog)
     if dest is None:
         raise UsageError("pull needs --dest DIR (or --cache)", "e.g. hubmgr pull local:demo --dest /srv/model")
 
-    files, warnings = _remote_selection(remote.list_files(sha), include)
+    files, warnings = _remote_selection(remote.list_files(sha), include, exclude)
     if pointer is not None:
         _check_pointer_files(pointer, files)
     dest_path = Path(dest).expanduser().resolve()
@@ -433,7 +444,8 @@ def pull(
     return result
 
 
-def _remote_selection(files: list[RemoteFile], include: tuple[str, ...]) -> tuple[list[RemoteFile], list[str]]:
+def _remote_selection(files: list[RemoteFile], include: tuple[str, ...], exclude: tuple[str, ...] = ()
+                      ) -> tuple[list[RemoteFile], list[str]]:
     warnings = []
     selected = []
     for f in files:
@@ -441,12 +453,13 @@ def _remote_selection(files: list[RemoteFile], include: tuple[str, ...]) -> tupl
         if f.path == deploy.LOCK_NAME:
             warnings.append(f"the remote has its own {deploy.LOCK_NAME}; it is not deployed")
             continue
-        if include and not _matches(f.path, include):
+        if not _in_scope(f.path, include, exclude):
             continue
         selected.append(f)
     if not selected:
-        raise UsageError("nothing to pull: no file matches" + (f" {', '.join(include)}" if include else ""),
-                         "check --include, or the repository is empty")
+        raise UsageError("nothing to pull: no file matches" + (f" {', '.join(include)}" if include else "")
+                         + (f" (excluding {', '.join(exclude)})" if exclude else ""),
+                         "check --include/--exclude, or the repository is empty")
     return selected, warnings
 
 
@@ -520,15 +533,13 @@ def _dir_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def _pull_into_cache(remote: "Remote", t: RemoteTarget, sha: str, asked: str | None, include: tuple[str, ...], *,
-                     catalog: "Catalog | None") -> PullResult:
+def _pull_into_cache(remote: "Remote", t: RemoteTarget, sha: str, asked: str | None, include: tuple[str, ...],
+                     exclude: tuple[str, ...], *, catalog: "Catalog | None") -> PullResult:
     if t.kind != KIND_HUB or not hasattr(remote, "fill_hf_cache"):
         raise UsageError("--cache fills the Hugging Face cache, so it needs a Hub remote",
                          "for git remotes use --dest DIR")
-    snapshot = remote.fill_hf_cache(sha, include, revision=asked)  # refs/<asked or main> -> sha
-    files = remote.list_files(sha)
-    if include:
-        files = [f for f in files if _matches(f.path, include)]
+    snapshot = remote.fill_hf_cache(sha, include, revision=asked, exclude=exclude)  # refs/<asked or main> -> sha
+    files = [f for f in remote.list_files(sha) if _in_scope(f.path, include, exclude)]
     if catalog is not None:
         catalog.record_pull(remote=remote.name, repo=t.location, revision=asked, commit_sha=sha,
                             dest=str(snapshot), details={"cache": True})
@@ -541,11 +552,11 @@ def _pull_into_cache(remote: "Remote", t: RemoteTarget, sha: str, asked: str | N
 # --- browsing remotes ------------------------------------------------------------------
 
 
-def list_remote(spec: str, *, limit: int = 20, remote: "Remote | None" = None):
+def list_remote(spec: str, *, limit: int = 20, token: str | None = None, remote: "Remote | None" = None):
     """Refs (branches, tags) and the latest commits of the asked (or default) revision."""
     from .models import RemoteListing
 
-    t, remote = _open(spec, remote)
+    t, remote = _open(spec, remote, token)
     refs = remote.list_refs()
     commits = remote.list_commits(t.revision, limit=limit) if refs else []
     return RemoteListing(remote=remote.name, refs=tuple(refs), commits=tuple(commits))

@@ -14,10 +14,20 @@ _TARGETS_HELP = """\b
 Targets:
   local:NAME                   the embedded local registry ($HUBMGR_HOME/registry/NAME.git),
                                created on first push: no server, no account, no network
-  alice/model, hub:alice/model a Hugging Face Hub repo (HF_ENDPOINT, HF_TOKEN)
+  alice/model, hub:alice/model a Hugging Face Hub repo (HF_ENDPOINT, HF_TOKEN or --token);
+  hf://alice/model             also hf:// URIs and https://huggingface.co/alice/model[/tree/REV]
   git+URL, file:///x.git, /path/to/bare.git, git@host:org/r.git, https://host/r.git
                                any git remote with Git LFS
   Append @REV for a branch, tag or commit: local:demo@v1"""
+
+
+_token_option = click.option(
+    "--token", default=None, metavar="TOKEN",
+    help="Hub token (default: HF_TOKEN or the one saved by `hf auth login`). Never printed or stored.")
+
+
+def _quiet_option(what: str):
+    return click.option("--quiet", "-q", is_flag=True, help=f"No progress bars; {what} on stdout.")
 
 
 @cli.command("push")
@@ -26,7 +36,9 @@ Targets:
 @click.option("--revision", default=None, metavar="BRANCH", help="Branch to push to (default: the remote's default).")
 @click.option("--tag", default=None, help="Also tag the pushed commit (refused if it exists, unless --force).")
 @click.option("--private", is_flag=True, help="Create the repo private (Hub).")
-@click.option("--message", "-m", default=None, help="Commit message (default: lists the files).")
+@click.option("--commit-message", "-m", "--message", "message", default=None,
+              help="Commit message (default: lists the files).")
+@click.option("--commit-description", "description", default=None, help="Commit description (the message body).")
 @click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing (Hub).")
 @click.option("--include", multiple=True, metavar="GLOB", help="Only push matching files. Repeatable.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Leave matching files out. Repeatable.")
@@ -34,11 +46,14 @@ Targets:
 @click.option("--convert", is_flag=True, help="Convert pickled weights to safetensors before pushing.")
 @click.option("--dry-run", is_flag=True, help="Print what would be uploaded, skipped and deleted; change nothing.")
 @click.option("--force", is_flag=True, help="Allow a non-fast-forward push (git) or moving an existing tag.")
+@_token_option
+@_quiet_option("print only the commit sha")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 @pass_ctx
 def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag: str | None, private: bool,
-             message: str | None, create_pr: bool, include: tuple[str, ...], exclude: tuple[str, ...],
-             allow_pickle: bool, convert: bool, dry_run: bool, force: bool, json_mode: bool) -> None:
+             message: str | None, description: str | None, create_pr: bool, include: tuple[str, ...],
+             exclude: tuple[str, ...], allow_pickle: bool, convert: bool, dry_run: bool, force: bool,
+             token: str | None, quiet: bool, json_mode: bool) -> None:
     """Push the model folder PATH to TARGET; only files that changed are sent.
 
     An unchanged model makes no commit. Pickled weights and files that look like
@@ -49,16 +64,22 @@ def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag
     Examples:
       hubmgr push runs/gpt2-final local:gpt2              # local registry
       hubmgr push runs/gpt2-final local:gpt2 --tag v1 --dry-run
-      hubmgr push runs/gpt2-final alice/gpt2-add --private
+      hubmgr push runs/gpt2-final alice/gpt2-add --private -m "Epoch 3" --commit-description "lr 3e-4"
+      hubmgr push runs/gpt2-final hf://alice/gpt2-add --token "$HF_TOKEN" -q
       hubmgr push runs/gpt2-final git@github.com:alice/gpt2.git --revision exp
       hubmgr push runs/old-run local:old --convert        # .bin -> safetensors first
     """
     from ..sync import push
 
-    with output.progress_bars(not json_mode) as progress:
+    with output.progress_bars(not (json_mode or quiet)) as progress:
         result = push(path, target, revision=revision, tag=tag, private=private, message=message,
-                      create_pr=create_pr, include=include, exclude=exclude, allow_pickle=allow_pickle,
-                      convert=convert, dry_run=dry_run, force=force, catalog=ctx.catalog(), progress=progress)
+                      description=description, create_pr=create_pr, include=include, exclude=exclude,
+                      allow_pickle=allow_pickle, convert=convert, dry_run=dry_run, force=force, token=token,
+                      catalog=ctx.catalog(), progress=progress)
+    if quiet and not json_mode:
+        output.warnings(result.warnings)
+        click.echo(result.commit_sha or "")
+        return
     output.emit(result, json_mode=json_mode, render=lambda console: _render_push(console, result))
 
 
@@ -105,17 +126,23 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
               help="Deploy dir: releases go to DIR/releases/<sha>, DIR/current points at the live one.")
 @click.option("--keep", default=3, show_default=True, type=click.IntRange(min=1),
               help="Releases to keep (the live one is never deleted).")
+@click.option("--revision", default=None, metavar="REV",
+              help="Branch, tag or commit to pull (same as SPEC@REV; default: the default branch).")
 @click.option("--include", multiple=True, metavar="GLOB", help="Only pull matching files. Repeatable.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Leave matching files out. Repeatable.")
 @click.option("--cache", is_flag=True, help="Fill the Hugging Face cache instead (Hub only), for offline "
                                             "from_pretrained(repo_id).")
 @click.option("--require-signature", "require_signature", multiple=True, metavar="PUBKEY",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Only make the release live if its model.sig is signed by this public key (PEM) and covers "
                    "exactly its files. Repeatable. Default: [trust] keys in the config.")
+@_token_option
+@_quiet_option("print only the release path")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 @pass_ctx
-def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, include: tuple[str, ...], cache: bool,
-             require_signature: tuple[Path, ...], json_mode: bool) -> None:
+def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, revision: str | None,
+             include: tuple[str, ...], exclude: tuple[str, ...], cache: bool, require_signature: tuple[Path, ...],
+             token: str | None, quiet: bool, json_mode: bool) -> None:
     """Deploy one exact commit of SPEC into --dest, verified, with an atomic switch.
 
     SPEC is a target (see `hubmgr push --help`) with an optional @REV, or a
@@ -127,7 +154,9 @@ def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, include: 
     Examples:
       hubmgr pull local:gpt2 --dest /srv/gpt2
       hubmgr pull local:gpt2@v1 --dest /srv/gpt2 --keep 5
+      hubmgr pull local:gpt2 --revision v1 --dest /srv/gpt2 -q
       hubmgr pull alice/gpt2-add@main --dest /srv/gpt2 --include '*.json' --include '*.safetensors'
+      hubmgr pull https://huggingface.co/alice/gpt2-add/tree/dev --dest /srv/gpt2 --exclude '*.md'
       hubmgr pull model.hubmgr.json --dest /srv/gpt2
       hubmgr pull alice/gpt2-add --cache
       hubmgr pull alice/gpt2-add@prod --dest /srv/gpt2 --require-signature publisher.pub
@@ -136,9 +165,14 @@ def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, include: 
 
     if dest is None and not cache:
         raise click.UsageError("give --dest DIR (or --cache for a Hub repo)")
-    with output.progress_bars(not json_mode) as progress:
-        result = pull(spec, dest=dest, keep=keep, include=include, cache=cache, catalog=ctx.catalog(),
-                      require_signature=require_signature or None, progress=progress)
+    with output.progress_bars(not (json_mode or quiet)) as progress:
+        result = pull(spec, dest=dest, keep=keep, revision=revision, include=include, exclude=exclude, cache=cache,
+                      require_signature=require_signature or None, token=token, catalog=ctx.catalog(),
+                      progress=progress)
+    if quiet and not json_mode:
+        output.warnings(result.warnings)
+        click.echo(result.cache_dir or result.release or "")
+        return
     output.emit(result, json_mode=json_mode, render=lambda console: _render_pull(console, result))
 
 
@@ -260,8 +294,9 @@ def remote_group() -> None:
 @remote_group.command("ls")
 @click.argument("spec")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Commits to list.")
+@_token_option
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
-def remote_ls_cmd(spec: str, limit: int, json_mode: bool) -> None:
+def remote_ls_cmd(spec: str, limit: int, token: str | None, json_mode: bool) -> None:
     """Branches, tags and recent commits of SPEC (add @REV for another branch).
 
     \b
@@ -271,7 +306,7 @@ def remote_ls_cmd(spec: str, limit: int, json_mode: bool) -> None:
     """
     from ..sync import list_remote
 
-    result = list_remote(spec, limit=limit)
+    result = list_remote(spec, limit=limit, token=token)
     output.emit(result, json_mode=json_mode, render=lambda console: _render_listing(console, result))
 
 

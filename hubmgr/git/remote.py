@@ -391,7 +391,8 @@ class GitRemote:
         if base and self._git_text(["rev-parse", f"{base}^{{tree}}"], lfs=False) == tree:
             return _Prepared(branch, base, base, False, ())
         args = ["commit-tree", tree, "-F", "-"] + (["-p", base] if base else [])
-        commit = self._git_text(args, input=request.message.encode(), lfs=False)
+        text = request.message + (f"\n\n{request.description}" if request.description else "")
+        commit = self._git_text(args, input=text.encode(), lfs=False)
         return _Prepared(branch, base, commit, True, self._lfs_oids(commit, uploads))
 
     def _blob_text(self, commit: str | None, path: str) -> str:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from ..errors import (
     AuthError, CancelledError, ConflictError, HubmgrError, RemoteError, RemoteNotFoundError, VerificationError,
 )
+from .. import __version__
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget
 
@@ -99,7 +100,8 @@ class HubRemote:
     def _api(self):
         from huggingface_hub import HfApi
 
-        return HfApi(endpoint=self.endpoint, token=self.__token or None, library_name="hubmgr")
+        return HfApi(endpoint=self.endpoint, token=self.__token or None, library_name="hubmgr",
+                      library_version=__version__)  # User-Agent: hubmgr/<version>
 
     def _require_token(self) -> None:
         if not self._token():
@@ -261,7 +263,8 @@ class HubRemote:
         meter.finish()
 
     def fill_hf_cache(self, commit_sha: str, include: list[str] | tuple[str, ...] | None = None, *,
-                      revision: str | None = None, progress: ProgressSink = no_progress) -> Path:
+                      revision: str | None = None, exclude: list[str] | tuple[str, ...] | None = None,
+                      progress: ProgressSink = no_progress) -> Path:
         """Download ``commit_sha`` into the standard HF cache and point ``refs/<revision>`` at it.
 
         Afterwards ``from_pretrained(repo_id)`` (or ``revision=...``) works offline on this host.
@@ -271,7 +274,8 @@ class HubRemote:
                                "files"))
         with self._hub_errors("download into the HF cache", commit_sha):
             folder = Path(self._api().snapshot_download(self.repo_id, revision=commit_sha,
-                                                        allow_patterns=list(include) if include else None))
+                                                        allow_patterns=list(include) if include else None,
+                                                        ignore_patterns=list(exclude) if exclude else None))
         ref = revision or "main"
         if not _SHA_RE.match(ref):
             ref_file = folder.parent.parent / "refs" / ref
@@ -323,6 +327,7 @@ class HubRemote:
             check_cancel(cancel)
             with self._hub_errors("create the commit", branch):
                 info = api.create_commit(self.repo_id, [*additions, *deletions], commit_message=request.message,
+                                         commit_description=request.description or None,
                                          revision=branch, create_pr=request.create_pr or None,
                                          parent_commit=head_before)
             commit_sha, pr_url = info.oid, info.pr_url

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hubmgr import deploy, sync
-from hubmgr.errors import CancelledError, LocalIOError, NotFoundError, UsageError, VerificationError
+from hubmgr.errors import CancelledError, LocalIOError, NotFoundError, UnsafeContentError, UsageError, VerificationError
 from hubmgr.progress import CancelToken
 from hubmgr.remotes import RemoteFile
 from hubmgr.testing.dir_remote import DirRemote
@@ -163,7 +163,7 @@ def test_remote_paths_escaping_the_destination_are_refused(remote: DirRemote, tm
     _push(remote, _model(tmp_path / "m", "1"))
     remote.extra_listing = [RemoteFile(evil, 3, sha256="0" * 64)]
     dest = tmp_path / "deploy"
-    with pytest.raises(UsageError, match="refusing remote path"):
+    with pytest.raises(UnsafeContentError, match="refusing remote path"):
         _pull(remote, dest)
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "x").exists()
     assert deploy.live_sha(dest) is None and not list((dest / "releases").glob("*")) if dest.exists() else True

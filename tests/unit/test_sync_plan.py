@@ -10,7 +10,7 @@ import pytest
 
 from hubmgr import sync
 from hubmgr.catalog import Catalog
-from hubmgr.errors import UsageError
+from hubmgr.errors import UnsafeContentError, UsageError
 from hubmgr.testing.dir_remote import DirRemote
 
 
@@ -76,7 +76,7 @@ def test_unchanged_push_makes_no_commit_and_sends_nothing(remote: DirRemote, tmp
 def test_pickled_weights_are_refused_unless_allowed(remote: DirRemote, tmp_path: Path, name: str) -> None:
     folder = _folder(tmp_path / "m")
     (folder / name).write_bytes(b"\x80\x02pickle")
-    with pytest.raises(UsageError, match="pickled weights") as err:
+    with pytest.raises(UnsafeContentError, match="pickled weights") as err:
         sync.plan_push(folder, remote.target, remote=remote)
     assert "--convert" in err.value.hint and "--allow-pickle" in err.value.hint
     plan = sync.plan_push(folder, remote.target, remote=remote, allow_pickle=True)
@@ -93,7 +93,7 @@ def test_secret_looking_files_are_refused_unless_excluded(remote: DirRemote, tmp
                                                           content: str) -> None:
     folder = _folder(tmp_path / "m")
     (folder / name).write_text(content)
-    with pytest.raises(UsageError, match="look like secrets") as err:
+    with pytest.raises(UnsafeContentError, match="look like secrets") as err:
         sync.plan_push(folder, remote.target, remote=remote)
     assert name in err.value.message and "--exclude" in err.value.hint
     assert "hf_a1B2" not in err.value.message  # the token itself is never echoed
