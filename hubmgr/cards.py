@@ -323,6 +323,37 @@ def training_hyperparameters(directory: Path) -> dict[str, Any]:
     return out
 
 
+def _pushed_files(directory: Path, files: Any, catalog: "Catalog | None",
+                  cancel: CancelToken | None) -> list[dict[str, Any]]:
+    """Rows for exactly ``files``: relative paths under ``directory``, or items with path/size/sha256
+    (a push plan's files). README.md is this card: listed, without a hash of itself."""
+    rows = []
+    for item in files:
+        check_cancel(cancel)
+        if isinstance(item, (str, os.PathLike)):
+            rel = Path(item).relative_to(directory).as_posix() if Path(item).is_absolute() else Path(item).as_posix()
+            row: dict[str, Any] = {"path": rel, "size": None, "sha256": None}
+            if rel != CARD_FILE and (directory / rel).is_file():
+                row.update(size=(directory / rel).stat().st_size, sha256=sha256_cached(directory / rel, catalog))
+        else:
+            get = item.get if isinstance(item, dict) else lambda k, o=item: getattr(o, k, None)
+            row = {"path": str(get("path")), "size": get("size"), "sha256": get("sha256")}
+        if row["path"] == CARD_FILE:
+            row.update(size=None, sha256=None)
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["path"])
+
+
+def _tokenizer_joins_tokens(directory: Path) -> bool:
+    """True when tokenizer.json has no decoder: ``decode`` would put spaces between its tokens, so the
+    usage snippet joins the token strings as the scorer does (evaluate.generated_text)."""
+    for base in (directory, directory.parent):
+        spec = _read_json(base / "tokenizer.json")
+        if spec:
+            return "decoder" in spec and spec["decoder"] is None
+    return False
+
+
 def _list_files(directory: Path, catalog: "Catalog | None", cancel: CancelToken | None) -> list[dict[str, Any]]:
     rows = []
     for f in sorted(directory.rglob("*")):
@@ -379,8 +410,12 @@ def card_eval(rec: "EvalRecord", dataset_id: str | None) -> CardEval:
 
 
 def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str | None, dataset: str | None,
-                 license_id: str | None, language: str | None, cancel: CancelToken | None = None) -> dict[str, Any]:
-    """Everything a template can use (see model_cards/default.md.j2)."""
+                 license_id: str | None, language: str | None, cancel: CancelToken | None = None,
+                 repo_id: str | None = None, files: Any = None) -> dict[str, Any]:
+    """Everything a template can use (see model_cards/default.md.j2).
+
+    ``repo_id``: the push target (title, model-index name, how-to-use snippet); ``files``: exactly
+    the files being pushed (the Files table), else every file of ``directory``."""
     from .evaluate import find_weights, weights_sha256
     from .formats.trainer_state import read_training_metrics
 
@@ -398,9 +433,10 @@ def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str 
     stale = sum(1 for r in records if sha is not None and r.weights_sha256 not in (sha, None))
     card_evals = [card_eval(r, dataset) for r in evals]
     latest_run = next((r for r in reversed(evals) if r.source == "hubmgr" and r.details.get("failures")), None)
-    model_name = directory.name if not directory.name.startswith("checkpoint-") else \
-        f"{directory.parent.name}-{directory.name}"
-    files = _list_files(directory, catalog, cancel)
+    model_name = repo_id or (directory.name if not directory.name.startswith("checkpoint-") else
+                             f"{directory.parent.name}-{directory.name}")
+    files = (_pushed_files(directory, files, catalog, cancel) if files is not None
+             else _list_files(directory, catalog, cancel))
     training = {
         "global_step": (tm.global_step if tm.global_step is not None
                         else _int_or_none(tm.all_results.get("train_steps"))),  # plain PyTorch loops
@@ -411,6 +447,8 @@ def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str 
     }
     return {
         "model_name": model_name,
+        "repo_id": repo_id,
+        "tokenizer_joins_tokens": _tokenizer_joins_tokens(directory),
         "model_type": config.get("model_type"),
         "architecture": (config.get("architectures") or [None])[0],
         "config": {k: config.get(k) for k in ("n_layer", "n_embd", "n_head", "n_positions", "vocab_size",
@@ -433,7 +471,7 @@ def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str 
         "failures": (latest_run.details.get("failures", [])[:5] if latest_run else []),
         "failures_suite": latest_run.suite if latest_run else None,
         "files": files,
-        "total_size": sum(f["size"] for f in files),
+        "total_size": sum(f["size"] or 0 for f in files),
     }
 
 
@@ -489,10 +527,10 @@ class _ComposedCard:
 
 def _compose_card(directory: Path, tpl: CardTemplate, *, catalog: "Catalog | None", base_model: str | None,
                   dataset: str | None, license: str | None, language: str | None,
-                  cancel: CancelToken | None = None) -> _ComposedCard:
+                  cancel: CancelToken | None = None, repo_id: str | None = None, files: Any = None) -> _ComposedCard:
     """The card text ``write_card`` would write: rendered, then merged into the existing README.md."""
     ctx = card_context(directory, catalog=catalog, base_model=base_model, dataset=dataset, license_id=license,
-                       language=language, cancel=cancel)
+                       language=language, cancel=cancel, repo_id=repo_id, files=files)
     body = render_template(tpl, ctx)
     card_file = directory / CARD_FILE
     old_text = card_file.read_text(encoding="utf-8") if card_file.exists() else None
@@ -505,20 +543,24 @@ def _compose_card(directory: Path, tpl: CardTemplate, *, catalog: "Catalog | Non
     return _ComposedCard(ctx, metadata, ours, sections, join_card(metadata, new_body), old_text)
 
 
-def render_card(path: str | Path, *, template: str | None = None, catalog: "Catalog | None" = None) -> str:
+def render_card(path: str | Path, *, template: str | None = None, catalog: "Catalog | None" = None,
+                repo_id: str | None = None, files: Any = None) -> str:
     """What ``write_card`` would write to ``path/README.md`` now, without writing or validating (previews)."""
     directory = Path(path).expanduser().resolve()
     if not directory.is_dir():
         raise NotFoundError(f"{directory} is not a model directory", "give the dir holding config.json and weights")
     return _compose_card(directory, load_template(template), catalog=catalog, base_model=None, dataset=None,
-                         license=None, language=None).text
+                         license=None, language=None, repo_id=repo_id, files=files).text
 
 
 def write_card(path: str | Path, *, template: str | None = None, base_model: str | None = None,
                dataset: str | None = None, license: str | None = None, language: str | None = None,
                catalog: "Catalog | None" = None, progress: ProgressSink = no_progress,
-               cancel: CancelToken | None = None) -> CardResult:
-    """Render the card of the model in ``path``, merge it into ``path/README.md``, validate, write atomically."""
+               cancel: CancelToken | None = None, repo_id: str | None = None, files: Any = None) -> CardResult:
+    """Render the card of the model in ``path``, merge it into ``path/README.md``, validate, write atomically.
+
+    For a push: ``repo_id`` is the target (card title, model-index name, how-to-use snippet) and
+    ``files`` exactly the files pushed (relative paths under ``path`` or a push plan's file items)."""
     directory = Path(path).expanduser().resolve()
     if not directory.is_dir():
         raise NotFoundError(f"{directory} is not a model directory", "give the dir holding config.json and weights")
@@ -537,7 +579,7 @@ def write_card(path: str | Path, *, template: str | None = None, base_model: str
     check_cancel(cancel)
     progress(ProgressEvent("card", "rendering", 1, 3, unit="steps"))
     card = _compose_card(directory, tpl, catalog=catalog, base_model=base_model, dataset=dataset,
-                         license=license, language=language, cancel=cancel)
+                         license=license, language=language, cancel=cancel, repo_id=repo_id, files=files)
     ctx, metadata, ours, sections, text, old_text = (card.ctx, card.metadata, card.ours, card.sections, card.text,
                                                       card.old_text)
     card_file = directory / CARD_FILE

@@ -7,6 +7,7 @@ losses, perplexity and error rates, higher for everything else.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,10 +16,16 @@ from .evaluate import (dataset_label, find_weights, has_training_metrics, import
                        weights_sha256)
 from .models import CompareResult, CompareRow
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
-from .scores import better_direction
 
 if TYPE_CHECKING:
     from .catalog import Catalog, EvalRecord
+
+_LOWER_IS_BETTER = re.compile(r"loss|perplexity|ppl|error|wer|cer|runtime", re.I)
+
+
+def better_direction(metric: str) -> str:
+    return "lower" if _LOWER_IS_BETTER.search(metric) else "higher"
+
 
 def row_label(rec: "EvalRecord") -> str:
     if rec.source == "hubmgr":

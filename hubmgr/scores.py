@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from .compare import better_direction
 from .errors import NotFoundError, UsageError
 from .models import BestCheckpoint, CheckpointScore
 
@@ -23,14 +23,6 @@ if TYPE_CHECKING:
 
 TRAINER_SUITE = "trainer"
 DEFAULT_METRIC = "eval_loss"
-_LOWER_IS_BETTER = re.compile(r"loss|perplexity|ppl|error|wer|cer|runtime", re.I)
-
-
-def better_direction(metric: str) -> str:
-    """"lower" for losses, perplexity and error rates, "higher" for everything else."""
-    return "lower" if _LOWER_IS_BETTER.search(metric) else "higher"
-
-
 def _better(a: float, b: float, direction: str) -> bool:
     return a < b if direction == "lower" else a > b
 

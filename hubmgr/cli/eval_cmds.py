@@ -102,10 +102,12 @@ def _render_imported(console, imported) -> None:  # noqa: ANN001
 @click.option("--dataset", default=None, metavar="ID", help="Hub id of the training dataset.")
 @click.option("--license", "license_id", default=None, metavar="ID", help="Hub license id (apache-2.0, mit, ...).")
 @click.option("--language", default=None, metavar="CODE", help="ISO 639 language code (en, fr, ...).")
+@click.option("--repo-id", default=None, metavar="ID",
+              help="Repo the card is for (title, model-index name, how-to-use snippet; default: the dir name).")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 @pass_ctx
 def card_cmd(ctx: CliContext, path: Path, template: str | None, base_model: str | None, dataset: str | None,
-             license_id: str | None, language: str | None, json_mode: bool) -> None:
+             license_id: str | None, language: str | None, repo_id: str | None, json_mode: bool) -> None:
     """Write PATH/README.md: Hub metadata with model-index, training facts, scores, files.
 
     Re-running merges: parts between <!-- hubmgr:begin/end --> markers are refreshed
@@ -117,12 +119,13 @@ def card_cmd(ctx: CliContext, path: Path, template: str | None, base_model: str 
       hubmgr card runs/gpt2-arith --license apache-2.0 --language en
       hubmgr card runs/gpt2-arith --base-model openai-community/gpt2 --dataset alice/arith-5k
       hubmgr card runs/gpt2-arith --template my_card.md.j2 --json
+      hubmgr card runs/gpt2-arith --repo-id alice/gpt2-arith
     """
     from ..cards import write_card
 
     with output.progress_bars(not json_mode) as progress:
         result = write_card(path, template=template, base_model=base_model, dataset=dataset, license=license_id,
-                            language=language, catalog=ctx.catalog(), progress=progress)
+                            language=language, catalog=ctx.catalog(), progress=progress, repo_id=repo_id)
     output.emit(result, json_mode=json_mode, render=lambda console: _render_card(console, result))
 
 
