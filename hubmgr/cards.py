@@ -419,11 +419,15 @@ def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str 
     from .evaluate import find_weights, weights_sha256
     from .formats.trainer_state import read_training_metrics
 
+    from .lineage import lineage_of, provenance_rows
+
     config = _read_json(directory / "config.json")
-    name_or_path = config.get("_name_or_path")
-    if base_model is None and isinstance(name_or_path, str) and hub_card.looks_like_hub_id(name_or_path) \
-            and name_or_path != directory.name:
-        base_model = name_or_path
+    lineage = lineage_of(directory, catalog=catalog)
+    if base_model is None:
+        base_model = lineage.base_model
+    datasets = list(dict.fromkeys(([dataset] if dataset else []) + list(lineage.datasets)))
+    if dataset is None and datasets:
+        dataset = datasets[0]
     weights = list(find_weights(directory))
     weights_name, sha = weights_sha256(directory, catalog)
     params = _safetensors_params(weights) if weights and all(w.suffix == ".safetensors" for w in weights) else None
@@ -457,6 +461,8 @@ def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str 
         "params": params,
         "base_model": base_model,
         "dataset": dataset,
+        "datasets": datasets,
+        "provenance": [{"label": k, "value": v} for k, v in provenance_rows(lineage, public=True)],
         "license": license_id,
         "language": language,
         "weights_file": weights_name,
@@ -490,7 +496,7 @@ def card_metadata(ctx: dict[str, Any]) -> dict[str, Any]:
         "pipeline_tag": "text-generation",
         "tags": tags,
         "base_model": ctx.get("base_model"),
-        "datasets": [ctx["dataset"]] if ctx.get("dataset") is not None else None,
+        "datasets": ctx.get("datasets") or None,
         "model-index": hub_card.model_index(ctx["model_name"], ctx["card_evals"]),
     }
 

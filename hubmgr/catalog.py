@@ -89,7 +89,20 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 2: lineage (issue 15): where a checkpoint came from, captured when it is first scanned.
+    """
+    CREATE TABLE lineage (
+        path TEXT PRIMARY KEY,
+        lineage_json TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    );
+    """,
 ]
+
+
+def _like_under(prefix: str) -> str:
+    """A LIKE pattern (escape char backslash) for every path below ``prefix``."""
+    return prefix.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
 
 
 @dataclass(frozen=True)
@@ -224,7 +237,7 @@ class Catalog:
 
     def cached_sha256_under(self, prefix: str) -> dict[str, tuple[int, int, int, str]]:
         """path -> (size, mtime_ns, inode, sha256) of cached hashes under ``prefix`` (one query for a scan)."""
-        like = prefix.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+        like = _like_under(prefix)
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT path, size, mtime_ns, inode, sha256 FROM file_hashes WHERE path = ? OR path LIKE ? ESCAPE '\\'",
@@ -338,6 +351,30 @@ class Catalog:
             rows = conn.execute(sql + " ORDER BY id", args).fetchall()
         return [ConversionRecord(r["id"], r["source_path"], r["source_sha256"], r["output_path"],
                                  json.loads(r["outputs_json"]), r["created_at"]) for r in rows]
+
+    # -- lineage ---------------------------------------------------------------
+    def record_lineage(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
+        """Store (checkpoint path, lineage dict) rows in one transaction."""
+        if not rows:
+            return
+        now = time.time()
+        with self._connect() as conn:
+            conn.executemany("INSERT OR REPLACE INTO lineage(path, lineage_json, recorded_at) VALUES (?,?,?)",
+                             [(path, json.dumps(data), now) for path, data in rows])
+
+    def get_lineage(self, path: str) -> tuple[dict[str, Any], float] | None:
+        """The lineage recorded for ``path`` and when, or None."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT lineage_json, recorded_at FROM lineage WHERE path=?", (path,)).fetchone()
+        return (json.loads(row[0]), float(row[1])) if row else None
+
+    def lineage_times_under(self, prefix: str) -> dict[str, float]:
+        """path -> recorded_at for every lineage under ``prefix`` (one query for a scan)."""
+        like = _like_under(prefix)
+        with self._connect() as conn:
+            rows = conn.execute("SELECT path, recorded_at FROM lineage WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+                                (prefix, like)).fetchall()
+        return {r[0]: float(r[1]) for r in rows}
 
     # -- pushes and pulls ------------------------------------------------------
     def record_push(self, *, checkpoint_path: str, remote: str, repo: str, revision: str | None, tag: str | None,

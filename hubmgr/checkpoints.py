@@ -312,7 +312,9 @@ def inspect_checkpoint(path: str | os.PathLike[str], *, catalog: Catalog | None 
     progress(ProgressEvent("inspect", f"inspected {p.name}", 1, 1, unit="checkpoints", finished=True))
     if catalog is not None:
         info = replace(info, sync_state=_sync_states(catalog)(info.path))
-    return info
+    from .lineage import lineage_of
+
+    return replace(info, lineage=lineage_of(info.path, catalog=catalog))
 
 
 def _inspect_candidate(candidate: Candidate, ctx: _Ctx) -> CheckpointInfo:
@@ -633,12 +635,29 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
         progress(ProgressEvent("scan:inspect", "inspected", len(candidates), len(candidates), unit="checkpoints",
                                finished=True))
         catalog.upsert_checkpoints(infos)
+        _record_lineage(infos, catalog, warnings)
         if Path(root).is_dir():
             forgotten += catalog.forget_missing(root, {i.path for i in infos})
         found.extend(infos)
     summaries = tuple(replace(i, tensors=()) for i in found)
     return ScanResult(summaries, tuple(dict.fromkeys(warnings)), stats.files_hashed, stats.bytes_hashed,
                       forgotten, tuple(roots))
+
+
+def _record_lineage(infos: list[CheckpointInfo], catalog: Catalog, warnings: list[str]) -> None:
+    """Where each checkpoint came from (base model, data, code commit, parent), recorded once per change."""
+    from . import lineage
+
+    mtimes = {}
+    for info in infos:
+        try:
+            mtimes[info.path] = os.stat(info.path).st_mtime
+        except OSError:
+            continue
+    try:
+        lineage.record_for_scan(list(mtimes), catalog, mtimes=mtimes)
+    except OSError as exc:  # lineage is an extra: it never fails a scan
+        warnings.append(f"lineage not recorded: {exc}")
 
 
 def _safe_inspect(candidate: Candidate, ctx: _Ctx) -> CheckpointInfo:

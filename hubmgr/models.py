@@ -85,6 +85,7 @@ class CheckpointInfo(JsonMixin):
     warnings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific facts (trainer state, class names...)
     sync_state: str | None = None  # derived by checkpoints.list_checkpoints: local | converted | pushed <sha7>
+    lineage: Any = None  # lineage.Lineage, filled by inspect (base model, data, code commit, parent, conversion)
 
 
 @dataclass(frozen=True)

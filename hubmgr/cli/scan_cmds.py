@@ -198,6 +198,10 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
         console.print(f"  {'globals':<13}{', '.join(safety.globals)}")
     for group in info.tied_groups:
         console.print(f"  {'tied':<13}{' = '.join(group)}")
+    from ..lineage import provenance_rows
+
+    for key, value in provenance_rows(info.lineage):
+        console.print(f"  {key:<13}{value}", markup=False)
     if info.tensors:
         shown = info.tensors if all_tensors else info.tensors[:40]
         table = Table(box=None, pad_edge=False, header_style="bold", title=f"{len(info.tensors)} tensors",
@@ -219,3 +223,4 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
             table.add_row(f.path, output.human_size(f.size_bytes), f.sha256 or "-")
         console.print(table)
     output.warnings(info.warnings)
+

@@ -311,3 +311,37 @@ def install_pre_push_hook(repo: Path, render: Callable[[Path | None], str]) -> t
     tmp.chmod(0o755)
     os.replace(tmp, hook)
     return hook, kept
+
+
+@dataclass(frozen=True)
+class WorktreeState:
+    """Where a run's code stood: the repository, its HEAD commit, and uncommitted tracked changes."""
+
+    toplevel: str
+    commit: str | None  # None: no commit yet
+    dirty: bool
+
+
+def find_worktree_root(path: str | os.PathLike[str]) -> Path | None:
+    """The nearest directory at or above ``path`` holding ``.git`` (no git process: scans call this a lot)."""
+    here = Path(path).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def worktree_state(root: Path) -> WorktreeState | None:
+    """HEAD commit and dirty flag of the working copy at ``root``; None if git cannot tell (or is missing)."""
+    import shutil as _shutil
+
+    if _shutil.which("git") is None:
+        return None
+    head = run_git(["rev-parse", "--verify", "-q", "HEAD"], cwd=root, check=False, lfs=False)
+    if head.returncode not in (0, 1):
+        return None
+    # tracked changes only: untracked checkpoints and logs inside a run dir do not make the code "dirty"
+    status = run_git(["status", "--porcelain", "--untracked-files=no"], cwd=root, check=False, lfs=False)
+    if status.returncode != 0:
+        return None
+    return WorktreeState(str(root), head.stdout.decode().strip() or None, bool(status.stdout.strip()))
