@@ -54,7 +54,9 @@ def test_card_round_trips_with_its_eval_results(model_dir: Path, catalog: Catalo
     assert f"`{failure.prompt}` | `{failure.expected}` | `{failure.output.strip()}`" in body
     assert "AutoModelForCausalLM.from_pretrained" in body and "## Limitations" in body
     assert f"`model.safetensors` | 424.5 KB | `{sha256_file(model_dir / 'model.safetensors')}`" in body
-    assert [s.action for s in result.sections] == ["added"] * 7
+    # Provenance comes from the run's all_results.json (1,000 training samples), recorded as lineage
+    assert "## Provenance" in body and "1,000 training samples" in body
+    assert [s.action for s in result.sections] == ["added"] * 8
 
 
 def test_user_edits_survive_a_rerun_and_our_sections_refresh(model_dir: Path, catalog: Catalog) -> None:
@@ -189,7 +191,7 @@ def test_an_existing_hand_written_readme_is_kept_above_our_sections(model_dir: P
     text = (model_dir / "README.md").read_text()
     assert not result.created and text.startswith("---\nlicense: mit\n")
     assert text.index("Written by hand before hubmgr.") < text.index("<!-- hubmgr:begin model")
-    assert [s.action for s in result.sections] == ["added"] * 7
+    assert [s.action for s in result.sections] == ["added"] * 8  # model ... provenance ... files
     # The section order of the template is kept when they are all appended.
     assert text.index("## Training") < text.index("## Evaluation") < text.index("## Files")
 
