@@ -69,6 +69,10 @@ class SignatureError(VerificationError):
     """A release's signature is missing, malformed, by an untrusted key, or does not match its files."""
 
 
+class IncompleteReleaseError(HubmgrError):
+    """A release lacks what a deploy needs (weights, config.json)."""
+
+
 class DiskSpaceError(HubmgrError):
     """Not enough free space for the output."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from . import deploy
-from .errors import NotFoundError, RemoteNotFoundError, UnsafeContentError, UsageError
+from .errors import IncompleteReleaseError, NotFoundError, RemoteNotFoundError, UnsafeContentError, UsageError
 from .formats.hashing import git_blob_sha1, sha256_cached
 from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -139,6 +139,8 @@ def plan_push(
     *,
     include: tuple[str, ...] | list[str] = (),
     exclude: tuple[str, ...] | list[str] = (),
+    delete: tuple[str, ...] | list[str] = (),
+    mirror: bool = False,
     allow_pickle: bool = False,
     revision: str | None = None,
     catalog: "Catalog | None" = None,
@@ -185,14 +187,33 @@ def plan_push(
         else:
             upload.append(PlanFile(rel, size, sha, "changed" if rf is not None else "new"))
     progress(ProgressEvent("push:hash", "hashed", done, total, finished=True))
-    delete = [PlanFile(rf.path, rf.size, rf.sha256, "deleted") for rf in remote_files.values()
-              if rf.path not in files and rf.path not in NEVER_DELETE and _in_scope(rf.path, include, exclude)]
+    doomed = remote_deletions(remote_files.values(), files, include=include, exclude=exclude,
+                              delete=tuple(delete), mirror=mirror)
     return PushPlan(
         path=str(folder.resolve()), target=RemoteTarget(t.kind, t.location, branch).display, remote=remote.name,
         kind=t.kind, revision=branch, base_commit=base_commit, upload=tuple(upload), skip=tuple(skip),
-        delete=tuple(sorted(delete, key=lambda f: f.path)), bytes_to_upload=sum(f.size for f in upload),
+        delete=doomed, bytes_to_upload=sum(f.size for f in upload),
         bytes_skipped=sum(f.size for f in skip), warnings=tuple(warnings),
     )
+
+
+def remote_deletions(remote_files: Iterable[RemoteFile], pushed: Iterable[str], *, include: tuple[str, ...] = (),
+                     exclude: tuple[str, ...] = (), delete: tuple[str, ...] = (), mirror: bool = False
+                     ) -> tuple[PlanFile, ...]:
+    """Remote files this push removes: only what the user asked for, as ``hf upload`` does.
+
+    ``delete`` patterns name remote files to remove; ``mirror`` removes every remote file the push
+    does not hold (within --include/--exclude, so a partial push never wipes the rest). A file
+    being uploaded is never also deleted; ``.gitattributes`` is never deleted.
+    """
+    keep = set(pushed)
+    out = []
+    for rf in remote_files:
+        if rf.path in keep or rf.path in NEVER_DELETE:
+            continue
+        if (mirror and _in_scope(rf.path, include, exclude)) or (delete and _matches(rf.path, delete)):
+            out.append(PlanFile(rf.path, rf.size, rf.sha256, "deleted"))
+    return tuple(sorted(out, key=lambda f: f.path))
 
 
 def _branch(target: RemoteTarget, revision: str | None) -> str | None:
@@ -249,6 +270,8 @@ def push(
     create_pr: bool = False,
     include: tuple[str, ...] | list[str] = (),
     exclude: tuple[str, ...] | list[str] = (),
+    delete: tuple[str, ...] | list[str] = (),
+    mirror: bool = False,
     allow_pickle: bool = False,
     convert: bool = False,
     dry_run: bool = False,
@@ -282,7 +305,8 @@ def push(
                 card_written = _write_card(source, catalog=catalog, progress=progress, cancel=cancel, warnings=warnings)
         else:
             _check_existing_card(source)
-        plan = plan_push(source, t, include=include, exclude=exclude, allow_pickle=allow_pickle or dry_run and convert,
+        plan = plan_push(source, t, include=include, exclude=exclude, delete=delete, mirror=mirror,
+                         allow_pickle=allow_pickle or dry_run and convert,
                          revision=revision, catalog=catalog, remote=remote, progress=progress, cancel=cancel)
         warnings.extend(plan.warnings)
         if dry_run:
@@ -369,6 +393,7 @@ def pull(
     cache: bool = False,
     require_signature: tuple[str, ...] | list[str] | None = None,
     token: str | None = None,
+    allow_incomplete: bool = False,
     catalog: "Catalog | None" = None,
     remote: "Remote | None" = None,
     progress: ProgressSink = no_progress,
@@ -413,6 +438,13 @@ def pull(
         raise UsageError("pull needs --dest DIR (or --cache)", "e.g. hubmgr pull local:demo --dest /srv/model")
 
     files, warnings = _remote_selection(remote.list_files(sha), include, exclude)
+    missing = missing_for_deploy([f.path for f in files])
+    if missing and not allow_incomplete:
+        raise IncompleteReleaseError(
+            f"{t.display} at {sha[:12]} has no {' and no '.join(missing)}: refusing to make it live",
+            "push the model's weights and config.json, or pass --allow-incomplete to deploy it anyway")
+    if missing:
+        warnings.append(f"deployed without {' and '.join(missing)} (--allow-incomplete)")
     if pointer is not None:
         _check_pointer_files(pointer, files)
     dest_path = Path(dest).expanduser().resolve()
@@ -442,6 +474,22 @@ def pull(
                             details={"files": result.files, "bytes": result.bytes_total, "reused": reused,
                                      "previous": previous, "pruned": list(pruned)})
     return result
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".pt", ".pth", ".ckpt")
+_HF_BIN_WEIGHTS = re.compile(r"^pytorch_model(-\d+-of-\d+)?\.bin$")
+
+
+def missing_for_deploy(paths: Iterable[str]) -> list[str]:
+    """What a release lacks to be served: ``weights`` and/or ``config.json`` (top level)."""
+    paths = list(paths)
+    names = [p.rsplit("/", 1)[-1] for p in paths]
+    missing = []
+    if not any(n.lower().endswith(WEIGHT_SUFFIXES) or _HF_BIN_WEIGHTS.match(n) for n in names):
+        missing.append("weights")
+    if "config.json" not in paths:
+        missing.append("config.json")
+    return missing
 
 
 def _remote_selection(files: list[RemoteFile], include: tuple[str, ...], exclude: tuple[str, ...] = ()

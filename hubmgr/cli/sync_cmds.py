@@ -42,6 +42,10 @@ def _quiet_option(what: str):
 @click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing (Hub).")
 @click.option("--include", multiple=True, metavar="GLOB", help="Only push matching files. Repeatable.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Leave matching files out. Repeatable.")
+@click.option("--delete", "delete", multiple=True, metavar="PATTERN",
+              help="Delete remote files matching PATTERN that the push does not hold. Repeatable.")
+@click.option("--mirror", is_flag=True, help="Make the remote equal to what is pushed: delete every other remote "
+                                             "file (within --include/--exclude).")
 @click.option("--allow-pickle", is_flag=True, help="Push .bin/.pth/.pt/.ckpt pickles (loading them runs code).")
 @click.option("--convert", is_flag=True, help="Convert pickled weights to safetensors before pushing.")
 @click.option("--dry-run", is_flag=True, help="Print what would be uploaded, skipped and deleted; change nothing.")
@@ -52,12 +56,13 @@ def _quiet_option(what: str):
 @pass_ctx
 def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag: str | None, private: bool,
              message: str | None, description: str | None, create_pr: bool, include: tuple[str, ...],
-             exclude: tuple[str, ...], allow_pickle: bool, convert: bool, dry_run: bool, force: bool,
-             token: str | None, quiet: bool, json_mode: bool) -> None:
+             exclude: tuple[str, ...], delete: tuple[str, ...], mirror: bool, allow_pickle: bool, convert: bool,
+             dry_run: bool, force: bool, token: str | None, quiet: bool, json_mode: bool) -> None:
     """Push the model folder PATH to TARGET; only files that changed are sent.
 
     An unchanged model makes no commit. Pickled weights and files that look like
     secrets are refused. A missing README.md model card is written first.
+    Nothing on the remote is deleted unless you ask: --delete PATTERN or --mirror.
     Git remotes store weights (and any file over 10 MB) with Git LFS.
 
     \b
@@ -68,12 +73,15 @@ def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag
       hubmgr push runs/gpt2-final hf://alice/gpt2-add --token "$HF_TOKEN" -q
       hubmgr push runs/gpt2-final git@github.com:alice/gpt2.git --revision exp
       hubmgr push runs/old-run local:old --convert        # .bin -> safetensors first
+      hubmgr push runs/gpt2-final local:gpt2 --delete '*.bin' --dry-run  # lists deletions
+      hubmgr push runs/gpt2-final local:gpt2 --mirror     # remote = folder
     """
     from ..sync import push
 
     with output.progress_bars(not (json_mode or quiet)) as progress:
         result = push(path, target, revision=revision, tag=tag, private=private, message=message,
                       description=description, create_pr=create_pr, include=include, exclude=exclude,
+                      delete=delete, mirror=mirror,
                       allow_pickle=allow_pickle, convert=convert, dry_run=dry_run, force=force, token=token,
                       catalog=ctx.catalog(), progress=progress)
     if quiet and not json_mode:
@@ -107,6 +115,8 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
                           " (no new commit)")
         console.print(f"  uploaded {len(result.files_uploaded)} files ({output.human_size(result.bytes_sent)}), "
                       f"skipped {len(result.files_skipped)}, deleted {len(result.files_deleted)}")
+        for path in result.files_deleted:
+            console.print(f"  [red]deleted[/] {path}")
         if result.tag:
             console.print(f"  tag {result.tag}")
         if result.card_written:
@@ -136,19 +146,21 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
               type=click.Path(dir_okay=False, path_type=Path),
               help="Only make the release live if its model.sig is signed by this public key (PEM) and covers "
                    "exactly its files. Repeatable. Default: [trust] keys in the config.")
+@click.option("--allow-incomplete", is_flag=True, help="Make a release live even without weights or config.json.")
 @_token_option
 @_quiet_option("print only the release path")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 @pass_ctx
 def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, revision: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], cache: bool, require_signature: tuple[Path, ...],
-             token: str | None, quiet: bool, json_mode: bool) -> None:
+             allow_incomplete: bool, token: str | None, quiet: bool, json_mode: bool) -> None:
     """Deploy one exact commit of SPEC into --dest, verified, with an atomic switch.
 
     SPEC is a target (see `hubmgr push --help`) with an optional @REV, or a
     pointer file (model.hubmgr.json written by `hubmgr guard --fix hub`). The
     revision is resolved once to a commit sha; every file is checked (size and
     sha256) before DIR/current moves. A failed pull never changes DIR/current.
+    A release without weights or config.json is refused (--allow-incomplete).
 
     \b
     Examples:
@@ -167,7 +179,7 @@ def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, revision:
         raise click.UsageError("give --dest DIR (or --cache for a Hub repo)")
     with output.progress_bars(not (json_mode or quiet)) as progress:
         result = pull(spec, dest=dest, keep=keep, revision=revision, include=include, exclude=exclude, cache=cache,
-                      require_signature=require_signature or None, token=token, catalog=ctx.catalog(),
+                      require_signature=require_signature or None, allow_incomplete=allow_incomplete, token=token, catalog=ctx.catalog(),
                       progress=progress)
     if quiet and not json_mode:
         output.warnings(result.warnings)

@@ -114,7 +114,9 @@ def test_deleted_file_is_removed_from_the_next_commit(tmp_path: Path) -> None:
     (folder / "notes.txt").write_text("temporary")
     sync.push(folder, "local:m")
     (folder / "notes.txt").unlink()
-    result = sync.push(folder, "local:m")
+    kept = sync.push(folder, "local:m")  # nothing is deleted unless asked
+    assert kept.files_deleted == () and not kept.created_commit
+    result = sync.push(folder, "local:m", mirror=True)
     assert result.files_deleted == ("notes.txt",)
     tree = git_text(["--git-dir", str(_registry(tmp_path) / "m.git"), "ls-tree", "--name-only", "main"], lfs=False)
     assert "notes.txt" not in tree.split()

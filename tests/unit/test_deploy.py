@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from hubmgr import deploy, sync
-from hubmgr.errors import CancelledError, LocalIOError, NotFoundError, UnsafeContentError, UsageError, VerificationError
+from hubmgr.errors import (CancelledError, IncompleteReleaseError, LocalIOError, NotFoundError, UnsafeContentError,
+                           UsageError, VerificationError)
 from hubmgr.progress import CancelToken
 from hubmgr.remotes import RemoteFile
 from hubmgr.testing.dir_remote import DirRemote
@@ -152,6 +153,7 @@ def test_lfs_pointer_where_weights_are_expected_is_refused(remote: DirRemote, tm
     pointer = (b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 123\n")
     (folder / "model.safetensors").write_bytes(pointer)
     (folder / "README.md").write_text("# pointer only\n")
+    (folder / "config.json").write_text("{}")
     sha = _push(remote, folder)
     with pytest.raises(VerificationError, match="Git LFS pointer"):
         _pull(remote, tmp_path / "deploy", sha)
@@ -214,7 +216,10 @@ def test_switch_current_refuses_a_real_directory_named_current(remote: DirRemote
 
 def test_include_pulls_a_subset_and_lock_lists_only_it(remote: DirRemote, tmp_path: Path) -> None:
     _push(remote, _model(tmp_path / "m", "1"))
-    result = _pull(remote, tmp_path / "deploy", include=("*.json",))
+    with pytest.raises(IncompleteReleaseError, match="has no weights"):  # the selection is what goes live
+        _pull(remote, tmp_path / "deploy", include=("*.json",))
+    result = _pull(remote, tmp_path / "deploy", include=("*.json",), allow_incomplete=True)
+    assert result.warnings == ("deployed without weights (--allow-incomplete)",)
     assert result.files == 2  # config.json, sub/tokenizer.json
     assert not (tmp_path / "deploy" / "current" / "model.safetensors").exists()
 
@@ -255,7 +260,7 @@ def test_a_second_pull_into_the_same_dir_at_the_same_time_is_refused(remote: Dir
 def test_pulling_the_live_commit_with_another_include_replaces_the_release(remote: DirRemote, tmp_path: Path) -> None:
     sha = _push(remote, _model(tmp_path / "m", "1"))
     dest = tmp_path / "deploy"
-    _pull(remote, dest, include=("*.json",))
+    _pull(remote, dest, include=("*.json",), allow_incomplete=True)
     assert not (dest / "current" / "model.safetensors").exists()
     full = _pull(remote, dest)
     assert not full.reused and full.commit_sha == sha

@@ -46,7 +46,11 @@ def test_plan_skips_unchanged_uploads_changed_and_deletes_removed(remote: DirRem
     assert plan.base_commit == first.commit_sha
     assert [(f.path, f.reason) for f in plan.upload] == [("config.json", "changed")]
     assert sorted(f.path for f in plan.skip) == ["README.md", "model.safetensors"]
-    assert [f.path for f in plan.delete] == ["old.txt"]
+    assert plan.delete == ()  # removed locally is not a request to delete remotely
+    assert [f.path for f in sync.plan_push(folder, remote.target, remote=remote, mirror=True).delete] == ["old.txt"]
+    assert [f.path for f in sync.plan_push(folder, remote.target, remote=remote, delete=("*.txt",)).delete] \
+        == ["old.txt"]
+    assert sync.plan_push(folder, remote.target, remote=remote, delete=("*.md",)).delete == ()
 
 
 def test_deletes_are_limited_to_the_include_scope(remote: DirRemote, tmp_path: Path) -> None:
@@ -55,7 +59,7 @@ def test_deletes_are_limited_to_the_include_scope(remote: DirRemote, tmp_path: P
     only = tmp_path / "only"
     only.mkdir()
     (only / "model.safetensors").write_bytes(b"new weights")
-    plan = sync.plan_push(only, remote.target, remote=remote, include=("*.safetensors",))
+    plan = sync.plan_push(only, remote.target, remote=remote, include=("*.safetensors",), mirror=True)
     assert [f.path for f in plan.upload] == ["model.safetensors"] and not plan.delete
 
 
