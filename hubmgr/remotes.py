@@ -170,6 +170,11 @@ class PushRequest(JsonMixin):
     private: bool = False
     create_pr: bool = False
     force: bool = False  # git only: allow a non-fast-forward push
+    # The branch tip the plan was made against (None: the branch did not exist). With check_base the
+    # remote refuses when the branch moved since (like the Hub's parent_commit): a stale plan would
+    # keep the other push's files as "unchanged" and mix two models in one commit.
+    base_commit: str | None = None
+    check_base: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,3 +238,15 @@ def open_remote(target: RemoteTarget | str, settings: "Settings | None" = None, 
     from .git.remote import GitRemote
 
     return GitRemote(target, settings)
+
+
+def branch_moved(remote_name: str, branch: str, expected: str | None, now: str | None) -> "ConflictError":
+    """The refusal when a branch moved between the plan and the commit (every remote says the same)."""
+    from .errors import ConflictError
+
+    was = expected[:12] if expected else "no branch"
+    is_ = now[:12] if now else "deleted"
+    return ConflictError(f"{branch} on {remote_name} moved since the push was planned ({was} -> {is_}): "
+                         "another push landed first; nothing was pushed",
+                         "run the push again: it plans against the new tip (add --dry-run to see what changes)")
+

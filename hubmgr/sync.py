@@ -319,7 +319,8 @@ def push(
             request = PushRequest(
                 folder=str(source), upload=tuple(f.path for f in plan.upload), delete=tuple(f.path for f in plan.delete),
                 keep=tuple(f.path for f in plan.skip), revision=plan.revision,
-                message=message or _default_message(plan), description=description, tag=tag, private=private, create_pr=create_pr, force=force,
+                message=message or _default_message(plan), description=description, tag=tag, private=private,
+                create_pr=create_pr, force=force, base_commit=plan.base_commit, check_base=True,
             )
             outcome = remote.push(request, progress=progress, cancel=cancel)
         commit = outcome.commit_sha if outcome else plan.base_commit

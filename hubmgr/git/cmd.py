@@ -27,6 +27,7 @@ LFS_CONFIG = (
 )
 
 _CRED_RE = re.compile(r"(://)[^/@\s]+@")
+_LOCK_FILE_RE = re.compile(r"Unable to create '([^']+\.lock)': File exists")
 _HTTP_AUTH_RE = re.compile(r"(?<![0-9a-f])40[13](?![0-9a-f])")  # HTTP 401/403, not digits inside a sha
 
 
@@ -76,14 +77,20 @@ def run_git(
     check: bool = True,
     lfs: bool = True,
     timeout: float | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``git ARGS``; raise a ``GitError`` (or a more specific ``HubmgrError``) on failure."""
+    """Run ``git ARGS``; raise a ``GitError`` (or a more specific ``HubmgrError``) on failure.
+
+    ``pass_fds``: descriptors git inherits, e.g. a held flock, so a git orphaned by a killed
+    hubmgr keeps the lock until it exits.
+    """
     git = require_git()
     if lfs:
         require_git_lfs()
     cmd = [git, *(LFS_CONFIG if lfs else ()), *args]
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=_base_env(env), input=input, capture_output=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=cwd, env=_base_env(env), input=input, capture_output=True, timeout=timeout,
+                              pass_fds=tuple(pass_fds))
     except subprocess.TimeoutExpired as exc:
         raise RemoteError(f"git {args[0]} timed out after {timeout:.0f}s", "check the remote is reachable") from exc
     if check and proc.returncode != 0:
@@ -114,6 +121,12 @@ def classify_git_failure(args: Sequence[str], stderr: str, returncode: int, cwd=
                               "could not read from remote repository", "no such file or directory")):
         return RemoteNotFoundError(f"{cmd}: remote repository not found ({last})",
                                    "check the URL, or create the repository first")
+    locked = _LOCK_FILE_RE.search(text)
+    if locked:
+        lock_file = os.path.normpath(locked.group(1))
+        return GitError(f"{cmd}: {lock_file} exists (left by a git process that was killed, or one still running)",
+                        f"if no git or hubmgr process is using it, remove it: rm {lock_file}",
+                        stderr=text, returncode=returncode)
     if "non-fast-forward" in low or "fetch first" in low or "rejected" in low and "(fetch first)" in low:
         return GitError(f"{cmd}: the remote has commits you do not have (diverged)",
                         "pull or inspect the remote first; hubmgr never force-pushes unless you pass --force",

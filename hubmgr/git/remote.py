@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from .. import paths
 from ..errors import ConflictError, RemoteNotFoundError, UsageError, VerificationError
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
-from ..remotes import KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget
+from ..remotes import (KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget,
+                       branch_moved)
 from . import registry as local_registry
 from .cmd import GitError, redact, run_git
 from .code_repo import parse_lfs_pointer, read_blobs
@@ -79,6 +80,7 @@ class GitRemote:
             self.url = target.location
         key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
         self.git_dir = paths.data_dir() / "worktrees" / key
+        self._held: tuple[int, ...] = ()  # fds of the flocks held while git runs (passed to git)
 
     # --- identity --------------------------------------------------------------
 
@@ -97,7 +99,7 @@ class GitRemote:
         full_env = {"GIT_DIR": str(self.git_dir), "GIT_LITERAL_PATHSPECS": "1", **(env or {})}
         if work_tree is not None:
             full_env["GIT_WORK_TREE"] = str(work_tree)
-        return run_git(list(args), env=full_env, **kwargs)
+        return run_git(list(args), env=full_env, pass_fds=self._held, **kwargs)
 
     def _git_text(self, args: Sequence[str], **kwargs) -> str:
         return self._git(args, **kwargs).stdout.decode(errors="replace").strip()
@@ -111,13 +113,23 @@ class GitRemote:
         self._git(["config", "lfs.locksverify", "false"], lfs=False)
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One hubmgr process at a time per working copy."""
+    def _locked(self, *, first: Path | None = None) -> Iterator[None]:
+        """One hubmgr process at a time per working copy (and on the lock file ``first``, taken first).
+
+        Every git we start inherits the flocks, so they are free only once every git of an
+        earlier hubmgr (even one killed with SIGKILL) has exited. Whoever holds the working
+        copy's lock is then its only user, and git lock files found there are stale: removed.
+        """
         self.git_dir.parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{self.git_dir}.lock", "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            self._ensure_repo()
-            yield
+        with contextlib.ExitStack() as stack:
+            fds = [stack.enter_context(_flock(p)) for p in (first, Path(f"{self.git_dir}.lock")) if p is not None]
+            self._held = tuple(fds)
+            try:
+                _remove_stale_git_locks(self.git_dir)
+                self._ensure_repo()
+                yield
+            finally:
+                self._held = ()
 
     def _require_remote_repo(self) -> None:
         if self.target.kind == KIND_LOCAL:
@@ -340,9 +352,13 @@ class GitRemote:
         if request.create_pr:
             raise UsageError("--create-pr needs a Hub remote", "git remotes have no pull requests; push a branch "
                                                                "with --revision instead")
+        registry_lock = None
         if self.target.kind == KIND_LOCAL:
-            local_registry.ensure_repo(self.settings, self.target.location)
-        with self._locked():
+            repo = local_registry.ensure_repo(self.settings, self.target.location)
+            # pushes from several HUBMGR_HOMEs sharing one registry queue here; the lease in
+            # _publish covers every other git remote
+            registry_lock = repo / "hubmgr-push.lock"
+        with self._locked(first=registry_lock):
             prepared = self._prepare_commit(request, progress=progress, cancel=cancel)
             return self._publish(request, prepared, progress=progress, cancel=cancel)
 
@@ -353,6 +369,8 @@ class GitRemote:
         refs, default = self._ls_remote()
         branch = request.revision or default or "main"
         base = refs.get(f"refs/heads/{branch}")
+        if request.check_base and base != request.base_commit:
+            raise branch_moved(self.name, branch, request.base_commit, base)
         if base:
             self._fetch_commit(base)
             self._git(["read-tree", base], lfs=False)
@@ -435,10 +453,18 @@ class GitRemote:
             refspecs.append(f"{plus}{prepared.commit}:refs/tags/{request.tag}")
         if refspecs:
             progress(ProgressEvent("push:git", "git push", 0, None))
-            args = ["push", "-q", "--no-verify", *(["--atomic"] if len(refspecs) > 1 else []), "origin", *refspecs]
+            # compare-and-swap on the branch: the remote takes the commit only if the branch is
+            # still where the commit was built (empty = must not exist)
+            lease = [f"--force-with-lease=refs/heads/{prepared.branch}:{prepared.base or ''}"] \
+                if prepared.created_commit and request.check_base else []
+            args = ["push", "-q", "--no-verify", *lease, *(["--atomic"] if len(refspecs) > 1 else []), "origin",
+                    *refspecs]
             proc = self._git(args, check=False, lfs=False)
             if proc.returncode != 0:
                 err = proc.stderr.decode(errors="replace")
+                if lease and "stale info" in err:
+                    raise branch_moved(self.name, prepared.branch, prepared.base, None if not prepared.base else
+                                       self._ls_remote()[0].get(f"refs/heads/{prepared.branch}"))
                 if request.tag and "already exists" in err:
                     raise ConflictError(f"tag {request.tag!r} already exists on {self.name}",
                                         "choose another tag, or pass --force to move it")
@@ -453,6 +479,27 @@ class GitRemote:
                            bytes_sent=sent, files_uploaded=tuple(request.upload) if prepared.created_commit else (),
                            extra={"branch": prepared.branch, "parent": prepared.base,
                                   "lfs_objects": len(prepared.lfs_objects)})
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[int]:
+    """An exclusive flock on ``path`` (created if needed); yields its descriptor."""
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield fh.fileno()
+
+
+# Lock files git leaves behind when it is killed: index.lock, HEAD.lock, config.lock, shallow.lock,
+# packed-refs.lock, refs/**/*.lock (never objects/ or lfs/, whose temp files are not locks).
+def _remove_stale_git_locks(git_dir: Path) -> None:
+    candidates = [git_dir / n for n in ("index.lock", "HEAD.lock", "config.lock", "shallow.lock", "packed-refs.lock",
+                                        "FETCH_HEAD.lock", "ORIG_HEAD.lock")]
+    refs = git_dir / "refs"
+    if refs.is_dir():
+        candidates.extend(refs.rglob("*.lock"))
+    for p in candidates:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
 
 
 class _Prepared:

@@ -14,6 +14,7 @@ Hub stores new uploads with Xet); only the tests set ``HF_HUB_DISABLE_XET=1``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import shutil
 import threading
@@ -27,13 +28,15 @@ from ..errors import (
 )
 from .. import __version__
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
-from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget
+from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget, branch_moved
 
 if TYPE_CHECKING:
     from ..config import Settings
 
 LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
 DOWNLOAD_ATTEMPTS = 4  # per file, on top of huggingface_hub's own in-call retries/resume
+METADATA_ATTEMPTS = 4  # idempotent reads (revision, files, refs, commits) on 5xx / network errors
+log = logging.getLogger("hubmgr.hf")
 UPLOAD_BATCH_BYTES = 256 * 10**6  # pre-upload files in batches so progress moves between them
 UPLOAD_BATCH_FILES = 64
 PROGRESS_INTERVAL = 0.05  # seconds between byte updates of one transfer
@@ -120,6 +123,27 @@ class HubRemote:
                 raise
             raise mapped from None
 
+    def _retrying(self, action: str, call: Callable[[], Any], revision: str | None = None, *,
+                  attempts: int = METADATA_ATTEMPTS, on_retry: Callable[[], None] | None = None) -> Any:
+        """``call()`` under ``_hub_errors``, again after a transient failure (5xx, 429, network).
+
+        Only for idempotent calls. Bounded: ``attempts`` tries, backoff 0.5 s doubling to 4 s,
+        each retry logged (a warning on stderr at the CLI).
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self._hub_errors(action, revision):
+                    return call()
+            except RemoteError as exc:
+                if on_retry is not None:
+                    on_retry()
+                if attempt == attempts or not is_transient(exc):
+                    raise
+                delay = min(0.5 * 2 ** (attempt - 1), 4.0)
+                log.warning("%s; retrying in %.1fs (attempt %d of %d)", exc.message, delay, attempt + 1, attempts)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
     def _map_error(self, exc: Exception, action: str, revision: str | None) -> HubmgrError | None:
         from huggingface_hub import errors as hf_errors
 
@@ -170,8 +194,9 @@ class HubRemote:
 
     # --- reading ----------------------------------------------------------------------------------
     def resolve_revision(self, revision: str | None) -> str:
-        with self._hub_errors("resolve the revision", revision):
-            info = self._api().repo_info(self.repo_id, revision=revision or None)
+        info = self._retrying("resolve the revision", lambda: self._api().repo_info(self.repo_id,
+                                                                                      revision=revision or None),
+                              revision)
         if not info.sha:
             raise RemoteError(f"the Hub did not report a commit for {self.repo_id}@{revision or 'main'}")
         return info.sha
@@ -179,8 +204,8 @@ class HubRemote:
     def list_files(self, commit_sha: str) -> list[RemoteFile]:
         from huggingface_hub.hf_api import RepoFile
 
-        with self._hub_errors("list files", commit_sha):
-            entries = list(self._api().list_repo_tree(self.repo_id, revision=commit_sha, recursive=True))
+        entries = self._retrying("list files", lambda: list(self._api().list_repo_tree(
+            self.repo_id, revision=commit_sha, recursive=True)), commit_sha)
         files = []
         for e in entries:
             if not isinstance(e, RepoFile):
@@ -191,13 +216,12 @@ class HubRemote:
         return sorted(files, key=lambda f: f.path)
 
     def list_refs(self) -> list[RemoteRef]:
-        with self._hub_errors("list branches and tags"):
-            refs = self._api().list_repo_refs(self.repo_id)
+        refs = self._retrying("list branches and tags", lambda: self._api().list_repo_refs(self.repo_id))
         return ([RemoteRef(b.name, "branch", b.target_commit) for b in refs.branches]
                 + [RemoteRef(t.name, "tag", t.target_commit) for t in refs.tags])
 
     def list_commits(self, revision: str | None = None, limit: int = 50) -> list[RemoteCommit]:
-        with self._hub_errors("list commits", revision):
+        def first_commits() -> list[RemoteCommit]:
             commits = []
             for c in self._api().list_repo_commits(self.repo_id, revision=revision or None):
                 commits.append(RemoteCommit(sha=c.commit_id, title=c.title,
@@ -205,7 +229,9 @@ class HubRemote:
                                             author=c.authors[0] if c.authors else None))
                 if len(commits) >= limit:
                     break
-        return commits
+            return commits
+
+        return self._retrying("list commits", first_commits, revision)
 
     # --- downloading ------------------------------------------------------------------------------
     def download(self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
@@ -228,22 +254,18 @@ class HubRemote:
                                total_bytes=sum(f.size for f in files), total_files=len(files), cancel=cancel)
 
         def fetch(f: RemoteFile) -> None:
-            for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            bars: list = []
+
+            def once() -> None:
                 check_cancel(cancel)
                 if meter.stopped:
                     return
-                bar = meter.bar_class(f.path)
-                try:
-                    with self._hub_errors(f"download {f.path}", commit_sha):
-                        api.hf_hub_download(self.repo_id, f.path, revision=commit_sha, local_dir=dest,
-                                            tqdm_class=bar)
-                    meter.file_done(f.size, bar)
-                    return
-                except RemoteError as exc:
-                    meter.rewind(bar)
-                    if attempt == DOWNLOAD_ATTEMPTS or not is_transient(exc):
-                        raise
-                    time.sleep(min(0.5 * 2 ** (attempt - 1), 4))
+                bars.append(meter.bar_class(f.path))
+                api.hf_hub_download(self.repo_id, f.path, revision=commit_sha, local_dir=dest, tqdm_class=bars[-1])
+                meter.file_done(f.size, bars[-1])
+
+            self._retrying(f"download {f.path}", once, commit_sha, attempts=DOWNLOAD_ATTEMPTS,
+                           on_retry=lambda: meter.rewind(bars[-1]) if bars else None)
 
         workers = max(1, min(8, len(files)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-download") as pool:
@@ -295,8 +317,10 @@ class HubRemote:
         branch = request.revision or "main"
         folder = Path(request.folder)
         self._ensure_repo(api, request.private)
-        heads = self._ensure_branch(api, branch)
+        heads = self._ensure_branch(api, branch, plan_had_it=request.base_commit is not None or not request.check_base)
         head_before = heads[branch]
+        if request.check_base and request.base_commit is not None and head_before != request.base_commit:
+            raise branch_moved(f"{self.endpoint_display}/{self.repo_id}", branch, request.base_commit, head_before)
 
         sizes = {rel: (folder / rel).stat().st_size for rel in request.upload}
         meter = _TransferMeter(progress, f"push:{self.repo_id}", f"uploading to {self.repo_id}",
@@ -348,25 +372,29 @@ class HubRemote:
     def _ensure_repo(self, api: Any, private: bool) -> None:
         from huggingface_hub import errors as hf_errors
 
-        try:
-            api.repo_info(self.repo_id)
+        def exists() -> bool:
+            try:
+                api.repo_info(self.repo_id)
+            except hf_errors.GatedRepoError:
+                return True  # it exists; access is checked by the commit itself
+            except hf_errors.RepositoryNotFoundError:
+                return False
+            return True
+
+        if self._retrying(f"read {self.repo_id}", exists):
             return
-        except hf_errors.GatedRepoError:
-            return  # it exists; access is checked by the commit itself
-        except hf_errors.RepositoryNotFoundError:
-            pass
-        except Exception as exc:  # noqa: BLE001
-            mapped = self._map_error(exc, f"read {self.repo_id}", None)
-            if mapped is None:
-                raise
-            raise mapped from None
         with self._hub_errors(f"create the repository {self.repo_id}"):
             api.create_repo(self.repo_id, private=private, exist_ok=True)
 
-    def _ensure_branch(self, api: Any, branch: str) -> dict[str, str]:
+    def _ensure_branch(self, api: Any, branch: str, *, plan_had_it: bool = True) -> dict[str, str]:
         """Branch heads; creates ``branch`` from main when it does not exist yet."""
-        with self._hub_errors("list branches", branch):
-            heads = {b.name: b.target_commit for b in api.list_repo_refs(self.repo_id).branches}
+        heads = self._retrying("list branches", lambda: {b.name: b.target_commit
+                                                          for b in api.list_repo_refs(self.repo_id).branches}, branch)
+        if branch in heads and not plan_had_it and any(f.path != ".gitattributes"
+                                                       for f in self.list_files(heads[branch])):
+            # the plan saw no branch (everything new); another push filled it since (a new repo's
+            # initial commit holds only .gitattributes)
+            raise branch_moved(f"{self.endpoint_display}/{self.repo_id}", branch, None, heads[branch])
         if branch not in heads:
             with self._hub_errors(f"create the branch {branch}", branch):
                 api.create_branch(self.repo_id, branch=branch, exist_ok=True)
@@ -374,8 +402,8 @@ class HubRemote:
         return heads
 
     def _tag(self, api: Any, tag: str, commit_sha: str) -> None:
-        with self._hub_errors("list tags"):
-            tags = {t.name: t.target_commit for t in api.list_repo_refs(self.repo_id).tags}
+        tags = self._retrying("list tags", lambda: {t.name: t.target_commit
+                                                    for t in api.list_repo_refs(self.repo_id).tags})
         if tag in tags:
             if tags[tag] == commit_sha:
                 return

@@ -3,7 +3,8 @@
 Extension point. A fault *kind* is a key of ``KINDS`` naming the phase where it acts:
 
 - ``"request"``: before auth and routing, in ``FaultInjector.before_request`` (``slow`` sleeps,
-  ``status`` answers an HTTP error);
+  ``status`` answers an HTTP error, ``reset`` closes the connection without an answer, ``flaky``
+  does one of the last two to a seeded random share of the matching requests);
 - ``"body"``: while a file download streams, in ``stream_with_fault`` (``drop`` cuts the
   connection after ``after_bytes``, ``corrupt`` flips bytes);
 - listings: ``add_tree_entry`` makes tree listings and downloads show a file no commit holds.
@@ -15,6 +16,7 @@ in the hook of its phase; the request handler calls only these hooks.
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import socket
 import threading
@@ -24,7 +26,8 @@ from typing import Any, BinaryIO
 
 from hubmgr.testing.hub.protocol import CHUNK, HubHTTPError
 
-KINDS = {"slow": "request", "status": "request", "drop": "body", "corrupt": "body"}
+KINDS = {"slow": "request", "status": "request", "reset": "request", "flaky": "request", "drop": "body",
+         "corrupt": "body"}
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Fault:
     after_bytes: int = 0
     delay: float = 0.0
     retry_after: int | None = None
+    rate: float = 1.0  # flaky: share of matching requests that fail
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -67,7 +71,8 @@ class ExtraTreeEntry:
 class FaultInjector:
     """``server.faults``: add faults; each matching request consumes one use."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = random.Random(seed)  # flaky decisions: the same seed fails the same requests
         self._lock = threading.Lock()
         self.faults: list[Fault] = []
         self.extra_entries: list[ExtraTreeEntry] = []
@@ -91,6 +96,19 @@ class FaultInjector:
     def slow(self, path: str, *, delay: float, times: int | None = 1, method: str | None = None) -> Fault:
         return self.add("slow", path, delay=delay, times=times, method=method)
 
+    def reset(self, path: str, *, times: int | None = 1, method: str | None = None) -> Fault:
+        """Close the connection without answering (the client sees a dropped connection)."""
+        return self.add("reset", path, times=times, method=method)
+
+    def flaky(self, path: str = r".*", *, rate: float = 0.3, seed: int | None = None, status: int = 500,
+              method: str | None = None, times: int | None = None) -> Fault:
+        """Fail a random ``rate`` of matching requests (half HTTP ``status``, half dropped connections)."""
+        fault = self.add("flaky", path, status=status, times=times, method=method)
+        fault.rate = rate
+        if seed is not None:
+            self._rng.seed(seed)
+        return fault
+
     def corrupt(self, path: str, *, times: int | None = 1, method: str | None = "GET") -> Fault:
         return self.add("corrupt", path, times=times, method=method)
 
@@ -109,10 +127,20 @@ class FaultInjector:
         fault = self.take(("slow",), method, path)
         if fault:
             time.sleep(fault.delay)
-        fault = self.take(("status",), method, path)
-        if fault:
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            raise HubHTTPError(fault.status, f"injected failure ({fault.status})", None, headers)
+        fault = self.take(("status", "reset", "flaky"), method, path)
+        if fault is None:
+            return
+        kind = fault.kind
+        if kind == "flaky":
+            with self._lock:
+                fails, drop = self._rng.random() < fault.rate, self._rng.random() < 0.5
+            if not fails:
+                return
+            kind = "reset" if drop else "status"
+        if kind == "reset":
+            raise ConnectionAbortedError("injected dropped connection")  # the handler closes it unanswered
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        raise HubHTTPError(fault.status, f"injected failure ({fault.status})", None, headers)
 
     def body_fault(self, method: str, path: str) -> Fault | None:
         """The body-phase fault (``drop``/``corrupt``) for this download, if any; counts one use."""
