@@ -390,20 +390,17 @@ def current_evals(records: list["EvalRecord"], sha: str | None) -> list["EvalRec
     return sorted(latest.values(), key=lambda r: r.id)
 
 
-METRIC_NAMES = {"accuracy": "exact-match accuracy", "exact_match": "exact match", "perplexity": "perplexity",
-                "loss": "mean token loss (nats)"}
-
-
 def card_eval(rec: "EvalRecord", dataset_id: str | None) -> CardEval:
+    from .evaluate import dataset_config, find_suite
+
     dataset_type, dataset_name = _dataset_label(rec)
-    metric_type, metric_name = rec.metric, METRIC_NAMES.get(rec.metric, rec.metric)
+    suite = find_suite(rec.suite)
+    metric_type, metric_name = rec.metric, (suite.metric_names.get(rec.metric, rec.metric) if suite else rec.metric)
     if rec.source != "hubmgr":
         metric_type = rec.metric.removeprefix("eval_")
         metric_name = rec.metric
         if dataset_id:
             dataset_type = dataset_id
-    from .evaluate import dataset_config
-
     return CardEval(task_type="text-generation", task_name="Text Generation", dataset_type=dataset_type,
                     dataset_name=dataset_name, metric_type=metric_type, metric_value=float(rec.value),
                     metric_name=metric_name, dataset_config=dataset_config(rec.suite, rec.params))

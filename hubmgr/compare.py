@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotFoundError, UsageError
-from .evaluate import (dataset_label, find_weights, has_training_metrics, import_training_metrics, source_rank,
-                       weights_sha256)
+from .evaluate import (better_direction as suite_direction, dataset_label, find_weights, has_training_metrics,
+                       import_training_metrics, source_rank, weights_sha256)
 from .models import CompareResult, CompareRow
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 _LOWER_IS_BETTER = re.compile(r"loss|perplexity|ppl|error|wer|cer|runtime", re.I)
 
 
-def better_direction(metric: str) -> str:
-    return "lower" if _LOWER_IS_BETTER.search(metric) else "higher"
+def better_direction(metric: str, suite: str | None = None) -> str:
+    """The registered suite that measured ``metric`` says; otherwise (Trainer metrics) the name does:
+    "lower" for losses, perplexity and error rates, "higher" for everything else."""
+    known = suite_direction(suite, metric) if suite else None
+    return known or ("lower" if _LOWER_IS_BETTER.search(metric) else "higher")
 
 
 def row_label(rec: "EvalRecord") -> str:
@@ -109,9 +112,9 @@ def compare_checkpoints(paths: list[str | Path] | tuple[str | Path, ...], *, cat
         labels.extend(label for label in scores if label not in labels)
     rows = []
     for label in labels:
-        metric = next(s[label].metric for s in per_dir if label in s)
+        rec = next(s[label] for s in per_dir if label in s)
         values = [float(s[label].value) if label in s else None for s in per_dir]
-        better = better_direction(metric)
+        better = better_direction(rec.metric, rec.suite)
         rows.append(CompareRow(label, tuple(values), better, best_indexes(values, better)))
     for key in ("size (bytes)", "weights (bytes)", "steps", "training examples"):
         values = [f[key] for f in facts]

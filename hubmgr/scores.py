@@ -67,7 +67,7 @@ def score_column(records: Iterable["EvalRecord"], *, suite: str | None = None,
     if not groups:
         return ScoreColumn()
     key = max(groups, key=lambda k: (len({r.checkpoint_path for r in groups[k]}), max(r.id for r in groups[k])))
-    direction = better_direction(key[2])
+    direction = better_direction(key[2], key[0])
     newest_sha: dict[str, str | None] = {}
     for rec in groups[key]:  # ordered by id: the newest wins
         newest_sha[rec.checkpoint_path] = rec.weights_sha256
@@ -137,7 +137,7 @@ def best_checkpoint(run_dir: str | Path, *, metric: str | None = None, suite: st
     if metric is None:
         metric, why = default_metric(run, records)
     use_trainer = suite == TRAINER_SUITE or (suite is None and metric.startswith("eval_"))
-    direction = better_direction(metric)
+    direction = better_direction(metric, suite)
     scores: list[CheckpointScore] = []
     config: str | None = None
     if use_trainer:

@@ -10,9 +10,26 @@ from . import output
 from .root import CliContext, cli, pass_ctx
 
 
+class SuiteChoice(click.Choice):
+    """``--suite`` choices read from the eval-suite registry when used, so a registered suite is offered."""
+
+    def __init__(self) -> None:
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from ..evaluate import suite_names
+
+        return suite_names()
+
+    @choices.setter
+    def choices(self, value: tuple[str, ...]) -> None:  # click.Choice.__init__ assigns it
+        pass
+
+
 @cli.command("eval")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--suite", type=click.Choice(["arithmetic", "jsonl", "perplexity"]), default="arithmetic",
+@click.option("--suite", type=SuiteChoice(), default="arithmetic",
               show_default=True, help="What to measure (--data implies jsonl, --perplexity implies perplexity).")
 @click.option("--n", "n", type=int, default=None, help="Problems to score (arithmetic default 200; jsonl: all).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed the arithmetic problems are drawn from.")
