@@ -377,6 +377,18 @@ class RollbackResult(JsonMixin):
 
 
 @dataclass(frozen=True)
+class ServerState(JsonMixin):
+    """What ``hubmgr serve`` (and ``pull --follow``) last wrote into a deploy dir (serve/state.py)."""
+
+    running: bool  # the process said it runs and is still alive
+    url: str | None
+    serving_sha: str | None  # the release it answers with (may lag DEST/current while loading)
+    failed_sha: str | None = None  # the last release it refused to switch to
+    failed_error: str | None = None
+    follow_error: str | None = None  # the last thing ``pull --follow`` rolled back or refused, and why
+
+
+@dataclass(frozen=True)
 class DeployStatus(JsonMixin):
     dest: str
     live_sha: str | None
@@ -392,6 +404,7 @@ class DeployStatus(JsonMixin):
     complete: bool | None = None  # live release has every file at its size (None: nothing live)
     # the live release's signature: {"status": valid|signed|unsigned|invalid, "signer": fingerprint, ...}
     signature: dict | None = None
+    server: ServerState | None = None  # hubmgr serve / pull --follow on this dest, if any ran
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from . import gc_cmds  # noqa: F401,E402  gc
 from . import app_cmds  # noqa: F401,E402  demo
 from . import tui_cmds  # noqa: F401,E402  tui
 from . import trust_cmds  # noqa: F401,E402  keygen
+from . import serve_cmds  # noqa: F401,E402  serve
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,234 @@
+"""Load a release (safetensors only, never a pickle) and generate completions from it.
+
+Used by the server's model pool and by the follow loop's smoke test (in a subprocess), so
+"the smoke test passed" means "the server will load it". torch/transformers load lazily.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import CorruptFileError, HubmgrError, NotFoundError
+
+SHORT_SHA = 12
+
+
+@dataclass
+class LoadedModel:
+    """One resident release. ``refs`` counts requests using it (guarded by the pool's lock)."""
+
+    sha: str
+    source: str  # where it was pulled from, e.g. local:demo or hub:alice/adder
+    path: Path
+    model: Any
+    tokenizer: Any
+    context_length: int
+    refs: int = 0
+    retired: bool = False  # no longer live; freed when refs reaches 0
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.source}@{self.sha[:SHORT_SHA]}"
+
+
+@dataclass(frozen=True)
+class GenParams:
+    max_tokens: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    index: int
+    text: str
+    finish_reason: str  # "stop" (eos or a stop string) | "length"
+    tokens: int
+
+
+@dataclass
+class _Stream:
+    """Per-choice incremental text: what was emitted, and whether it ended."""
+
+    ids: list[int] = field(default_factory=list)
+    emitted: str = ""
+    done: bool = False
+
+
+def load_release(path: str | Path, *, smoke_prompt: str | None = "1") -> LoadedModel:
+    """Load ``DEST/releases/<sha>`` for generation; ``CorruptFileError`` if it cannot serve.
+
+    Refuses a release without safetensors weights (serve never unpickles), one with missing or
+    mismatched weights (transformers would silently random-initialise them), and one that
+    cannot generate a token from ``smoke_prompt``.
+    """
+    from .. import deploy
+
+    path = Path(path)
+    lock = deploy.read_lock(path)
+    short = lock.commit[:SHORT_SHA]
+    if not any(f.path.endswith(".safetensors") for f in lock.files):
+        raise CorruptFileError(f"release {short} has no .safetensors weights",
+                               "serve never loads pickles: convert them (hubmgr push --convert) and pull again")
+    for f in lock.files:
+        p = path / f.path
+        if not p.is_file() or p.stat().st_size != f.size:
+            raise CorruptFileError(f"release {short} is incomplete: {f.path} is missing or has the wrong size",
+                                   "pull it again")
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        model, info = AutoModelForCausalLM.from_pretrained(
+            path, use_safetensors=True, local_files_only=True, trust_remote_code=False, output_loading_info=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError, ImportError) as exc:
+        # transformers reports a bad config, bad weights or a missing file with any of these
+        raise CorruptFileError(f"release {short} does not load: {_first_line(exc)}",
+                               "roll back or pull a fixed release; `hubmgr status --dest DEST` shows what is live") from exc
+    bad = list(info.get("missing_keys") or []) + [str(k) for k in info.get("mismatched_keys") or []]
+    if bad:
+        raise CorruptFileError(f"release {short} does not load: weights missing or mismatched ({', '.join(bad[:3])})",
+                               "the weights do not match config.json; push a consistent model")
+    model.eval()
+    lm = LoadedModel(sha=lock.commit, source=lock.remote, path=path, model=model, tokenizer=tokenizer,
+                     context_length=_context_length(model, tokenizer))
+    if smoke_prompt is not None:
+        try:
+            with torch.inference_mode():
+                generate(lm, [smoke_prompt], GenParams(max_tokens=1, temperature=0.0))
+        except HubmgrError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure to generate means "do not serve this"
+            raise CorruptFileError(f"release {short} loads but cannot generate: {_first_line(exc)}",
+                                   "roll back or pull a fixed release") from exc
+    return lm
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+def _context_length(model: Any, tokenizer: Any) -> int:
+    cfg = model.config
+    for name in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = getattr(tokenizer, "model_max_length", None)
+    return value if isinstance(value, int) and 0 < value < 10**7 else 2048
+
+
+def count_tokens(lm: LoadedModel, prompt: str) -> int:
+    return len(lm.tokenizer(prompt)["input_ids"])
+
+
+def _cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    cuts = [text.find(s) for s in stop if s and s in text]
+    return (text[:min(cuts)], True) if cuts else (text, False)
+
+
+def _safe_prefix(text: str, stop: tuple[str, ...]) -> str:
+    """The part of ``text`` that can be streamed: hold back a tail that may start a stop string."""
+    hold = 0
+    for s in stop:
+        for k in range(min(len(s) - 1, len(text)), 0, -1):
+            if text.endswith(s[:k]):
+                hold = max(hold, k)
+                break
+    out = text[:len(text) - hold] if hold else text
+    return out[:-1] if out.endswith("\ufffd") else out  # half a UTF-8 character: wait for the rest
+
+
+def generate(lm: LoadedModel, prompts: list[str], params: GenParams, *,
+             on_delta: Callable[[int, str], None] | None = None,
+             cancelled: threading.Event | None = None) -> list[Choice]:
+    """``n`` completions of each prompt (choice index = prompt_index * n + k).
+
+    ``on_delta(index, text)`` receives streamed text as tokens arrive (stop strings held back
+    until they cannot match). ``cancelled`` stops generation early (client went away).
+    """
+    choices: list[Choice] = []
+    for p_index, prompt in enumerate(prompts):
+        choices.extend(_generate_one(lm, prompt, params, p_index * params.n, on_delta, cancelled))
+    return choices
+
+
+def _generate_one(lm: LoadedModel, prompt: str, params: GenParams, base: int,
+                  on_delta: Callable[[int, str], None] | None, cancelled: threading.Event | None) -> list[Choice]:
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+    from transformers.generation.streamers import BaseStreamer
+
+    tok = lm.tokenizer
+    enc = tok(prompt, return_tensors="pt")
+    if params.max_tokens == 0:
+        return [Choice(base + k, "", "length", 0) for k in range(params.n)]
+    eos = tok.eos_token_id
+    streams = [_Stream() for _ in range(params.n)]
+
+    def emit(k: int, final: bool) -> None:
+        s = streams[k]
+        text, stopped = _cut_at_stop(tok.decode(s.ids, skip_special_tokens=True), params.stop)
+        if stopped:
+            s.done = True
+        ready = text if (final or stopped) else _safe_prefix(text, params.stop)
+        if on_delta is not None and len(ready) > len(s.emitted) and ready.startswith(s.emitted):
+            on_delta(base + k, ready[len(s.emitted):])
+            s.emitted = ready
+
+    class Streamer(BaseStreamer):
+        first = True
+
+        def put(self, value: Any) -> None:
+            if self.first:  # generate() hands the prompt over first
+                self.first = False
+                return
+            for k, token in enumerate(value.reshape(-1).tolist()[:params.n]):
+                s = streams[k]
+                if s.done:
+                    continue
+                if token == eos:
+                    s.done = True
+                    continue
+                s.ids.append(token)
+                if params.stop or on_delta is not None:
+                    emit(k, final=False)
+
+        def end(self) -> None:
+            pass
+
+    class StopWhenDone(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            all_done = all(s.done for s in streams) or (cancelled is not None and cancelled.is_set())
+            return torch.full((input_ids.shape[0],), all_done, dtype=torch.bool)
+
+    sample = params.temperature > 0
+    kwargs: dict[str, Any] = {"do_sample": sample, "max_new_tokens": params.max_tokens,
+                              "num_return_sequences": params.n, "pad_token_id": tok.pad_token_id
+                              if tok.pad_token_id is not None else eos, "eos_token_id": eos,
+                              "streamer": Streamer(), "stopping_criteria": StoppingCriteriaList([StopWhenDone()])}
+    if sample:
+        kwargs.update(temperature=params.temperature, top_p=params.top_p)
+    else:  # the model's generation_config may set sampling knobs; greedy ignores them
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    if params.seed is not None:
+        torch.manual_seed(params.seed)
+    with torch.inference_mode():
+        lm.model.generate(**enc, **kwargs)
+    out = []
+    for k, s in enumerate(streams):
+        emit(k, final=True)
+        text, stopped = _cut_at_stop(tok.decode(s.ids, skip_special_tokens=True), params.stop)
+        hit_eos = s.done and not stopped
+        out.append(Choice(base + k, text, "stop" if (stopped or hit_eos) else "length", len(s.ids)))
+    return out

@@ -1,0 +1,133 @@
+"""Run the app on uvicorn: in the foreground for ``hubmgr serve``, or in a thread (tests, bench/).
+
+The socket is bound before uvicorn starts, so ``--port 0`` works and the printed URL is the
+real one. SIGTERM and Ctrl-C stop uvicorn gracefully (in-flight requests finish), then the
+watcher stops and the state file says the server is down.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import NotFoundError, UsageError
+from .model_pool import ModelPool
+
+
+def stderr_log(line: str) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         "pick another --port, or stop the process using it") from exc
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _url(sock: socket.socket, host: str) -> str:
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+@dataclass
+class RunningServer:
+    """A server started by ``start_in_thread``; ``stop()`` shuts it down."""
+
+    url: str
+    pool: ModelPool
+    server: Any  # uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+        self.pool.stop()
+
+
+def _prepare(dest: str | os.PathLike[str], host: str, port: int, max_queue: int, log: Callable[[str], None],
+             poll: float | None, threads: int | None):
+    import uvicorn
+
+    from .app import build_app
+
+    dest_path = Path(dest).expanduser().resolve()
+    if not dest_path.is_dir():
+        raise NotFoundError(f"no deploy dir {dest_path}", "pull a release first: hubmgr pull SPEC --dest DIR")
+    if max_queue < 0:
+        raise UsageError("--max-queue must be 0 or more", "e.g. --max-queue 64")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    sock = _bind(host, port)
+    url = _url(sock, host)
+    pool = ModelPool(dest_path, log=log, url=url, **({"poll": poll} if poll else {}))
+    app = build_app(pool, max_queue=max_queue, log=log)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=30)
+    return uvicorn.Server(config), sock, pool, url
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def run(dest: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000, max_queue: int = 64,
+        threads: int | None = None, log: Callable[[str], None] = stderr_log,
+        announce: Callable[[str], None] = print) -> None:
+    """Serve until SIGTERM or Ctrl-C (uvicorn finishes in-flight requests first)."""
+    server, sock, pool, url = _prepare(dest, host, port, max_queue, log, None, threads)
+    announce(f"hubmgr serve: {url}/v1 (OpenAI-compatible; {url}/health, {url}/ready) serving "
+             f"{pool.dest / 'current'}")
+    pool.start()
+    # uvicorn re-raises the signal it caught once it has shut down: make SIGTERM an exception
+    # we can catch, so the watcher stops and the state file is written before we exit.
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        server.run(sockets=[sock])
+    except _Terminated:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        pool.stop()
+        sock.close()
+        log("stopped")
+
+
+def start_in_thread(dest: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, max_queue: int = 64,
+                    log: Callable[[str], None] = lambda line: None, poll: float | None = None,
+                    ready_timeout: float | None = 120.0) -> RunningServer:
+    """Start a server on a background thread (uvicorn skips signal handling off the main thread)."""
+    server, sock, pool, url = _prepare(dest, host, port, max_queue, log, poll, None)
+    pool.start()
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="hubmgr-serve", daemon=True)
+    thread.start()
+    running = RunningServer(url, pool, server, thread)
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if ready_timeout is not None and not pool.wait_ready(ready_timeout):
+        running.stop()
+        raise NotFoundError(f"no release became ready in {dest} within {ready_timeout:.0f}s",
+                            "check `hubmgr status --dest DEST`")
+    return running
