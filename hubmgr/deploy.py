@@ -431,8 +431,11 @@ def status(dest: str | os.PathLike[str], *, verify: bool = False, check_remote: 
         raise NotFoundError(f"no deploy dir {dest}", "pull into it first: hubmgr pull SPEC --dest DIR")
     live = live_sha(dest)
     releases = tuple(_release_info(p, live) for p in list_release_dirs(dest))
+    from .serve.state import server_state  # stdlib only: what serve / pull --follow wrote here
+
+    server = server_state(dest)
     if live is None:
-        return DeployStatus(str(dest), None, None, None, None, releases)
+        return DeployStatus(str(dest), None, None, None, None, releases, server=server)
     lock = read_lock(release_dir(dest, live))
     remote_sha = moved = error = None
     if check_remote:
@@ -448,7 +451,7 @@ def status(dest: str | os.PathLike[str], *, verify: bool = False, check_remote: 
     return DeployStatus(str(dest), live, lock.remote, lock.revision, lock.pulled_at, releases,
                         remote_sha=remote_sha, remote_moved=moved, remote_error=error,
                         verified=(not problems) if verify else None, problems=problems, complete=not missing,
-                        signature=signature)
+                        signature=signature, server=server)
 
 
 def _signature_status(release: Path, lock: ReleaseLock, *, recheck: bool) -> dict:

@@ -291,11 +291,27 @@ def _render_status(console, result) -> None:  # noqa: ANN001
             console.print("  files: [red]INCOMPLETE[/] (pull it again, or hubmgr rollback --dest DIR)")
         for p in result.problems:
             console.print(f"    {p}")
+    _render_server(console, result)
     for r in result.releases:
         mark = "*" if r.live else " "
         state = "" if r.complete else "  [red]incomplete[/]"
         console.print(f"  {mark} {r.sha}  {r.revision or '-':<12} {output.human_size(r.size_bytes):>9}  "
                       f"{r.pulled_at}{state}")
+
+
+def _render_server(console, result) -> None:  # noqa: ANN001
+    srv = result.server
+    if srv is None:
+        return
+    if srv.running:
+        lag = " [yellow](current not loaded yet)[/]" if srv.serving_sha and srv.serving_sha != result.live_sha else ""
+        console.print(f"  serve: running at {srv.url}, serving {srv.serving_sha or 'nothing yet'}{lag}")
+    elif srv.url:
+        console.print(f"  serve: not running (last at {srv.url})")
+    if srv.failed_sha:
+        console.print(f"  serve: [red]release {srv.failed_sha[:12]} failed to load[/]: {srv.failed_error}")
+    if srv.follow_error:
+        console.print(f"  follow: [red]{srv.follow_error}[/]")
 
 
 @cli.group("remote")

@@ -145,6 +145,9 @@ class ModelPool:
             self.log(f"release {sha[:12]} loaded but current moved on; not switching to it")
             self._seen = None
             return
+        self.since = state.now_iso()
+        self._last_error = None
+        self.write_state(running=True, live=lm)  # before it answers: /ready never runs ahead of status
         with self._lock:
             old = self._live
             self._resident.append(lm)
@@ -153,12 +156,9 @@ class ModelPool:
                 old.retired = True
                 if old.refs == 0:
                     self._drop(old)
-        self.since = state.now_iso()
-        self._last_error = None
         gc.collect()
         self.log(f"live: release {sha[:12]} ({lm.model_id}), loaded in {time.monotonic() - t0:.1f}s"
                  + (f", was {old.sha[:12]}" if old else ""))
-        self.write_state(running=True)
 
     def _wait_drained(self) -> None:
         """At most two resident: wait until retired models have finished their requests."""
@@ -172,8 +172,8 @@ class ModelPool:
             time.sleep(0.05)
         return self._live is not None
 
-    def write_state(self, *, running: bool) -> None:
-        live = self._live
+    def write_state(self, *, running: bool, live: LoadedModel | None = None) -> None:
+        live = live or self._live
         state.write_state(self.dest, state.SERVE_STATE, {
             "pid": os.getpid(), "url": self.url, "running": running,
             "serving": live.sha if live else None, "model": live.model_id if live else None, "since": self.since,
