@@ -733,7 +733,11 @@ def list_checkpoints(*, catalog: Catalog, progress: ProgressSink = no_progress,
         infos.append(replace(info, tensors=(), sync_state=state(info.path)))
         if not Path(info.path).exists():
             warnings.append(f"{info.path}: no longer on disk (rescan to forget it)")
-    return CheckpointList(tuple(infos), tuple(warnings))
+    from .scores import score_column
+
+    column = score_column(catalog.list_evals())
+    return CheckpointList(tuple(infos), tuple(warnings), column.label if column.metric else None,
+                          dict(column.values or {}))
 
 
 def delete_checkpoint(path: str | os.PathLike[str], *, catalog: Catalog,

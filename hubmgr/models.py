@@ -116,6 +116,9 @@ class CheckpointList(JsonMixin):
 
     checkpoints: tuple[CheckpointInfo, ...]
     warnings: tuple[str, ...] = ()
+    # The "best" column: each checkpoint's best score of ONE suite configuration (scores.score_column).
+    score_label: str | None = None  # "accuracy · arithmetic (digits=1,ops=+,n=60,seed=0)"; None: no own evals
+    scores: dict[str, float] = field(default_factory=dict)  # path -> value
 
     def to_dict(self) -> dict[str, Any]:
         return _without_tensors(to_jsonable(self))

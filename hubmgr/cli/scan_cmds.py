@@ -48,7 +48,9 @@ def ls_cmd(ctx: CliContext, json_mode: bool) -> None:
 
     \b
     Columns: name, kind, format, size, params, step, best metric, safety, sync state
-    (local / converted / pushed <sha>).
+    (local / converted / pushed <sha>). The best metric is each checkpoint's best score of
+    ONE suite configuration (the one measured on the most checkpoints; named below the
+    table), else the Trainer's metric.
 
     \b
     Examples:
@@ -126,7 +128,9 @@ def _verdict(verdict: str) -> str:
     return f"[{VERDICT_STYLE.get(verdict, 'dim')}]{verdict}[/]"
 
 
-def _metric(info: Any) -> str:
+def _metric(info: Any, scores: Any = None) -> str:
+    if scores is not None:  # one suite configuration for every row: no mixing with Trainer metrics
+        return f"{scores[info.path]:.4g}" if info.path in scores else "-"
     if info.best_metric is not None:
         return f"{info.best_metric:.4g}"
     if info.metrics:
@@ -135,7 +139,7 @@ def _metric(info: Any) -> str:
     return "-"
 
 
-def _table(console: Any, infos: Any, *, with_sync: bool) -> None:
+def _table(console: Any, infos: Any, *, with_sync: bool, scores: dict[str, float] | None = None) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
@@ -150,7 +154,7 @@ def _table(console: Any, infos: Any, *, with_sync: bool) -> None:
         table.add_column("sync", no_wrap=True)
     for info in infos:
         row = [info.name, info.kind, info.format, output.human_size(info.size_bytes),
-               output.human_count(info.params), "-" if info.step is None else str(info.step), _metric(info),
+               output.human_count(info.params), "-" if info.step is None else str(info.step), _metric(info, scores),
                _verdict(info.safety.verdict)]
         if with_sync:
             row.append(info.sync_state or "local")
@@ -170,7 +174,9 @@ def _render_list(console: Any, result: Any) -> None:
     if not result.checkpoints:
         output.note("the catalog is empty: run `hubmgr scan PATH` first")
         return
-    _table(console, result.checkpoints, with_sync=True)
+    _table(console, result.checkpoints, with_sync=True, scores=result.scores if result.score_label else None)
+    if result.score_label:
+        output.note(f"best metric: {result.score_label}, the best score of each checkpoint")
     output.warnings(result.warnings)
 
 

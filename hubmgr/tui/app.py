@@ -330,6 +330,8 @@ class HubmgrApp(App[None]):
                 text.append(f"{counts[key]} {label}", style=style if counts[key] else "dim")
             if self.marked:
                 text.append(f" · {len(self.marked)} marked", style="magenta")
+            if self.snapshot.score_label:
+                text.append(f" · best: {self.snapshot.score_label}", style="dim")
         arrow = "v" if self.sort_reverse else "^"
         text.append(f"   sort: {self.sort_column} {arrow}", style="dim")
         if self.filter_text:
@@ -697,15 +699,16 @@ class HubmgrApp(App[None]):
 
 def read_snapshot(catalog: Any) -> CatalogSnapshot:
     infos = catalog.list_checkpoint_dicts(tensors=False)  # tensor lists load per checkpoint, in details
-    scores: dict[str, float] = {}
-    for record in catalog.list_evals():  # ordered by id: the latest wins
-        if record.source == "hubmgr" and record.metric in ("accuracy", "exact_match"):
-            scores[record.checkpoint_path] = record.value
+    from ..scores import score_column
+
+    column = score_column(catalog.list_evals())  # one suite configuration, best per checkpoint
     pushes = catalog.list_pushes()
     pushed = {p.checkpoint_path for p in pushes}
     modified = {info["path"]: newest_mtime(info) for info in infos if info.get("path") in pushed}
-    return CatalogSnapshot(rows=build_rows(infos, pushes, catalog.list_conversions(), catalog.list_pulls(), scores,
-                                           {k: v for k, v in modified.items() if v is not None}))
+    return CatalogSnapshot(rows=build_rows(infos, pushes, catalog.list_conversions(), catalog.list_pulls(),
+                                           column.values if column.metric else None,
+                                           {k: v for k, v in modified.items() if v is not None}),
+                           score_label=column.label if column.metric else "")
 
 
 def newest_mtime(info: dict[str, Any]) -> float | None:

@@ -157,11 +157,11 @@ def sync_state(info: dict[str, Any], pushes: list[Any], converted_to: list[str],
 def build_rows(infos: list[dict[str, Any]], pushes: list[Any], conversions: list[Any], pulls: list[Any] = (),
                scores: dict[str, float] | None = None,
                modified_at: dict[str, float] | None = None) -> list[CheckpointRow]:
-    """Table rows. ``scores``: the latest own eval score per path, shown when the checkpoint has no best metric.
+    """Table rows. ``scores``: each path's best score of one suite configuration (scores.score_column); when
+    given, the Best column shows only those (never mixed with Trainer metrics), else the Trainer's best metric.
     ``modified_at``: newest file mtime of pushed checkpoints (to tell "behind")."""
     modified_at = modified_at or {}
     released = {str(Path(p.dest) / "releases" / p.commit_sha): p for p in pulls}
-    scores = scores or {}
     pushes_by_path: dict[str, list[Any]] = {}
     for p in pushes:
         pushes_by_path.setdefault(p.checkpoint_path, []).append(p)
@@ -176,7 +176,7 @@ def build_rows(infos: list[dict[str, Any]], pushes: list[Any], conversions: list
             path=path, name=info.get("name") or Path(path).name, kind=info.get("kind", "unknown"),
             format=info.get("format", "unknown"), size_bytes=int(info.get("size_bytes") or 0),
             params=info.get("params"), step=info.get("step"),
-            best_metric=info.get("best_metric") if info.get("best_metric") is not None else scores.get(path),
+            best_metric=scores.get(path) if scores is not None else info.get("best_metric"),
             verdict=safety.get("verdict", "unknown"),
             sync=(SyncState(SYNC_PULLED, released[path].remote, released[path].commit_sha) if path in released
                   else sync_state(info, pushes_by_path.get(path, []), converted.get(path, []), pushes_by_path,
@@ -190,6 +190,7 @@ def build_rows(infos: list[dict[str, Any]], pushes: list[Any], conversions: list
 class CatalogSnapshot:
     rows: list[CheckpointRow]
     pulls: int = 0
+    score_label: str = ""  # what the Best column shows, when it shows our own evals
 
     def counts(self) -> dict[str, int]:
         out = {"total": len(self.rows), "unsafe": 0, "converted": 0, "pushed": 0, "behind": 0}

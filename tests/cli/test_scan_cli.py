@@ -66,7 +66,8 @@ def test_ls_table_and_scan_table(run_cli, workspace: Path) -> None:
 def test_ls_empty_catalog(run_cli, tmp_path: Path) -> None:
     run = run_cli("-w", str(tmp_path), "ls")
     assert run.exit_code == 0 and "scan" in run.stderr
-    assert run_cli("-w", str(tmp_path), "ls", "--json").json() == {"checkpoints": [], "warnings": []}
+    assert run_cli("-w", str(tmp_path), "ls", "--json").json() == {"checkpoints": [], "warnings": [],
+                                                                   "score_label": None, "scores": {}}
 
 
 def test_inspect_json_has_tensors_and_hashes(run_cli, workspace: Path) -> None:

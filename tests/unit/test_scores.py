@@ -37,6 +37,21 @@ def test_best_is_one_suite_one_configuration(run: Path, tmp_path: Path) -> None:
     assert column.get(str(run / "checkpoint-20")) == trained
     assert column.get(str(run / "checkpoint-10")) == untrained  # not the later 3-digit score
 
+    # `hubmgr ls` and the TUI table show the same column, named.
+    from hubmgr.testing.cli_runner import run_cli
+    from hubmgr.tui.app import read_snapshot
+
+    assert run_cli("--catalog", str(catalog.path), "scan", str(run)).exit_code == 0
+    ls = run_cli("--catalog", str(catalog.path), "ls", "--json").json()
+    assert ls["scores"] == {str(run / "checkpoint-10"): untrained, str(run / "checkpoint-20"): trained}
+    assert ls["score_label"].startswith("accuracy · arithmetic (digits=1,ops=+,n=30,seed=0)")
+    human = run_cli("--catalog", str(catalog.path), "ls")
+    assert f"{trained:.4g}" in human.stdout and "best metric: accuracy · arithmetic" in human.stderr
+    snapshot = read_snapshot(catalog)
+    assert {Path(r.path).name: r.best_metric for r in snapshot.rows} == {"checkpoint-10": untrained,
+                                                                    "checkpoint-20": trained}
+    assert snapshot.score_label == ls["score_label"]
+
     best = best_checkpoint(run, catalog=catalog)
     assert Path(best.path).name == "checkpoint-20" and best.metric == "accuracy" and best.value == trained
     assert best.better == "higher" and "digits=1," in best.config and "stored arithmetic score" in best.reason

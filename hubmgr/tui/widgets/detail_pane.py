@@ -68,14 +68,17 @@ def evals_table(row: CheckpointRow, details: CheckpointDetails | None) -> Table 
     evals = list(details.evals) if details else []
     if not evals and not (row.info.get("metrics")):
         return Text("No evals yet. Press e to run the arithmetic suite.", style="dim")
+    from ...scores import suite_config
+
     table = Table(expand=True, show_edge=False)
-    for col in ("suite", "metric", "value", "source", "n"):
+    for col in ("suite", "configuration", "metric", "value", "source", "n"):
         table.add_column(col)
-    for record in evals:
+    for record in evals:  # scores of different configurations are different numbers: say which is which
         n = record.params.get("n") if isinstance(record.params, dict) else None
-        table.add_row(record.suite, record.metric, fmt_metric(record.value), record.source, str(n or "-"))
+        table.add_row(record.suite, suite_config(record), record.metric, fmt_metric(record.value), record.source,
+                      str(n or "-"))
     for name, value in sorted((row.info.get("metrics") or {}).items()):
-        table.add_row("trainer", name, fmt_metric(value), "checkpoint", "-")
+        table.add_row("trainer", "trainer eval set", name, fmt_metric(value), "checkpoint", "-")
     failures: list[str] = []
     for record in evals:
         if record.metric not in ("accuracy", "exact_match"):
