@@ -284,7 +284,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _safetensors_params(files: list[Path]) -> int | None:
     """Parameter count from the headers (bounded parse shared with scan); None if any is unreadable."""
-    from .checkpoints import read_safetensors_header
+    from .formats.safetensors_header import read_safetensors_header
 
     total = 0
     for f in files:

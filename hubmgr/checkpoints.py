@@ -12,10 +12,8 @@ Core actions: ``scan`` (records in the catalog), ``list_checkpoints``, ``inspect
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -23,6 +21,8 @@ from typing import Any, Iterable
 from .catalog import Catalog
 from .errors import CorruptFileError, HubmgrError, NotFoundError
 from .formats.hashing import HashStats, sha256_cached
+from .formats.lfs_pointer import LFS_POINTER_PREFIX, LfsPointer, looks_like_lfs_pointer, read_lfs_pointer
+from .formats.safetensors_header import SafetensorsHeader, read_safetensors_header
 from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, CheckpointList, DeleteResult,
                      FileInfo, SafetyInfo,
                      ScanResult, TensorInfo)
@@ -35,129 +35,10 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
 HF_WEIGHT_RE = re.compile(r"^(model(-\d+-of-\d+)?\.safetensors|pytorch_model(-\d+-of-\d+)?\.bin"
                           r"|(model\.safetensors|pytorch_model\.bin)\.index\.json)$")
 TRAINER_AUX_PICKLES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth", "scaler.pt")
-SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
-LFS_POINTER_MAX = 1024
-LFS_SPEC = b"version https://git-lfs.github.com/spec/"
 SKIP_DIRS = {".git", ".hubmgr", "__pycache__", ".cache", "node_modules", ".venv", ".ipynb_checkpoints"}
 METRIC_WORDS = ("loss", "acc", "metric", "eval", "val", "score", "ppl", "perplexity", "f1", "bleu", "rouge")
 NOISE_METRIC_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second", "_samples")
 
-SAFETENSORS_ITEMSIZE = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-    "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "C64": 8, "F4": 1, "F6_E2M3": 1,
-    "F6_E3M2": 1,
-}
-
-
-# -- safetensors headers -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SafetensorsTensor:
-    dtype: str
-    shape: tuple[int, ...]
-    start: int  # byte offsets relative to the data section
-    end: int
-
-    @property
-    def numel(self) -> int:
-        return math.prod(self.shape)
-
-
-@dataclass(frozen=True)
-class SafetensorsHeader:
-    tensors: dict[str, SafetensorsTensor]
-    metadata: dict[str, str]
-    header_size: int
-    data_offset: int  # absolute offset of the data section (8 + header_size)
-
-
-def read_safetensors_header(path: str | os.PathLike[str], *, max_header: int = SAFETENSORS_MAX_HEADER
-                            ) -> SafetensorsHeader:
-    """Parse only the JSON header, with strict bounds. Raises ``CorruptFileError``."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            file_size = os.fstat(fh.fileno()).st_size
-            head = fh.read(8)
-            if len(head) != 8:
-                raise CorruptFileError(f"{path}: too short for safetensors ({file_size} bytes)")
-            (size,) = struct.unpack("<Q", head)
-            if size > max_header:
-                raise CorruptFileError(f"{path}: safetensors header claims {size} bytes (limit {max_header})",
-                                       "the file is corrupt or not safetensors")
-            if 8 + size > file_size:
-                raise CorruptFileError(f"{path}: safetensors header ({size} bytes) runs past the end of the file",
-                                       "the file is truncated")
-            raw = fh.read(size)
-    except OSError as exc:
-        raise CorruptFileError(f"{path}: cannot read ({exc.strerror})") from exc
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptFileError(f"{path}: safetensors header is not valid JSON") from exc
-    if not isinstance(doc, dict):
-        raise CorruptFileError(f"{path}: safetensors header is not a JSON object")
-    data_size = file_size - 8 - size
-    metadata_raw = doc.pop("__metadata__", None) or {}
-    if not isinstance(metadata_raw, dict):
-        raise CorruptFileError(f"{path}: safetensors __metadata__ is not an object")
-    metadata = {str(k): str(v) for k, v in metadata_raw.items()}
-    tensors: dict[str, SafetensorsTensor] = {}
-    for name, spec in doc.items():
-        tensors[name] = _tensor_spec(path, name, spec, data_size)
-    spans = sorted((t.start, t.end) for t in tensors.values() if t.end > t.start)
-    for (_, prev_end), (start, _) in zip(spans, spans[1:]):
-        if start < prev_end:
-            raise CorruptFileError(f"{path}: safetensors tensors overlap")
-    return SafetensorsHeader(tensors, metadata, size, 8 + size)
-
-
-def _tensor_spec(path: Path, name: str, spec: Any, data_size: int) -> SafetensorsTensor:
-    try:
-        dtype = spec["dtype"]
-        shape = tuple(int(d) for d in spec["shape"])
-        start, end = (int(x) for x in spec["data_offsets"])
-    except (TypeError, KeyError, ValueError) as exc:
-        raise CorruptFileError(f"{path}: bad safetensors entry for {name!r}") from exc
-    if dtype not in SAFETENSORS_ITEMSIZE or any(d < 0 for d in shape):
-        raise CorruptFileError(f"{path}: bad dtype or shape for {name!r}")
-    tensor = SafetensorsTensor(dtype, shape, start, end)
-    expected = tensor.numel * SAFETENSORS_ITEMSIZE[dtype]
-    if dtype in ("F4", "F6_E2M3", "F6_E3M2"):
-        expected = end - start  # sub-byte packed types: trust the span
-    if not (0 <= start <= end <= data_size) or end - start != expected:
-        raise CorruptFileError(f"{path}: offsets of {name!r} are inconsistent with its shape or the file size",
-                               "the file is truncated or corrupt")
-    return tensor
-
-
-# -- Git LFS pointers ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LfsPointer:
-    oid: str
-    size: int
-
-
-def read_lfs_pointer(path: str | os.PathLike[str]) -> LfsPointer | None:
-    """The pointer if ``path`` is a Git LFS pointer file (what a clone without git-lfs leaves)."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(LFS_POINTER_MAX + 1)
-    except OSError:
-        return None
-    if len(data) > LFS_POINTER_MAX or not data.startswith(LFS_SPEC):
-        return None
-    oid = size = None
-    for line in data.decode("utf-8", "replace").splitlines():
-        key, _, value = line.partition(" ")
-        if key == "oid" and value.startswith("sha256:"):
-            oid = value[len("sha256:"):]
-        elif key == "size" and value.isdigit():
-            size = int(value)
-    return LfsPointer(oid, size) if oid and size is not None else None
 
 
 # -- discovery -----------------------------------------------------------------
@@ -246,10 +127,10 @@ def _walk_dir(directory: Path, walk: _Walk) -> None:
 def _looks_like_torch(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
-            head = fh.read(len(LFS_SPEC))
+            head = fh.read(len(LFS_POINTER_PREFIX))
     except OSError:
         return True  # let inspection report it
-    return head[:4] == b"PK\x03\x04" or head[:1] == b"\x80" or head == LFS_SPEC
+    return head[:4] == b"PK\x03\x04" or head[:1] == b"\x80" or looks_like_lfs_pointer(head)
 
 
 # -- inspection ----------------------------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .formats import safetensors_writer as stw
+from .formats.dtypes import FLOAT_DTYPES, ITEMSIZE, SAFETENSORS_WRITABLE, torch_dtype
 from .errors import (ConflictError, CorruptFileError, MissingToolError, NotFoundError,
                      UnsafePickleError, UsageError)
 from .models import ConvertResult, OutputFile, TiedGroup, VERDICT_UNSAFE
@@ -37,7 +38,6 @@ BIN_INDEX = "pytorch_model.bin.index.json"
 DEFAULT_DIR_SHARD_SIZE = 5 * 10**9
 TARGET_DTYPES = {"fp16": "F16", "float16": "F16", "f16": "F16", "half": "F16",
                  "bf16": "BF16", "bfloat16": "BF16"}
-FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
 # Output-side aliases of a tied weight that transformers re-ties from the input embedding
 # (its ``_tied_weights_keys``): when such a name shares bytes with another, it is the one left out.
 TIED_OUTPUT_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight", "decoder.weight",
@@ -107,7 +107,7 @@ def read_weights(path: Path, *, key: str | None = None) -> LoadedWeights:
 
 def _source_tensor(path: Path, name: str, ref: Any) -> SourceTensor:
     info = ref.storage
-    if ref.dtype not in stw.DTYPE_SIZES:
+    if ref.dtype not in SAFETENSORS_WRITABLE:
         raise UsageError(f"tensor {name!r} has dtype {ref.dtype}, which safetensors cannot store")
     if info.file_offset is None or info.file_offset < 0:
         raise CorruptFileError(f"{path.name}: storage of {name!r} is compressed or not addressable",
@@ -222,7 +222,7 @@ def _read_source(t: SourceTensor, files: stw.SourceFiles) -> bytes | memoryview:
 
 
 def _nbytes(t: SourceTensor) -> int:
-    n = stw.DTYPE_SIZES[t.dtype]
+    n = ITEMSIZE[t.dtype]
     for d in t.shape:
         n *= d
     return n
@@ -238,11 +238,10 @@ def _cast(t: SourceTensor, target: str, files: stw.SourceFiles) -> SourceTensor:
             import torch
         except ImportError as exc:  # pragma: no cover - torch is in the ml extra
             raise MissingToolError("--dtype needs torch", "pip install 'hubmgr[ml]'") from exc
-        names = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
         raw = bytearray(_read_source(t, files))
         if not raw:
             return memoryview(b"")
-        converted = torch.frombuffer(raw, dtype=names[t.dtype]).to(names[target])
+        converted = torch.frombuffer(raw, dtype=torch_dtype(t.dtype)).to(torch_dtype(target))
         return stw.byte_view(converted.view(torch.uint8).numpy())
 
     return SourceTensor(t.name, target, t.shape, t.identity, make)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .errors import (ConflictError, CorruptFileError, NotFoundError, UnsafeContentError, UsageError,
                      VerificationError, local_os_error)
+from .formats.lfs_pointer import read_lfs_pointer
 from .models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
@@ -46,7 +47,6 @@ DEPLOY_LOCK = ".hubmgr-deploy.lock"
 STAGING_PREFIX = ".staging-"
 LOCK_VERSION = 1
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -127,13 +127,6 @@ def _hash_file(path: Path, *, want_sha1_blob: bool, cancel: CancelToken | None,
     return sha256.hexdigest(), sha1.hexdigest() if sha1 is not None else None
 
 
-def _looks_like_lfs_pointer(path: Path, size: int) -> bool:
-    if size > 1024:
-        return False
-    with open(path, "rb") as fh:
-        return fh.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
-
-
 def verify_files(root: Path, files: Iterable["RemoteFile"], *, progress: ProgressSink = no_progress,
                  cancel: CancelToken | None = None, discard_bad: bool = True) -> tuple[LockedFile, ...]:
     """Check every downloaded file against what the remote reported; return the lock entries.
@@ -159,7 +152,7 @@ def verify_files(root: Path, files: Iterable["RemoteFile"], *, progress: Progres
             raise VerificationError(f"{f.path} was not downloaded", "run the pull again")
         size = path.stat().st_size
         problem = None
-        if f.is_lfs and _looks_like_lfs_pointer(path, size):
+        if f.is_lfs and read_lfs_pointer(path) is not None:
             problem = f"{f.path} is a Git LFS pointer file, not the weights it points to"
         elif size != f.size:
             problem = f"{f.path} has {size} bytes, the remote says {f.size}"

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from .errors import ConflictError, UsageError
+from .formats.lfs_pointer import LFS_POINTER_MAX, parse_lfs_pointer
 from .models import (GUARD_BLOCK, GUARD_WARN, GuardBlob, GuardChange, GuardFixResult, GuardHookResult,
                      GuardReport)
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -148,10 +149,10 @@ def _change_word(change: git_repo.BlobChange, oid: str) -> str:
 
 def _lfs_pointers(repo: Path, blob_sizes: dict[str, int]) -> dict[str, tuple[str, int]]:
     """``oid -> (sha256, size)`` of the Git LFS pointers among the blobs."""
-    small = [oid for oid, size in blob_sizes.items() if 40 <= size <= git_repo.LFS_POINTER_MAX]
+    small = [oid for oid, size in blob_sizes.items() if 40 <= size <= LFS_POINTER_MAX]
     result = {}
     for oid, data in git_repo.read_blobs(repo, small).items():
-        ptr = git_repo.parse_lfs_pointer(data)
+        ptr = parse_lfs_pointer(data)
         if ptr:
             result[oid] = ptr
     return result

@@ -39,13 +39,9 @@ from typing import Callable, Iterable, Sequence, Union
 
 from ..errors import CorruptFileError, DiskSpaceError, VerificationError
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from .dtypes import ITEMSIZE
+from .safetensors_header import SafetensorsHeader, read_safetensors_header
 
-# safetensors dtype code -> bytes per element.
-DTYPE_SIZES = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
-    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
-    "C64": 8, "C128": 16,
-}
 HEADER_ALIGN = 8
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -80,7 +76,7 @@ class TensorBytes:
 
     @property
     def nbytes(self) -> int:
-        n = DTYPE_SIZES[self.dtype]
+        n = ITEMSIZE[self.dtype]
         for dim in self.shape:
             n *= dim
         return n
@@ -109,7 +105,7 @@ def build_header(tensors: Sequence[TensorBytes], metadata: dict[str, str] | None
 
 def aligned_order(tensors: Iterable[TensorBytes]) -> list[TensorBytes]:
     """Wider dtypes first (stable): every tensor then starts at a multiple of its itemsize."""
-    return sorted(tensors, key=lambda t: -DTYPE_SIZES[t.dtype])
+    return sorted(tensors, key=lambda t: -ITEMSIZE[t.dtype])
 
 
 def file_size(tensors: Sequence[TensorBytes], metadata: dict[str, str] | None = None) -> int:
@@ -383,11 +379,11 @@ def write_json(path: Path, document: dict) -> int:
 # --- verification ------------------------------------------------------------
 
 
-def read_header(path: Path) -> tuple[dict, int]:
-    """(parsed JSON header, absolute offset where the data starts)."""
-    with open(path, "rb") as fh:
-        (n,) = struct.unpack("<Q", fh.read(8))
-        return json.loads(fh.read(n)), 8 + n
+def _read_header(path: Path) -> SafetensorsHeader:
+    try:
+        return read_safetensors_header(path)
+    except CorruptFileError as exc:
+        raise VerificationError(f"{path.name}: the written header does not read back ({exc.message})") from exc
 
 
 def verify_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, str] | None, *,
@@ -398,12 +394,12 @@ def verify_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, 
     """
     from .hashing import sha256_file
 
-    header, data_start = read_header(path)
-    _check_structure(path, tensors, metadata, data_start=data_start)
+    header = _read_header(path)
+    _check_structure(path, tensors, metadata, data_start=header.data_offset)
     checker = _Checker(files)
     with open(path, "rb") as out:
         for t in tensors:
-            checker.check(out.fileno(), data_start + header[t.name]["data_offsets"][0], t, path.name)
+            checker.check(out.fileno(), header.data_offset + header.tensors[t.name].start, t, path.name)
     return sha256_file(path)
 
 
@@ -429,10 +425,11 @@ def _check_structure(path: Path, tensors: Sequence[TensorBytes], metadata: dict[
                     raise VerificationError(f"{path.name}: {name} reads back as {sl.get_dtype()} {sl.get_shape()}")
     except SafetensorError as exc:
         raise VerificationError(f"{path.name}: safetensors cannot read the output: {exc}") from exc
-    header, start = read_header(path)
+    header = _read_header(path)
     offset = 0
     for t in tensors:  # the bytes checked are the bytes safetensors will hand out
-        if start != data_start or header[t.name]["data_offsets"] != [offset, offset + t.nbytes]:
+        entry = header.tensors[t.name]
+        if header.data_offset != data_start or (entry.start, entry.end) != (offset, offset + t.nbytes):
             raise VerificationError(f"{path.name}: {t.name} has unexpected data offsets")
         offset += t.nbytes
 

@@ -27,30 +27,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from ..errors import CorruptFileError, UnsafePickleError
+from .dtypes import ITEMSIZE, STORAGE_DTYPES, TORCH_DTYPES
 
 # -- dtypes --------------------------------------------------------------------
-
-# torch dtype attribute name -> safetensors dtype spelling.
-TORCH_DTYPES: dict[str, str] = {
-    "float32": "F32", "float": "F32", "float64": "F64", "double": "F64", "float16": "F16", "half": "F16",
-    "bfloat16": "BF16", "int64": "I64", "long": "I64", "int32": "I32", "int": "I32", "int16": "I16",
-    "short": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL", "uint16": "U16", "uint32": "U32",
-    "uint64": "U64", "float8_e4m3fn": "F8_E4M3", "float8_e5m2": "F8_E5M2", "complex64": "C64",
-    "cfloat": "C64", "complex128": "C128", "cdouble": "C128", "complex32": "C32", "chalf": "C32",
-}
-
-# Legacy typed storage class -> dtype.
-STORAGE_DTYPES: dict[str, str] = {
-    "FloatStorage": "F32", "DoubleStorage": "F64", "HalfStorage": "F16", "BFloat16Storage": "BF16",
-    "LongStorage": "I64", "IntStorage": "I32", "ShortStorage": "I16", "CharStorage": "I8",
-    "ByteStorage": "U8", "BoolStorage": "BOOL", "ComplexFloatStorage": "C64", "ComplexDoubleStorage": "C128",
-    "UntypedStorage": "U8",
-}
-
-ITEMSIZE: dict[str, int] = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-    "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8, "C128": 16, "C32": 4,
-}
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_PICKLE_BYTES = 1 << 30  # data.pkl of real checkpoints is KB to a few MB; refuse zip bombs

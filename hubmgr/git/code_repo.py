@@ -18,8 +18,6 @@ from ..errors import ConflictError, NotFoundError
 from .cmd import GitError, git_text, require_git, require_git_lfs, run_git
 
 ZERO_SHA = "0" * 40
-LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
-LFS_POINTER_MAX = 1024  # git-lfs never writes a pointer bigger than this
 
 
 @dataclass(frozen=True)
@@ -169,20 +167,6 @@ def read_blobs(repo: Path, oids: Iterable[str]) -> dict[str, bytes]:
         blobs[header[0].decode()] = out[pos:pos + size]
         pos += size + 1  # content is followed by a newline
     return blobs
-
-
-def parse_lfs_pointer(data: bytes) -> tuple[str, int] | None:
-    """``(sha256, size)`` of a Git LFS pointer file, or None if ``data`` is not one."""
-    if not data.startswith(LFS_POINTER_PREFIX) or len(data) > LFS_POINTER_MAX:
-        return None
-    oid = size = None
-    for line in data.decode(errors="replace").splitlines():
-        key, _, value = line.partition(" ")
-        if key == "oid" and value.startswith("sha256:"):
-            oid = value[len("sha256:"):]
-        elif key == "size" and value.isdigit():
-            size = int(value)
-    return (oid, size) if oid and size is not None else None
 
 
 def blob_changes(repo: Path, include: Sequence[str], exclude: Sequence[str] = ()) -> list[BlobChange]:

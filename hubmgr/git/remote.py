@@ -28,7 +28,8 @@ from ..remotes import (KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, Remot
                        branch_moved)
 from . import registry as local_registry
 from .cmd import GitError, redact, run_git
-from .code_repo import parse_lfs_pointer, read_blobs
+from ..formats.lfs_pointer import LFS_POINTER_MAX, parse_lfs_pointer
+from .code_repo import read_blobs
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 LFS_PATTERNS = ("*.safetensors", "*.bin", "*.pth", "*.pt", "*.ckpt", "*.onnx", "*.gguf", "*.h5", "*.msgpack")
 LFS_ATTRS = "filter=lfs diff=lfs merge=lfs -text"
 _HEX_RE = re.compile(r"^[0-9a-f]{4,40}$")
-_POINTER_MAX = 1024
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -235,7 +235,7 @@ class GitRemote:
             # Regular files only: symlinks could point out of a release, submodules have no content here.
             if len(parts) == 4 and parts[1] == "blob" and parts[0] in ("100644", "100755"):
                 entries.append((path, parts[2], int(parts[3])))
-        small = read_blobs(self.git_dir, [oid for _, oid, size in entries if size <= _POINTER_MAX]) \
+        small = read_blobs(self.git_dir, [oid for _, oid, size in entries if size <= LFS_POINTER_MAX]) \
             if entries else {}
         files = []
         for path, oid, size in entries:
@@ -428,7 +428,7 @@ class GitRemote:
         small = []
         for entry in out.split("\0"):
             meta = entry.partition("\t")[0].split()
-            if len(meta) == 4 and meta[1] == "blob" and meta[3].isdigit() and int(meta[3]) <= _POINTER_MAX:
+            if len(meta) == 4 and meta[1] == "blob" and meta[3].isdigit() and int(meta[3]) <= LFS_POINTER_MAX:
                 small.append(meta[2])
         pointers = [parse_lfs_pointer(data) for data in read_blobs(self.git_dir, small).values()]
         return tuple(dict.fromkeys(p for p in pointers if p is not None))

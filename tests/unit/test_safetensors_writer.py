@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hubmgr.formats import safetensors_writer as stw
+from hubmgr.formats.dtypes import ITEMSIZE
 from hubmgr.errors import ConflictError, CorruptFileError, DiskSpaceError, VerificationError
 
 
@@ -58,7 +59,7 @@ def test_header_layout_follows_the_spec(tmp_path: Path) -> None:
     assert offsets[0][0] == 0 and all(a[1] == b[0] for a, b in zip(offsets, offsets[1:]))
     assert offsets[-1][1] == len(raw) - 8 - n
     for t in ordered:  # wider dtypes first: every tensor starts aligned to its itemsize
-        assert (8 + n + header[t.name]["data_offsets"][0]) % stw.DTYPE_SIZES[t.dtype] == 0
+        assert (8 + n + header[t.name]["data_offsets"][0]) % ITEMSIZE[t.dtype] == 0
 
     from safetensors.numpy import load_file
 
