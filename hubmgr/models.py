@@ -285,6 +285,7 @@ class PushPlan(JsonMixin):
     bytes_to_upload: int
     bytes_skipped: int
     warnings: tuple[str, ...] = ()
+    kept_remote: tuple[PlanFile, ...] = ()  # remote files not in the folder that the push leaves as they are
 
     @property
     def changes(self) -> bool:
@@ -310,6 +311,7 @@ class PushResult(JsonMixin):
     card_written: bool = False
     converted: tuple[str, ...] = ()  # pickles converted to safetensors by --convert
     pr_url: str | None = None
+    signed_by: str | None = None  # fingerprint of the key that signed the pushed files (--sign)
     warnings: tuple[str, ...] = ()
 
 

@@ -175,6 +175,16 @@ class PushRequest(JsonMixin):
     # keep the other push's files as "unchanged" and mix two models in one commit.
     base_commit: str | None = None
     check_base: bool = False
+    # Files pushed from outside ``folder`` (generated ones: a signature, a card written to staging),
+    # as (repo path, absolute local path). Nothing is ever written into the user's folder.
+    sources: tuple[tuple[str, str], ...] = ()
+
+    def local_path(self, rel: str) -> Path:
+        """Where the bytes of repo path ``rel`` are on disk."""
+        for path, local in self.sources:
+            if path == rel:
+                return Path(local)
+        return Path(self.folder) / rel
 
 
 @dataclass(frozen=True)

@@ -189,11 +189,14 @@ def plan_push(
     progress(ProgressEvent("push:hash", "hashed", done, total, finished=True))
     doomed = remote_deletions(remote_files.values(), files, include=include, exclude=exclude,
                               delete=tuple(delete), mirror=mirror)
+    gone = {f.path for f in doomed}
+    kept_remote = tuple(PlanFile(rf.path, rf.size, rf.sha256, "kept") for path, rf in sorted(remote_files.items())
+                        if path not in files and path not in gone)
     return PushPlan(
         path=str(folder.resolve()), target=RemoteTarget(t.kind, t.location, branch).display, remote=remote.name,
         kind=t.kind, revision=branch, base_commit=base_commit, upload=tuple(upload), skip=tuple(skip),
         delete=doomed, bytes_to_upload=sum(f.size for f in upload),
-        bytes_skipped=sum(f.size for f in skip), warnings=tuple(warnings),
+        bytes_skipped=sum(f.size for f in skip), warnings=tuple(warnings), kept_remote=kept_remote,
     )
 
 
@@ -277,12 +280,17 @@ def push(
     dry_run: bool = False,
     force: bool = False,
     token: str | None = None,
+    sign: str | os.PathLike[str] | None = None,
     catalog: "Catalog | None" = None,
     remote: "Remote | None" = None,
     progress: ProgressSink = no_progress,
     cancel: CancelToken | None = None,
 ) -> PushResult:
-    """Push a model folder to a remote; only what changed is sent; an unchanged model makes no commit."""
+    """Push a model folder to a remote; only what changed is sent; an unchanged model makes no commit.
+
+    ``sign``: a private key (PEM); a ``model.sig`` over every file of the resulting release is pushed
+    in the same commit (the config's ``[sign] key`` when None; ``False``-y empty string: never).
+    """
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         raise NotFoundError(f"{folder} is not a directory", "push a model folder (config, weights, tokenizer)")
@@ -292,6 +300,9 @@ def push(
     converted: tuple[str, ...] = ()
     source = folder
     staging_root = None
+    sign_key = _signing_key(sign)
+    scratch = None
+    signed = None
     try:
         if convert and not dry_run:
             source, converted, staging_root = _convert_into_staging(folder, catalog=catalog, progress=progress,
@@ -305,13 +316,26 @@ def push(
                 card_written = _write_card(source, catalog=catalog, progress=progress, cancel=cancel, warnings=warnings)
         else:
             _check_existing_card(source)
+        if sign_key is not None:  # hubmgr writes model.sig itself; a stale one in the folder is not pushed
+            from .trust import SIGNATURE_NAME
+
+            exclude = (*tuple(exclude), SIGNATURE_NAME)
         plan = plan_push(source, t, include=include, exclude=exclude, delete=delete, mirror=mirror,
                          allow_pickle=allow_pickle or dry_run and convert,
                          revision=revision, catalog=catalog, remote=remote, progress=progress, cancel=cancel)
         warnings.extend(plan.warnings)
+        if sign_key is not None:
+            from . import paths
+            from .push_signing import sign_plan
+
+            (paths.data_dir() / "staging").mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix="sign-", dir=paths.data_dir() / "staging"))
+            signed = sign_plan(plan, remote=remote, private_key=sign_key, scratch=scratch, model_name=t.location)
+            plan = signed.plan
+        signer = signed.signer if signed else None
         if dry_run:
             return _result(folder, t, remote, plan, tag, commit=plan.base_commit, url=None, created=False, sent=0,
-                           dry_run=True, card=False, converted=converted, warnings=warnings)
+                           dry_run=True, card=False, converted=converted, warnings=warnings, signer=signer)
         check_cancel(cancel)
         if not plan.changes and not tag and plan.base_commit is not None:
             outcome = None
@@ -319,6 +343,7 @@ def push(
             request = PushRequest(
                 folder=str(source), upload=tuple(f.path for f in plan.upload), delete=tuple(f.path for f in plan.delete),
                 keep=tuple(f.path for f in plan.skip), revision=plan.revision,
+                sources=signed.sources if signed else (),
                 message=message or _default_message(plan), description=description, tag=tag, private=private,
                 create_pr=create_pr, force=force, base_commit=plan.base_commit, check_base=True,
             )
@@ -328,7 +353,7 @@ def push(
         result = _result(folder, t, remote, plan, tag, commit=commit, url=outcome.commit_url if outcome else None,
                          created=created, sent=outcome.bytes_sent if outcome else 0, dry_run=False,
                          card=card_written, converted=converted, warnings=warnings,
-                         pr_url=outcome.pr_url if outcome else None)
+                         pr_url=outcome.pr_url if outcome else None, signer=signer)
         if catalog is not None and commit:
             catalog.record_push(
                 checkpoint_path=str(folder), remote=remote.name, repo=t.location, revision=plan.revision, tag=tag,
@@ -343,6 +368,8 @@ def push(
     finally:
         if staging_root is not None:
             shutil.rmtree(staging_root, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _write_card(folder: Path, *, catalog, progress, cancel, warnings: list[str]) -> bool:
@@ -368,7 +395,8 @@ def _default_message(plan: PushPlan) -> str:
 
 
 def _result(folder: Path, t: RemoteTarget, remote: "Remote", plan: PushPlan, tag: str | None, *, commit, url,
-            created: bool, sent: int, dry_run: bool, card: bool, converted, warnings, pr_url=None) -> PushResult:
+            created: bool, sent: int, dry_run: bool, card: bool, converted, warnings, pr_url=None,
+            signer: str | None = None) -> PushResult:
     uploaded = tuple(f.path for f in plan.upload) if (created or dry_run) else ()
     return PushResult(
         path=str(folder), target=plan.target, remote=remote.name, revision=plan.revision, tag=tag,
@@ -376,8 +404,18 @@ def _result(folder: Path, t: RemoteTarget, remote: "Remote", plan: PushPlan, tag
         files_skipped=tuple(f.path for f in plan.skip),
         files_deleted=tuple(f.path for f in plan.delete) if (created or dry_run) else (),
         bytes_sent=sent, dry_run=dry_run, plan=plan, card_written=card, converted=tuple(converted),
-        pr_url=pr_url, warnings=tuple(dict.fromkeys(warnings)),
+        pr_url=pr_url, signed_by=signer, warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+def _signing_key(sign) -> str | None:
+    """--sign KEY, else the config's [sign] key; an empty string turns signing off."""
+    if sign is not None:
+        return str(sign) or None
+    from .config import load_settings
+
+    key = load_settings().sign_key
+    return str(key) if key else None
 
 
 # --- pull ---------------------------------------------------------------------------

@@ -68,6 +68,21 @@ def fingerprint(public_key_pem: bytes) -> str:
     return hashlib.sha256(pem).hexdigest()
 
 
+def public_key_pem(private_key: str | os.PathLike[str], password: str | None = None) -> bytes:
+    """The public half (SubjectPublicKeyInfo PEM) of a PEM private key."""
+    from cryptography.hazmat.primitives import serialization
+
+    path = Path(private_key).expanduser()
+    if not path.is_file():
+        raise NotFoundError(f"signing key {path} not found", "create one with `hubmgr keygen --out DIR`")
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password.encode() if password else None)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"cannot use {path} as a signing key ({exc})",
+                         "give an unencrypted ECDSA private key in PEM, e.g. from `hubmgr keygen`") from exc
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def keygen(out_dir: str | os.PathLike[str], *, name: str = "hubmgr", force: bool = False) -> KeygenResult:
     """Write an ECDSA P-256 key pair as PEM: ``NAME.key`` (mode 0600) and ``NAME.pub``."""
     from cryptography.hazmat.primitives import serialization

@@ -50,6 +50,9 @@ def _quiet_option(what: str):
 @click.option("--convert", is_flag=True, help="Convert pickled weights to safetensors before pushing.")
 @click.option("--dry-run", is_flag=True, help="Print what would be uploaded, skipped and deleted; change nothing.")
 @click.option("--force", is_flag=True, help="Allow a non-fast-forward push (git) or moving an existing tag.")
+@click.option("--sign", "sign", default=None, metavar="KEY", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sign every file of the release with this private key (OpenSSF model-signing format) and push "
+                   "model.sig in the same commit. Default: [sign] key in the config.")
 @_token_option
 @_quiet_option("print only the commit sha")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
@@ -57,7 +60,7 @@ def _quiet_option(what: str):
 def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag: str | None, private: bool,
              message: str | None, description: str | None, create_pr: bool, include: tuple[str, ...],
              exclude: tuple[str, ...], delete: tuple[str, ...], mirror: bool, allow_pickle: bool, convert: bool,
-             dry_run: bool, force: bool, token: str | None, quiet: bool, json_mode: bool) -> None:
+             dry_run: bool, force: bool, sign: Path | None, token: str | None, quiet: bool, json_mode: bool) -> None:
     """Push the model folder PATH to TARGET; only files that changed are sent.
 
     An unchanged model makes no commit. Pickled weights and files that look like
@@ -75,6 +78,7 @@ def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag
       hubmgr push runs/old-run local:old --convert        # .bin -> safetensors first
       hubmgr push runs/gpt2-final local:gpt2 --delete '*.bin' --dry-run  # lists deletions
       hubmgr push runs/gpt2-final local:gpt2 --mirror     # remote = folder
+      hubmgr push runs/gpt2-final alice/gpt2-add --sign ~/.config/hubmgr/keys/hubmgr.key
     """
     from ..sync import push
 
@@ -83,7 +87,7 @@ def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag
                       description=description, create_pr=create_pr, include=include, exclude=exclude,
                       delete=delete, mirror=mirror,
                       allow_pickle=allow_pickle, convert=convert, dry_run=dry_run, force=force, token=token,
-                      catalog=ctx.catalog(), progress=progress)
+                      sign=sign, catalog=ctx.catalog(), progress=progress)
     if quiet and not json_mode:
         output.warnings(result.warnings)
         click.echo(result.commit_sha or "")
@@ -119,6 +123,8 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
             console.print(f"  [red]deleted[/] {path}")
         if result.tag:
             console.print(f"  tag {result.tag}")
+        if result.signed_by:
+            console.print(f"  signed by key {result.signed_by} (model.sig)")
         if result.card_written:
             console.print("  wrote README.md (model card)")
         if result.converted:

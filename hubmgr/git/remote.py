@@ -383,7 +383,7 @@ class GitRemote:
         # .gitattributes: the folder's own lines plus LFS tracking; also in info/attributes so the
         # clean filter applies while we add (the folder is not ours to write into).
         every = list(dict.fromkeys([*request.upload, *request.keep]))
-        big = [p for p in every if _size(folder / p) > self.settings.lfs_threshold_bytes]
+        big = [p for p in every if _size(request.local_path(p)) > self.settings.lfs_threshold_bytes]
         existing = (folder / ".gitattributes").read_text(encoding="utf-8", errors="replace") \
             if (folder / ".gitattributes").is_file() else self._blob_text(base, ".gitattributes")
         attributes = gitattributes_text(existing, big)
@@ -392,8 +392,9 @@ class GitRemote:
         attr_oid = self._git_text(["hash-object", "-w", "--stdin"], input=attributes.encode(), lfs=False)
         self._git(["update-index", "--add", "--cacheinfo", f"100644,{attr_oid},.gitattributes"], lfs=False)
         uploads = [p for p in request.upload if p != ".gitattributes"]
-        regular = [p for p in uploads if not (folder / p).is_symlink()]
-        linked = [p for p in uploads if (folder / p).is_symlink()]
+        outside = {p for p, _ in request.sources}
+        regular = [p for p in uploads if p not in outside and not (folder / p).is_symlink()]
+        linked = [p for p in uploads if p not in outside and (folder / p).is_symlink()]
         if regular:
             total = sum(_size(folder / p) for p in regular)
             progress(ProgressEvent("push:stage", f"git add ({len(regular)} files)", 0, total))
@@ -404,6 +405,11 @@ class GitRemote:
             oid = self._git_text(["hash-object", "-w", "--stdin", f"--path={p}"],
                                  input=(folder / p).read_bytes(), work_tree=folder)
             self._git(["update-index", "--add", "--cacheinfo", f"100644,{oid},{p}"], lfs=False)
+        for p in uploads:  # generated files that live outside the folder (--path applies the LFS filter)
+            if p in outside:
+                oid = self._git_text(["hash-object", "-w", f"--path={p}", str(request.local_path(p))],
+                                     work_tree=folder)
+                self._git(["update-index", "--add", "--cacheinfo", f"100644,{oid},{p}"], lfs=False)
         check_cancel(cancel)
         tree = self._git_text(["write-tree"], lfs=False)
         if base and self._git_text(["rev-parse", f"{base}^{{tree}}"], lfs=False) == tree:

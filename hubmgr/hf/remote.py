@@ -322,7 +322,7 @@ class HubRemote:
         if request.check_base and request.base_commit is not None and head_before != request.base_commit:
             raise branch_moved(f"{self.endpoint_display}/{self.repo_id}", branch, request.base_commit, head_before)
 
-        sizes = {rel: (folder / rel).stat().st_size for rel in request.upload}
+        sizes = {rel: request.local_path(rel).stat().st_size for rel in request.upload}
         meter = _TransferMeter(progress, f"push:{self.repo_id}", f"uploading to {self.repo_id}",
                                total_bytes=sum(sizes.values()), total_files=len(request.upload), cancel=cancel)
         metered_add = _metered_add_class()
@@ -330,7 +330,7 @@ class HubRemote:
         for rel in request.upload:
             if not safe_relative_path(rel):
                 raise VerificationError(f"refusing to upload a path outside the folder: {rel!r}")
-            op = metered_add(path_in_repo=rel, path_or_fileobj=str(folder / rel))
+            op = metered_add(path_in_repo=rel, path_or_fileobj=str(request.local_path(rel)))
             op.on_bytes = meter.add
             additions.append(op)
         deletions = [CommitOperationDelete(path_in_repo=rel) for rel in request.delete]

@@ -119,7 +119,7 @@ class DirRemote:
         sent = 0
         for p in request.upload:
             check_cancel(cancel)
-            file = folder / p
+            file = request.local_path(p)
             entries[p] = {"path": p, "size": file.stat().st_size, "sha256": _sha256(file)}
             sent += file.stat().st_size
         files = sorted(entries.values(), key=lambda e: e["path"])
@@ -133,7 +133,7 @@ class DirRemote:
             for e in files:
                 out = cdir / "files" / e["path"]
                 out.parent.mkdir(parents=True, exist_ok=True)
-                src = folder / e["path"] if e["path"] in request.upload else prev / e["path"]
+                src = request.local_path(e["path"]) if e["path"] in request.upload else prev / e["path"]
                 shutil.copyfile(src, out)
             (cdir / "manifest.json").write_text(json.dumps({"parent": parent, "files": files,
                                                             "message": request.message,
