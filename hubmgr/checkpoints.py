@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -21,20 +20,15 @@ from typing import Any, Iterable
 from .catalog import Catalog
 from .errors import CorruptFileError, HubmgrError, NotFoundError
 from .formats.hashing import HashStats, sha256_cached
-from .formats.lfs_pointer import LFS_POINTER_PREFIX, LfsPointer, looks_like_lfs_pointer, read_lfs_pointer
+from .formats.layout import (CHECKPOINT_SUFFIXES, CONFIG_FILE, HF_WEIGHT_RE, TOKENIZER_FILES, TRAINER_AUX_PICKLES,
+                             sniff_torch_file)
+from .formats.lfs_pointer import LfsPointer, read_lfs_pointer
 from .formats.safetensors_header import SafetensorsHeader, read_safetensors_header
 from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, CheckpointList, DeleteResult,
                      FileInfo, SafetyInfo,
                      ScanResult, TensorInfo)
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
-WEIGHT_EXTS = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
-CONFIG_FILES = ("config.json",)
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt",
-                   "merges.txt", "spiece.model", "sentencepiece.bpe.model")
-HF_WEIGHT_RE = re.compile(r"^(model(-\d+-of-\d+)?\.safetensors|pytorch_model(-\d+-of-\d+)?\.bin"
-                          r"|(model\.safetensors|pytorch_model\.bin)\.index\.json)$")
-TRAINER_AUX_PICKLES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth", "scaler.pt")
 SKIP_DIRS = {".git", ".hubmgr", "__pycache__", ".cache", "node_modules", ".venv", ".ipynb_checkpoints"}
 METRIC_WORDS = ("loss", "acc", "metric", "eval", "val", "score", "ppl", "perplexity", "f1", "bleu", "rouge")
 NOISE_METRIC_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second", "_samples")
@@ -59,7 +53,7 @@ class _Walk:
 
 def is_model_dir(path: Path, names: Iterable[str] | None = None) -> bool:
     names = set(names if names is not None else _listdir(path))
-    has_config = any(c in names for c in CONFIG_FILES)
+    has_config = CONFIG_FILE in names
     has_weights = any(HF_WEIGHT_RE.match(n) for n in names)
     from .formats.trainer_state import checkpoint_step
 
@@ -108,7 +102,7 @@ def _walk_dir(directory: Path, walk: _Walk) -> None:
             if entry.is_symlink():
                 target = os.path.realpath(entry.path)
                 if not _inside(target, walk.root):
-                    if entry.name.endswith(WEIGHT_EXTS) or os.path.isdir(entry.path):
+                    if entry.name.endswith(CHECKPOINT_SUFFIXES) or os.path.isdir(entry.path):
                         walk.warnings.append(f"{path}: symlink to {target}, outside the scanned root; not followed")
                     continue
                 if os.path.isdir(target):
@@ -116,21 +110,12 @@ def _walk_dir(directory: Path, walk: _Walk) -> None:
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in SKIP_DIRS:
                     _walk_dir(path, walk)
-            elif not model_dir and entry.name.endswith(WEIGHT_EXTS) and entry.is_file():
-                if entry.name.endswith(".bin") and not _looks_like_torch(path):
-                    continue  # .bin is also raw data (token memmaps, ...): only torch/pickle/LFS files count
+            elif not model_dir and entry.name.endswith(CHECKPOINT_SUFFIXES) and entry.is_file():
+                if entry.name.endswith(".bin") and not sniff_torch_file(path):
+                    continue
                 walk.candidates.append(Candidate(path, "file"))
         except OSError as exc:
             walk.warnings.append(f"{path}: unreadable ({exc.strerror})")
-
-
-def _looks_like_torch(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(LFS_POINTER_PREFIX))
-    except OSError:
-        return True  # let inspection report it
-    return head[:4] == b"PK\x03\x04" or head[:1] == b"\x80" or looks_like_lfs_pointer(head)
 
 
 # -- inspection ----------------------------------------------------------------

@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .formats import safetensors_writer as stw
+from .formats.layout import BIN_FILE, BIN_INDEX, SAFETENSORS_FILE, SAFETENSORS_INDEX, is_pickle_name
 from .formats.dtypes import FLOAT_DTYPES, ITEMSIZE, SAFETENSORS_WRITABLE, torch_dtype
 from .errors import (ConflictError, CorruptFileError, MissingToolError, NotFoundError,
                      UnsafePickleError, UsageError)
 from .models import ConvertResult, OutputFile, TiedGroup, VERDICT_UNSAFE
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
-BIN_FILE = "pytorch_model.bin"
-BIN_INDEX = "pytorch_model.bin.index.json"
 # Model dirs get sharded like transformers v4 did by default; single files are not sharded unless asked.
 DEFAULT_DIR_SHARD_SIZE = 5 * 10**9
 TARGET_DTYPES = {"fp16": "F16", "float16": "F16", "f16": "F16", "half": "F16",
@@ -43,8 +42,6 @@ TARGET_DTYPES = {"fp16": "F16", "float16": "F16", "f16": "F16", "half": "F16",
 TIED_OUTPUT_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight", "decoder.weight",
                      "cls.predictions.decoder.weight", "lm_head.decoder.weight", "generator_lm_head.weight")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
-# Pickles in a model dir are never copied into the (safe) output dir.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 # --- reading the source -------------------------------------------------------
@@ -308,7 +305,7 @@ def _files_to_copy(src: Path, weight_files: list[Path]) -> tuple[list[Path], lis
         rel = path.relative_to(src)
         if any(part.startswith(".") for part in rel.parts) or not path.is_file() or path.resolve() in skip:
             continue
-        if path.suffix.lower() in PICKLE_SUFFIXES:
+        if is_pickle_name(path.name):  # never copied into the (safe) output dir
             skipped.append(str(rel))  # pickles (training_args.bin, optimizer.pt) stay out of a safe dir
         else:
             copy.append(path)
@@ -450,8 +447,8 @@ def _check_replaceable(out_path: Path, *, as_dir: bool, force: bool) -> None:
     if as_dir != out_path.is_dir():
         raise ConflictError(f"{out_path} exists and is a {'folder' if out_path.is_dir() else 'file'}",
                             "choose another --out")
-    if as_dir and any(out_path.iterdir()) and not ((out_path / stw.SINGLE_FILE).exists()
-                                                   or (out_path / stw.INDEX_FILE).exists()):
+    if as_dir and any(out_path.iterdir()) and not ((out_path / SAFETENSORS_FILE).exists()
+                                                   or (out_path / SAFETENSORS_INDEX).exists()):
         # --force replaces the whole folder: refuse when it is not a converted model (e.g. --out ~/models).
         raise ConflictError(f"{out_path} is a folder without model.safetensors; refusing to replace it",
                             "give --out a new folder name")
@@ -508,8 +505,8 @@ def _write_extras(plan: _Plan, temp: Path, config_dtype: str | None, source_dir:
 
     extras: list[OutputFile] = []
     if len(plan.shards) > 1:
-        size = stw.write_json(temp / stw.INDEX_FILE, stw.index_document(plan.shards, plan.names))
-        extras.append(OutputFile(stw.INDEX_FILE, size, sha256_file(temp / stw.INDEX_FILE)))
+        size = stw.write_json(temp / SAFETENSORS_INDEX, stw.index_document(plan.shards, plan.names))
+        extras.append(OutputFile(SAFETENSORS_INDEX, size, sha256_file(temp / SAFETENSORS_INDEX)))
     for path in plan.copies:
         rel = path.relative_to(source_dir) if source_dir else Path(path.name)
         dest = temp / rel

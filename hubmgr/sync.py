@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Iterable
 from . import deploy
 from .errors import IncompleteReleaseError, NotFoundError, RemoteNotFoundError, UnsafeContentError, UsageError
 from .formats.hashing import git_blob_sha1, sha256_cached
+from .formats.layout import PICKLE_SUFFIXES, is_pickle_name
 from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from .remotes import KIND_HUB, PushRequest, RemoteFile, RemoteTarget, open_remote, parse_target
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 SKIP_DIRS = frozenset({".git", ".hubmgr", ".cache", "__pycache__"})
 SKIP_FILES = frozenset({deploy.LOCK_NAME, ".DS_Store"})
-PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt")
 SECRET_NAME_PATTERNS = (".env", ".env.*", "*.pem", "id_rsa*", "id_ed25519*", "id_ecdsa*", "*.key", ".netrc")
 _HF_TOKEN_RE = re.compile(rb"hf_[A-Za-z0-9]{30,}")
 _SECRET_SCAN_MAX = 10 * 10**6  # weights are binary and huge; tokens hide in small text files
@@ -95,7 +95,7 @@ def local_files(folder: Path, *, include: tuple[str, ...] = (), exclude: tuple[s
 
 
 def check_pickles(files: dict[str, Path], *, allow_pickle: bool) -> None:
-    pickles = sorted(rel for rel in files if rel.lower().endswith(PICKLE_SUFFIXES))
+    pickles = sorted(rel for rel in files if is_pickle_name(rel))
     if pickles and not allow_pickle:
         shown = ", ".join(pickles[:5]) + (" ..." if len(pickles) > 5 else "")
         raise UnsafeContentError(f"refusing to push pickled weights: {shown}",
@@ -244,7 +244,7 @@ def _convert_into_staging(folder: Path, *, catalog, progress, cancel
     from .convert import convert_checkpoint
 
     files, _ = local_files(folder)
-    pickles = sorted(rel for rel in files if rel.lower().endswith(PICKLE_SUFFIXES))
+    pickles = sorted(rel for rel in files if is_pickle_name(rel))
     if not pickles:
         return folder, (), None
     from . import paths

@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptFileError, MissingToolError, NotFoundError
 from ..formats.hashing import sha256_cached
+from ..formats.layout import TOKENIZER_FILES, WEIGHT_FILES, WEIGHT_INDEXES
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model")
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ def find_weights(directory: Path) -> tuple[Path, ...]:
     for name in WEIGHT_FILES:
         if (directory / name).is_file():
             return (directory / name,)
-    for name in SHARD_INDEXES:
+    for name in WEIGHT_INDEXES:
         index = directory / name
         if index.is_file():
             try:

@@ -40,11 +40,10 @@ from typing import Callable, Iterable, Sequence, Union
 from ..errors import CorruptFileError, DiskSpaceError, VerificationError
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from .dtypes import ITEMSIZE
+from .layout import SAFETENSORS_FILE
 from .safetensors_header import SafetensorsHeader, read_safetensors_header
 
 HEADER_ALIGN = 8
-SINGLE_FILE = "model.safetensors"
-INDEX_FILE = "model.safetensors.index.json"
 # One write()/copy_file_range() moves at most ~2 GiB on Linux: go in chunks well below that.
 CHUNK = 256 * 2**20
 VERIFY_CHUNK = 16 * 2**20
@@ -135,7 +134,7 @@ def plan_shards(tensors: Sequence[TensorBytes], max_shard_size: int | None) -> l
 
 def shard_file_names(count: int) -> list[str]:
     if count == 1:
-        return [SINGLE_FILE]
+        return [SAFETENSORS_FILE]
     return [f"model-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
 
 
