@@ -40,12 +40,13 @@ log = logging.getLogger("hubmgr.hf")
 UPLOAD_BATCH_BYTES = 256 * 10**6  # pre-upload files in batches so progress moves between them
 UPLOAD_BATCH_FILES = 64
 PROGRESS_INTERVAL = 0.05  # seconds between byte updates of one transfer
-_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9_]{6,}")
+# A Hub user/org token: "hf_" + 30 or more letters and digits as one word. Not "hf_home" or "hf_cache".
+_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,}(?![A-Za-z0-9_])")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
 def scrub(text: str, *secrets: str | None) -> str:
-    """``text`` without the given secrets or anything shaped like a Hub token."""
+    """``text`` without the given secrets (the token in use) or anything shaped like a Hub token."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
@@ -148,7 +149,7 @@ class HubRemote:
         from huggingface_hub import errors as hf_errors
 
         repo, where = self.repo_id, self.endpoint_display
-        detail = scrub(_first_line(exc), self.__token)
+        detail = scrub(_first_line(exc), self._token())
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if isinstance(exc, hf_errors.GatedRepoError):
             return AuthError(f"{repo} is a gated repository: your account has no access to it",
