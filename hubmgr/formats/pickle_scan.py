@@ -34,7 +34,8 @@ from ..models import (
     VERDICT_UNSAFE,
     SafetyInfo,
 )
-from .torchfile import ALLOWED_GLOBALS, LEGACY_MAGIC, TorchFile, load_pickle_file, load_torch_file
+from .torchfile import (ALLOWED_GLOBALS, LEGACY_MAGIC, MAX_PICKLE_BYTES, ZIP_ERRORS, TorchFile, load_pickle_file,
+                        load_torch_file)
 
 DANGEROUS_MODULES = frozenset({
     "os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "importlib", "runpy", "ctypes", "pickle",
@@ -157,7 +158,7 @@ def _alias(module: Any) -> str:
     return {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, str(module))
 
 
-def main_pickle_bytes(path: str | os.PathLike[str], limit: int = 256 * 1024 * 1024) -> bytes | None:
+def main_pickle_bytes(path: str | os.PathLike[str], limit: int = MAX_PICKLE_BYTES) -> bytes | None:
     """The object pickle of a torch file (zip ``data.pkl``) or the file's head (legacy / bare pickle)."""
     path = Path(path)
     try:
@@ -172,7 +173,7 @@ def main_pickle_bytes(path: str | os.PathLike[str], limit: int = 256 * 1024 * 10
                 return zf.read(names[0])
         with open(path, "rb") as fh:
             return fh.read(limit)
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+    except ZIP_ERRORS:
         try:
             with open(path, "rb") as fh:
                 return fh.read(limit)

@@ -15,24 +15,28 @@ Both on-disk formats are understood:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
 import pickle
 import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from ..errors import CorruptFileError, UnsafePickleError
+from . import limits
 from .dtypes import ITEMSIZE, STORAGE_DTYPES, TORCH_DTYPES
+from .pickle_bounds import NeedMoreData, scan_pickle
 
 # -- dtypes --------------------------------------------------------------------
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-MAX_PICKLE_BYTES = 1 << 30  # data.pkl of real checkpoints is KB to a few MB; refuse zip bombs
+MAX_PICKLE_BYTES = limits.MAX_PICKLE_BYTES  # data.pkl of real checkpoints is KB to a few MB; refuse zip bombs
 LEGACY_PROTOCOL = 1001
 
 
@@ -56,6 +60,23 @@ class TensorRef:
     shape: tuple[int, ...]
     stride: tuple[int, ...]
     requires_grad: bool = False
+
+    def __post_init__(self) -> None:
+        # Bounds before numpy: every byte this view can touch must lie inside its storage, or a later
+        # as_strided/copy would read process memory (or crash). Checked once here, for every code path.
+        if len(self.shape) != len(self.stride):
+            raise CorruptFileError(f"tensor view has {len(self.shape)} sizes but {len(self.stride)} strides")
+        if self.offset < 0 or any(d < 0 for d in self.shape) or any(s < 0 for s in self.stride):
+            raise CorruptFileError(f"tensor view with a negative size, stride or offset "
+                                   f"(offset {self.offset}, size {list(self.shape)}, stride {list(self.stride)})",
+                                   "the file is corrupt or crafted")
+        if self.storage.file_offset == -1:  # legacy placeholder: checked again once the storage is located
+            return
+        start, end = self.byte_range()
+        if end > self.storage.nbytes or start > self.storage.nbytes:
+            raise CorruptFileError(f"tensor view reaches byte {end:,} of a {self.storage.nbytes:,}-byte storage "
+                                   f"(size {list(self.shape)}, stride {list(self.stride)}, offset {self.offset})",
+                                   "the file is corrupt or crafted")
 
     @property
     def numel(self) -> int:
@@ -213,12 +234,28 @@ def _iter_indices(shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
 # -- restricted unpickler ------------------------------------------------------
 
 
+class _OrderedSet(list):
+    """A list whose ``in`` is O(1): a pickle naming 100k globals must not cost 100k x 100k compares."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._members: set[str] = set()
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._members
+
+    def append(self, item: str) -> None:
+        if item not in self._members:
+            self._members.add(item)
+            super().append(item)
+
+
 @dataclass
 class _LoadContext:
     strict: bool
-    globals: list[str] = field(default_factory=list)
-    called: list[str] = field(default_factory=list)
-    constructed: list[str] = field(default_factory=list)
+    globals: list[str] = field(default_factory=_OrderedSet)
+    called: list[str] = field(default_factory=_OrderedSet)
+    constructed: list[str] = field(default_factory=_OrderedSet)
     stub_classes: dict[str, type] = field(default_factory=dict)
 
 
@@ -467,22 +504,50 @@ def _storage_dtype(storage_type: Any) -> str:
     raise pickle.UnpicklingError(f"unknown storage type {storage_type!r}")
 
 
-def _load_zip(path: Path, fh: BinaryIO, file_size: int, ctx: _LoadContext) -> TorchFile:
+# Everything zipfile raises on a damaged or hostile archive (unknown compression, bad deflate stream,
+# encrypted member, short struct reads, bogus sizes). None of it may escape the reader.
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError,
+              RuntimeError, zlib.error, struct.error, OverflowError, KeyError, IndexError, LookupError)
+
+
+@contextlib.contextmanager
+def zip_errors(path: Path, what: str = "broken zip archive") -> Iterator[None]:
     try:
+        yield
+    except (CorruptFileError, UnsafePickleError):
+        raise
+    except ZIP_ERRORS as exc:
+        raise CorruptFileError(f"{path}: {what} ({type(exc).__name__}: {exc})"[:300],
+                               "the file is truncated, damaged or not a torch checkpoint") from exc
+
+
+def read_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A member's bytes, refusing encrypted members and anything that inflates past ``limit``."""
+    if info.flag_bits & 0x1:
+        raise CorruptFileError(f"{path}: {info.filename} is encrypted", "torch never writes encrypted archives")
+    if info.file_size > limit:
+        raise CorruptFileError(f"{path}: {info.filename} is implausibly large ({info.file_size:,} bytes)",
+                               "this is not a checkpoint hubmgr can read safely")
+    with zip_errors(path, f"cannot read {info.filename}"), zf.open(info) as member:
+        data = member.read(limit + 1)  # never trust the declared size alone (zip bombs)
+    if len(data) > limit:
+        raise CorruptFileError(f"{path}: {info.filename} inflates past {limit:,} bytes",
+                               "this is not a checkpoint hubmgr can read safely")
+    return data
+
+
+def _load_zip(path: Path, fh: BinaryIO, file_size: int, ctx: _LoadContext) -> TorchFile:
+    with zip_errors(path):
         zf = zipfile.ZipFile(fh)
         names = zf.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise CorruptFileError(f"{path}: broken zip archive ({exc})", "the file is probably truncated") from exc
     pkl_names = [n for n in names if n.endswith("data.pkl") and n.count("/") <= 1]
     if not pkl_names:
         raise CorruptFileError(f"{path}: a zip file, but not a torch checkpoint (no data.pkl)")
     pkl_name = pkl_names[0]
-    if zf.getinfo(pkl_name).file_size > MAX_PICKLE_BYTES:
-        raise CorruptFileError(f"{path}: {pkl_name} is implausibly large ({zf.getinfo(pkl_name).file_size} bytes)")
     prefix = pkl_name[: -len("data.pkl")]
     infos = {i.filename: i for i in zf.infolist()}
     byteorder_name = prefix + "byteorder"
-    if byteorder_name in infos and zf.read(byteorder_name).strip() not in (b"little", b""):
+    if byteorder_name in infos and read_member(path, zf, infos[byteorder_name], 64).strip() not in (b"little", b""):
         raise CorruptFileError(f"{path}: big-endian checkpoints are not supported")
 
     storages: dict[str, StorageInfo] = {}
@@ -501,10 +566,7 @@ def _load_zip(path: Path, fh: BinaryIO, file_size: int, ctx: _LoadContext) -> To
                                         _member_data_offset(path, fh, member, file_size))
         return _StorageRef(storages[key])
 
-    try:
-        data = zf.read(pkl_name)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise CorruptFileError(f"{path}: cannot read {pkl_name} ({exc})", "the file is probably truncated") from exc
+    data = read_member(path, zf, zf.getinfo(pkl_name), MAX_PICKLE_BYTES)
     root = _unpickle(path, io.BytesIO(data), ctx, persistent)
     return TorchFile(path, "torch_zip", root, storages, tuple(ctx.globals), tuple(ctx.called),
                      tuple(ctx.constructed), pickle_member=pkl_name)
@@ -590,8 +652,11 @@ class _LegacyRef:
     element_offset: int
 
 
-def _resolve_legacy_refs(obj: Any, storages: dict[str, StorageInfo], seen: dict[int, Any]) -> Any:
+def _resolve_legacy_refs(obj: Any, storages: dict[str, StorageInfo], seen: dict[int, Any], depth: int = 0) -> Any:
     """Replace the placeholders built while unpickling a legacy file by real TensorRefs."""
+    if depth > limits.MAX_NESTING:
+        raise CorruptFileError(f"pickle nests containers more than {limits.MAX_NESTING} deep")
+    depth += 1
     if id(obj) in seen:
         return seen[id(obj)]
     if isinstance(obj, TensorRef) and obj.storage.file_offset == -1:
@@ -602,29 +667,52 @@ def _resolve_legacy_refs(obj: Any, storages: dict[str, StorageInfo], seen: dict[
     if isinstance(obj, dict):
         seen[id(obj)] = obj
         for k in list(obj):
-            obj[k] = _resolve_legacy_refs(obj[k], storages, seen)
+            obj[k] = _resolve_legacy_refs(obj[k], storages, seen, depth)
         return obj
     if isinstance(obj, list):
         seen[id(obj)] = obj
         for i, v in enumerate(obj):
-            obj[i] = _resolve_legacy_refs(v, storages, seen)
+            obj[i] = _resolve_legacy_refs(v, storages, seen, depth)
         return obj
     if isinstance(obj, tuple):
-        out = tuple(_resolve_legacy_refs(v, storages, seen) for v in obj)
+        out = tuple(_resolve_legacy_refs(v, storages, seen, depth) for v in obj)
         seen[id(obj)] = out
         return out
     if isinstance(obj, Stub):
         seen[id(obj)] = obj
-        obj.args = _resolve_legacy_refs(obj.args, storages, seen)
-        obj.state = _resolve_legacy_refs(obj.state, storages, seen)
-        obj.items = _resolve_legacy_refs(obj.items, storages, seen)
-        obj.dict_items = _resolve_legacy_refs(obj.dict_items, storages, seen)
+        obj.args = _resolve_legacy_refs(obj.args, storages, seen, depth)
+        obj.state = _resolve_legacy_refs(obj.state, storages, seen, depth)
+        obj.items = _resolve_legacy_refs(obj.items, storages, seen, depth)
+        obj.dict_items = _resolve_legacy_refs(obj.dict_items, storages, seen, depth)
         return obj
     return obj
 
 
+def _read_pickle(path: Path, fh: BinaryIO) -> bytes:
+    """The bytes of the pickle at ``fh``'s position, checked by ``scan_pickle``; ``fh`` ends just past it."""
+    start = fh.tell()
+    buf, want = b"", 1 << 16
+    while True:
+        more = fh.read(want - len(buf))
+        buf += more
+        try:
+            extent = scan_pickle(buf, what=f"{path}: pickle at byte {start}")
+            break
+        except NeedMoreData:
+            if not more:
+                raise CorruptFileError(f"{path}: pickle at byte {start} is truncated",
+                                       "the file is truncated or not a torch checkpoint") from None
+            if len(buf) > MAX_PICKLE_BYTES:
+                raise CorruptFileError(f"{path}: pickle at byte {start} is over {MAX_PICKLE_BYTES:,} bytes",
+                                       "this is not a checkpoint hubmgr can read safely") from None
+            want = min(want * 4, MAX_PICKLE_BYTES + 1)  # re-scanning on growth keeps the total cost linear
+    fh.seek(start + extent.end)
+    return buf[:extent.end]
+
+
 def _unpickle(path: Path, fh: BinaryIO, ctx: _LoadContext, persistent: Any) -> Any:
-    unpickler = _RestrictedUnpickler(fh, ctx, _legacy_adapter(persistent))
+    # The C unpickler only ever sees bytes that passed the opcode scan (memo, lengths, op count).
+    unpickler = _RestrictedUnpickler(io.BytesIO(_read_pickle(path, fh)), ctx, _legacy_adapter(persistent))
     try:
         return unpickler.load()
     except (UnsafePickleError, CorruptFileError):
@@ -670,11 +758,16 @@ def load_torch_file(path: str | os.PathLike[str], *, strict: bool = True) -> Tor
         file_size = os.fstat(fh.fileno()).st_size
         head = fh.read(4)
         fh.seek(0)
-        if head[:4] == b"PK\x03\x04" or (head[:2] == b"PK" and zipfile.is_zipfile(fh)):
-            return _load_zip(path, fh, file_size, ctx)
-        if not head or head[0] != 0x80:
+        with zip_errors(path):
+            is_zip = head[:4] == b"PK\x03\x04" or (head[:2] == b"PK" and zipfile.is_zipfile(fh))
+        if not is_zip and (not head or head[0] != 0x80):
             raise CorruptFileError(f"{path}: not a torch checkpoint (neither a zip archive nor a pickle)")
-        return _load_legacy(path, fh, file_size, ctx)
+        try:
+            return (_load_zip if is_zip else _load_legacy)(path, fh, file_size, ctx)
+        except CorruptFileError as exc:
+            if exc.message.startswith(str(path)):
+                raise
+            raise CorruptFileError(f"{path}: {exc.message}", exc.hint) from exc  # say which file
 
 
 def load_pickle_file(path: str | os.PathLike[str], *, strict: bool = True) -> TorchFile:
@@ -737,9 +830,11 @@ def _flat_tensors(obj: Any) -> dict[str, TensorRef] | None:
     return tensors
 
 
-def _module_tensors(module: Any, prefix: str, out: dict[str, TensorRef], seen: set[int]) -> None:
+def _module_tensors(module: Any, prefix: str, out: dict[str, TensorRef], seen: set[int], depth: int = 0) -> None:
     if not isinstance(module, Stub) or id(module) in seen:
         return
+    if depth > limits.MAX_NESTING:
+        raise CorruptFileError(f"modules nest more than {limits.MAX_NESTING} deep")
     seen.add(id(module))
     state = module.state if isinstance(module.state, dict) else {}
     if isinstance(module.state, tuple) and module.state and isinstance(module.state[0], dict):
@@ -754,7 +849,7 @@ def _module_tensors(module: Any, prefix: str, out: dict[str, TensorRef], seen: s
     children = state.get("_modules")
     if isinstance(children, dict):
         for name, child in children.items():
-            _module_tensors(child, f"{prefix}{name}.", out, seen)
+            _module_tensors(child, f"{prefix}{name}.", out, seen, depth + 1)
 
 
 def _is_module_stub(obj: Any) -> bool:
