@@ -1,6 +1,32 @@
-"""Human-readable numbers, shared by the CLI, the TUI and the model cards. Stdlib only."""
+"""Human-readable numbers and text, shared by the CLI, the TUI and the model cards. Stdlib only."""
 
 from __future__ import annotations
+
+import unicodedata
+
+# Control, format (bidi overrides, zero-width), line/paragraph separators, private and unassigned code points.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+
+
+def printable(text: object) -> str:
+    """``text`` safe to show a human: control and format characters become visible escapes (``\\x1b``).
+
+    Tensor names, pickle globals, file names and remote messages come from files and servers we do
+    not trust; raw, an ESC sequence, a carriage return or a bidi override could redraw the terminal
+    (a fake "safety  safe"). Machine output (``--json``) keeps the raw strings.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch == " " or unicodedata.category(ch) not in _HIDDEN:
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                       else f"\\U{code:08x}")
+    return "".join(out)
 
 
 def human_size(n: int | float | None) -> str:

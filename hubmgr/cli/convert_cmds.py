@@ -64,8 +64,9 @@ def _render(console, result) -> None:  # noqa: ANN001 - rich Console
     from rich.table import Table
 
     check = "verified" if result.verified else "not verified (--no-verify)"
-    console.print(f"[bold]{result.source}[/] ({result.source_kind}, {result.source_format})")
-    console.print(f"  -> [bold green]{result.output}[/]  {result.tensors} tensors, "
+    safe = output.safe  # tensor and file names come from the checkpoint
+    console.print(f"[bold]{safe(result.source)}[/] ({result.source_kind}, {result.source_format})")
+    console.print(f"  -> [bold green]{safe(result.output)}[/]  {result.tensors} tensors, "
                   f"{output.human_size(result.tensor_bytes)}, {check}")
     table = Table(box=None, pad_edge=False)
     table.add_column("file")
@@ -73,15 +74,15 @@ def _render(console, result) -> None:  # noqa: ANN001 - rich Console
     table.add_column("tensors", justify="right")
     table.add_column("sha256")
     for f in result.files:
-        table.add_row(f.path, output.human_size(f.size_bytes), str(f.tensors or ""), f.sha256[:16])
+        table.add_row(safe(f.path), output.human_size(f.size_bytes), str(f.tensors or ""), f.sha256[:16])
     console.print(table)
     for group in result.tied:
-        console.print(f"  tied: kept {group.kept}, dropped {', '.join(group.dropped)}")
+        console.print(f"  tied: kept {safe(group.kept)}, dropped {safe(', '.join(group.dropped))}")
     if result.dropped:
-        console.print(f"  dropped (not weights): {', '.join(list(result.dropped)[:12])}"
+        console.print(f"  dropped (not weights): {safe(', '.join(list(result.dropped)[:12]))}"
                       + (" ..." if len(result.dropped) > 12 else ""))
     if len(result.metadata) > 1:
-        console.print(f"  metadata: {', '.join(k for k in result.metadata if k != 'format')}")
+        console.print(f"  metadata: {safe(', '.join(k for k in result.metadata if k != 'format'))}")
     if result.skipped_files:
-        console.print(f"  not copied (pickles): {', '.join(result.skipped_files)}")
+        console.print(f"  not copied (pickles): {safe(', '.join(result.skipped_files))}")
     output.warnings(result.warnings)

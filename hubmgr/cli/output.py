@@ -15,10 +15,17 @@ from rich.console import Console
 
 from ..errors import HubmgrError
 from ..progress import ProgressEvent, ProgressSink
-from ..units import human_count, human_size  # noqa: F401  (re-exported for the commands)
+from ..units import human_count, human_size, printable  # noqa: F401  (re-exported for the commands)
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
+
+
+def safe(text: object) -> str:
+    """Untrusted ``text`` for a markup-enabled console: control characters escaped, rich markup escaped."""
+    from rich.markup import escape
+
+    return escape(printable(text))
 
 
 def emit(result: Any, *, json_mode: bool, render: Callable[[Console], None]) -> None:
@@ -32,9 +39,9 @@ def emit(result: Any, *, json_mode: bool, render: Callable[[Console], None]) -> 
 
 
 def print_error(exc: HubmgrError, *, json_mode: bool = False) -> None:
-    stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+    stderr.print(f"[bold red]error:[/] {safe(exc.message)}", highlight=False, markup=True)
     if exc.hint:
-        stderr.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        stderr.print(f"[dim]hint:[/] {safe(exc.hint)}", highlight=False)
     if json_mode:
         doc = {"error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint,
                          "exit_code": exc.exit_code}}
@@ -43,13 +50,13 @@ def print_error(exc: HubmgrError, *, json_mode: bool = False) -> None:
 
 def note(message: str) -> None:
     """A human message on stderr (never mixed with the data on stdout)."""
-    stderr.print(message, highlight=False)
+    stderr.print(safe(message), highlight=False)
 
 
 def warnings(messages) -> None:  # noqa: ANN001 - any iterable of str
     """Each of a result's warnings as one yellow line on stderr."""
     for message in messages:
-        stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
+        stderr.print(f"[yellow]warning:[/] {safe(message)}", highlight=False)
 
 
 @contextmanager

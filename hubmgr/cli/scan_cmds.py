@@ -84,6 +84,17 @@ def inspect_cmd(ctx: CliContext, path: Path, all_tensors: bool, json_mode: bool)
 
     with output.progress_bars(not json_mode) as progress:
         info = inspect_checkpoint(path, catalog=ctx.catalog(), progress=progress)
+    if info.format == "unknown" and path.is_file():
+        # An unreadable file is a failure (exit 1), but still show what could be read: size, sha256, verdict.
+        from dataclasses import replace
+
+        from ..errors import CorruptFileError
+
+        shown = replace(info, warnings=info.warnings[1:]) if info.warnings else info
+        output.emit(info, json_mode=json_mode, render=lambda console: _render_inspect(console, shown, all_tensors))
+        output.print_error(CorruptFileError(info.warnings[0] if info.warnings else f"{path}: unreadable",
+                                            "the file is truncated, damaged or not a checkpoint"))
+        raise click.exceptions.Exit(1)
     output.emit(info, json_mode=json_mode, render=lambda console: _render_inspect(console, info, all_tensors))
 
 
@@ -153,7 +164,8 @@ def _table(console: Any, infos: Any, *, with_sync: bool, scores: dict[str, float
     if with_sync:
         table.add_column("sync", no_wrap=True)
     for info in infos:
-        row = [info.name, info.kind, info.format, output.human_size(info.size_bytes),
+        row = [output.safe(info.name), output.safe(info.kind), output.safe(info.format),
+               output.human_size(info.size_bytes),
                output.human_count(info.params), "-" if info.step is None else str(info.step), _metric(info, scores),
                _verdict(info.safety.verdict)]
         if with_sync:
@@ -183,7 +195,8 @@ def _render_list(console: Any, result: Any) -> None:
 def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
     from rich.table import Table
 
-    console.print(f"[bold]{info.path}[/]")
+    safe, printable = output.safe, output.printable  # names and values come from files: never raw
+    console.print(f"[bold]{safe(info.path)}[/]")
     facts = [("kind", info.kind), ("format", info.format), ("size", output.human_size(info.size_bytes)),
              ("params", output.human_count(info.params)), ("dtypes", ", ".join(info.dtypes) or "-"),
              ("architecture", info.architecture), ("model_type", info.model_type),
@@ -191,23 +204,23 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
              ("best metric", info.best_metric), ("sync", info.sync_state)]
     for key, value in facts:
         if value is not None:
-            console.print(f"  {key:<13}{value}")
+            console.print(f"  {key:<13}{safe(value)}")
     for key, value in sorted(info.metrics.items()):
-        console.print(f"  {key:<13}{value:.6g}")
+        console.print(f"  {safe(key):<13}{value:.6g}")
     safety = info.safety
     console.print(f"  {'safety':<13}{_verdict(safety.verdict)}")
     if safety.offending:
-        console.print(f"  {'offending':<13}{', '.join(safety.offending)}")
+        console.print(f"  {'offending':<13}{safe(', '.join(safety.offending))}")
     if safety.classes_needed:
-        console.print(f"  {'needs code':<13}{', '.join(safety.classes_needed)}")
+        console.print(f"  {'needs code':<13}{safe(', '.join(safety.classes_needed))}")
     if safety.globals:
-        console.print(f"  {'globals':<13}{', '.join(safety.globals)}")
+        console.print(f"  {'globals':<13}{safe(', '.join(safety.globals))}")
     for group in info.tied_groups:
-        console.print(f"  {'tied':<13}{' = '.join(group)}")
+        console.print(f"  {'tied':<13}{safe(' = '.join(group))}")
     from ..lineage import provenance_rows
 
     for key, value in provenance_rows(info.lineage):
-        console.print(f"  {key:<13}{value}", markup=False)
+        console.print(f"  {key:<13}{printable(value)}", markup=False)
     if info.tensors:
         shown = info.tensors if all_tensors else info.tensors[:40]
         table = Table(box=None, pad_edge=False, header_style="bold", title=f"{len(info.tensors)} tensors",
@@ -216,7 +229,7 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
         table.add_column("dtype")
         table.add_column("shape")
         for t in shown:
-            table.add_row(t.name, t.dtype, "x".join(map(str, t.shape)) or "scalar")
+            table.add_row(safe(t.name), safe(t.dtype), "x".join(map(str, t.shape)) or "scalar")
         console.print(table)
         if len(shown) < len(info.tensors):
             console.print(f"  ... {len(info.tensors) - len(shown)} more (--all-tensors)")
@@ -226,7 +239,7 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
         table.add_column("size", justify="right")
         table.add_column("sha256")
         for f in info.files:
-            table.add_row(f.path, output.human_size(f.size_bytes), f.sha256 or "-")
+            table.add_row(safe(f.path), output.human_size(f.size_bytes), safe(f.sha256 or "-"))
         console.print(table)
     output.warnings(info.warnings)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from ...units import printable
 from ..rows import COLUMNS, CheckpointRow
 
 _VERDICT_STYLE = {"safe": "green", "not_pickle": "green", "needs_code": "yellow", "unsafe": "bold red",
@@ -26,9 +27,10 @@ class CheckpointTable(DataTable):
             self.add_column(header, key=key)
 
     def _styled(self, row: CheckpointRow, marked: bool) -> list:
-        cells: list = list(row.cells(marked))
-        cells[8] = Text(cells[8], style=_VERDICT_STYLE.get(row.verdict, ""))
-        cells[9] = Text(cells[9], style=_SYNC_STYLE.get(row.sync.label, ""))
+        # Text, not str: a str cell is parsed as rich markup, and names come from untrusted files.
+        cells: list = [Text(printable(c)) for c in row.cells(marked)]
+        cells[8] = Text(cells[8].plain, style=_VERDICT_STYLE.get(row.verdict, ""))
+        cells[9] = Text(cells[9].plain, style=_SYNC_STYLE.get(row.sync.label, ""))
         cells[0] = Text("*", style="bold magenta") if marked else Text(" ")
         self._mark_cells[id(cells[0])] = row.path
         return cells

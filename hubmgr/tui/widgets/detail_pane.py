@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 
+from ...units import printable
 from ..rows import (CheckpointDetails, CheckpointRow, fmt_metric, fmt_time, human_count, human_size, short_sha)
 
 TABS = ("overview", "tensors", "card", "evals", "history")
@@ -26,34 +27,39 @@ def _display_path(path: str, workspace: Path | None) -> str:
     return path
 
 
+def _t(text: Any, style: str = "") -> Text:
+    """Untrusted text (names, globals, config values) as a Text: no markup parsing, control chars escaped."""
+    return Text(printable(text), style=style)
+
+
 def overview_table(row: CheckpointRow, workspace: Path | None, info: dict[str, Any] | None = None) -> Table:
     info = info or row.info
     safety = info.get("safety") or {}
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
-    grid.add_row("name", row.name)
-    grid.add_row("path", _display_path(row.path, workspace))
-    grid.add_row("kind", f"{row.kind} ({row.format})")
+    grid.add_row("name", _t(row.name))
+    grid.add_row("path", _t(_display_path(row.path, workspace)))
+    grid.add_row("kind", _t(f"{row.kind} ({row.format})"))
     grid.add_row("size", f"{human_size(row.size_bytes)} in {len(info.get('files') or [])} file(s)")
     grid.add_row("params", human_count(row.params))
-    grid.add_row("dtypes", ", ".join(info.get("dtypes") or ()) or "-")
+    grid.add_row("dtypes", _t(", ".join(info.get("dtypes") or ()) or "-"))
     if info.get("model_type") or info.get("architecture"):
-        grid.add_row("model", " / ".join(x for x in (info.get("model_type"), info.get("architecture")) if x))
+        grid.add_row("model", _t(" / ".join(str(x) for x in (info.get("model_type"), info.get("architecture")) if x)))
     grid.add_row("step", "-" if row.step is None else str(row.step))
     metrics = info.get("metrics") or {}
-    grid.add_row("metrics", ", ".join(f"{k}={fmt_metric(v)}" for k, v in sorted(metrics.items())) or "-")
+    grid.add_row("metrics", _t(", ".join(f"{k}={fmt_metric(v)}" for k, v in sorted(metrics.items())) or "-"))
     grid.add_row("best", fmt_metric(row.best_metric))
     grid.add_row("tokenizer", "yes" if info.get("has_tokenizer") else "no")
     verdict_style = {"safe": "green", "not_pickle": "green", "unsafe": "bold red", "needs_code": "yellow"}
     grid.add_row("safety", Text(row.verdict, style=verdict_style.get(row.verdict, "")))
     if safety.get("offending"):
-        grid.add_row("offending", Text(", ".join(safety["offending"]), style="red"))
+        grid.add_row("offending", _t(", ".join(safety["offending"]), style="red"))
     if safety.get("classes_needed"):
-        grid.add_row("needs classes", ", ".join(safety["classes_needed"]))
+        grid.add_row("needs classes", _t(", ".join(safety["classes_needed"])))
     grid.add_row("sync", row.sync.text + (f" on {row.sync.remote}" if row.sync.remote else ""))
     for warning in info.get("warnings") or ():
-        grid.add_row(Text("warning", style="yellow"), warning)
+        grid.add_row(Text("warning", style="yellow"), _t(warning))
     return grid
 
 
@@ -180,7 +186,7 @@ class DetailPane(Vertical):
         tensors = info.get("tensors") or []
         for t in tensors[:MAX_TENSOR_ROWS]:
             shape = "x".join(str(d) for d in t.get("shape") or ()) or "scalar"
-            table.add_row(t.get("name", "?"), t.get("dtype", "?"), shape, t.get("file") or "")
+            table.add_row(_t(t.get("name", "?")), _t(t.get("dtype", "?")), shape, _t(t.get("file") or ""))
         tied = info.get("tied_groups") or []
         summary = f"{len(tensors)} tensors" + (f" (first {MAX_TENSOR_ROWS} shown)" if len(tensors) > MAX_TENSOR_ROWS
                                                else "")
@@ -188,7 +194,7 @@ class DetailPane(Vertical):
             summary += "; tied: " + "; ".join(" = ".join(group) for group in tied)
         if not tensors:
             summary = "No tensor list in the catalog (rescan or inspect it)."
-        self.query_one("#tied-groups", Static).update(summary)
+        self.query_one("#tied-groups", Static).update(_t(summary))
 
     def _show_details_text(self, details: CheckpointDetails | None) -> None:
         row = self.row
