@@ -31,7 +31,7 @@ from .units import human_size
 from .formats.hashing import sha256_cached
 from .models import CardResult, CardSection
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
-from .evaluate import has_training_metrics, import_training_metrics, source_rank
+from .evaluate import IMPORT_SUITE, has_training_metrics, import_training_metrics, source_rank
 from .hf import card as hub_card
 from .hf.card import CardError, CardEval
 
@@ -381,7 +381,7 @@ def current_evals(records: list["EvalRecord"], sha: str | None) -> list["EvalRec
     for rec in records:
         if sha is not None and rec.weights_sha256 not in (sha, None):
             continue
-        if rec.source != "hubmgr" and not rec.metric.startswith("eval_"):
+        if rec.suite == IMPORT_SUITE and not rec.metric.startswith("eval_"):
             continue  # train_* and best_* are training facts, not evaluation results
         key = (rec.suite, _dataset_label(rec), rec.metric)
         prev = latest.get(key)
@@ -396,14 +396,16 @@ def card_eval(rec: "EvalRecord", dataset_id: str | None) -> CardEval:
     dataset_type, dataset_name = _dataset_label(rec)
     suite = find_suite(rec.suite)
     metric_type, metric_name = rec.metric, (suite.metric_names.get(rec.metric, rec.metric) if suite else rec.metric)
-    if rec.source != "hubmgr":
+    if rec.suite == IMPORT_SUITE:  # the Trainer's eval set comes from the training dataset
         metric_type = rec.metric.removeprefix("eval_")
         metric_name = rec.metric
         if dataset_id:
             dataset_type = dataset_id
+    split = rec.params.get("split")  # imported results (lm-eval) name the split they scored
     return CardEval(task_type="text-generation", task_name="Text Generation", dataset_type=dataset_type,
                     dataset_name=dataset_name, metric_type=metric_type, metric_value=float(rec.value),
-                    metric_name=metric_name, dataset_config=dataset_config(rec.suite, rec.params))
+                    metric_name=metric_name, dataset_config=dataset_config(rec.suite, rec.params),
+                    dataset_split=split if isinstance(split, str) else None)
 
 
 def card_context(directory: Path, *, catalog: "Catalog | None", base_model: str | None, dataset: str | None,

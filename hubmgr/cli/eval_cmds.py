@@ -27,7 +27,21 @@ class SuiteChoice(click.Choice):
         pass
 
 
-@cli.command("eval")
+class _EvalGroup(click.Group):
+    """``hubmgr eval PATH ...`` runs a suite (the ``run`` subcommand); ``hubmgr eval import FILE`` imports."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group("eval", cls=_EvalGroup)
+def eval_group() -> None:
+    """Score a checkpoint (hubmgr eval PATH) or import scores (hubmgr eval import FILE)."""
+
+
+@eval_group.command("run")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--suite", type=SuiteChoice(), default="arithmetic",
               show_default=True, help="What to measure (--data implies jsonl, --perplexity implies perplexity).")
@@ -55,7 +69,9 @@ def eval_cmd(ctx: CliContext, path: Path, suite: str, n: int | None, seed: int, 
 
     Greedy decoding on CPU, batched. Every score is stored with what produced it
     (suite, n, seed, data sha256) and the sha256 of the weights. Metrics a
-    transformers Trainer left in PATH are imported as well.
+    transformers Trainer left in PATH are imported as well. `hubmgr eval PATH` and
+    `hubmgr eval run PATH` are the same; `hubmgr eval import FILE` imports scores
+    lm-evaluation-harness or the evaluate library wrote.
 
     \b
     Examples:
@@ -79,6 +95,33 @@ def eval_cmd(ctx: CliContext, path: Path, suite: str, n: int | None, seed: int, 
                                      perplexity_file=perplexity_file, batch_size=batch_size,
                                      max_new_tokens=max_new_tokens, catalog=catalog, progress=progress)
     output.emit(result, json_mode=json_mode, render=lambda console: _render_eval(console, result))
+
+
+@eval_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "model", type=click.Path(exists=True, path_type=Path), default=None,
+              help="The checkpoint the scores were measured on (default: the path the file names, "
+                   "lm-eval's model_args pretrained=).")
+@click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
+@pass_ctx
+def eval_import_cmd(ctx: CliContext, file: Path, model: Path | None, json_mode: bool) -> None:
+    """Import scores from an lm-evaluation-harness results_*.json or an evaluate.save JSON.
+
+    Each score is stored with the sha256 of the model's weights and its task,
+    n-shot, filter, limit and dataset; `hubmgr card` puts them into model-index.
+    Importing the same file again adds nothing.
+
+    \b
+    Examples:
+      hubmgr eval import out/runs__adder/results_2026-01-01T10-00-00.json
+      hubmgr eval import results/result-2026_01_01-10_00_00.json --model runs/adder
+      hubmgr eval import results_x.json --model runs/adder/checkpoint-500 --json
+    """
+    from ..evaluate import import_results
+
+    with output.progress_bars(not json_mode) as progress:
+        result = import_results(file, model=model, catalog=ctx.catalog(), progress=progress)
+    output.emit(result, json_mode=json_mode, render=lambda console: _render_imported(console, result))
 
 
 def _render_eval(console, result) -> None:  # noqa: ANN001 - rich Console

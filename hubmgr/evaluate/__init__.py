@@ -8,6 +8,7 @@ finds, hashes and loads the checkpoint; ``generation`` is the greedy loop genera
 
 from .arithmetic import ARITHMETIC_OPS, DEFAULT_N, DEFAULT_PROMPT_FORMAT, arithmetic_problems, extract_number, \
     parse_digits
+from .external import EVALUATE_SUITE, LM_EVAL_SUITE, import_results
 from .generation import MAX_FAILURES_KEPT, GenerationSuite, generated_text
 from .jsonl import jsonl_problems, normalise_answer
 from .model import ModelDir, find_weights, load_model, resolve_model_dir, weights_sha256
@@ -18,7 +19,7 @@ from .suite import (EvalOptions, Problem, ScoreContext, Scores, Suite, better_di
 from .trainer_import import IMPORT_SUITE, TRAINER_FILES, has_training_metrics, import_training_metrics, source_rank
 
 __all__ = [
-    "ARITHMETIC_OPS", "DEFAULT_N", "DEFAULT_PROMPT_FORMAT", "DEFAULT_SUITE", "IMPORT_SUITE", "MAX_FAILURES_KEPT",
+    "ARITHMETIC_OPS", "DEFAULT_N", "EVALUATE_SUITE", "LM_EVAL_SUITE", "import_results", "DEFAULT_PROMPT_FORMAT", "DEFAULT_SUITE", "IMPORT_SUITE", "MAX_FAILURES_KEPT",
     "SOURCE_HUBMGR", "TRAINER_FILES", "EvalOptions", "GenerationSuite", "ModelDir", "Problem", "ScoreContext",
     "Scores", "Suite", "arithmetic_problems", "better_direction", "dataset_config", "dataset_label",
     "evaluate_checkpoint", "extract_number", "find_suite", "find_weights", "generated_text", "get_suite",

@@ -127,12 +127,15 @@ def _builtins() -> None:
         return
     _loaded = True
     from .arithmetic import ArithmeticSuite
+    from .external import EVALUATE, LM_EVAL
     from .jsonl import JsonlSuite
     from .perplexity import PerplexitySuite
 
     register(ArithmeticSuite())
     register(JsonlSuite())
     register(PerplexitySuite())
+    register(LM_EVAL)  # imported only: hubmgr eval import FILE
+    register(EVALUATE)
 
 
 def dataset_label(suite: str, params: Mapping[str, Any]) -> tuple[str, str]:
