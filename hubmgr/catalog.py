@@ -4,17 +4,25 @@ The only module that imports ``sqlite3``. A connection never crosses threads:
 each public method opens its own (cheap for SQLite) and closes it.
 The schema is versioned by ``PRAGMA user_version`` and an append-only list of
 migrations; an older catalog upgrades in place when opened.
+
+The catalog is an index, never the source of truth. Every sqlite error becomes one
+``CatalogError`` line (damaged, locked, unwritable). Bookkeeping done after or beside the
+real work (records, hash caches) is best effort: a failure becomes a warning (``warnings``,
+and ``on_notice`` as it happens) and the command's work stands. Reads whose answer *is* the
+command (``ls``, gc's "was it pushed?") raise.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import HubmgrError
 from .models import CheckpointInfo
@@ -159,34 +167,110 @@ class CatalogError(HubmgrError):
     pass
 
 
+LOCK_NOTICE_AFTER = 2.0  # seconds of waiting on another process's lock before saying so
+
+
+def _lock_wait() -> float:
+    """How long to wait for another process's lock in all (env HUBMGR_CATALOG_TIMEOUT, default 30 s)."""
+    try:
+        return max(0.0, float(os.environ.get("HUBMGR_CATALOG_TIMEOUT", "30")))
+    except ValueError:
+        return 30.0
+
+
+def _is_locked(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+def _best_effort(default: Any) -> Callable:
+    """Bookkeeping: a ``CatalogError`` becomes a warning and ``default`` is returned."""
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def run(self: "Catalog", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except CatalogError as exc:
+                self._warn(f"{exc.message}; not recorded in the catalog (the work itself is done). "
+                           f"{exc.hint or ''}".strip())
+                return default() if callable(default) else default
+        return run
+    return wrap
+
+
 class Catalog:
     """Handle on one catalog file. Safe to share between threads (no shared connection)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, on_notice: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         self._migrated = False
+        self.on_notice = on_notice  # called with each warning as it happens (the CLI prints it)
+        self.warnings: list[str] = []  # best-effort failures, once each
+
+    def _warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            if self.on_notice is not None:
+                self.on_notice(message)
+
+    def _error(self, exc: BaseException) -> CatalogError:
+        """One line for any sqlite or file-system error on the catalog."""
+        if isinstance(exc, CatalogError):
+            return exc
+        if isinstance(exc, sqlite3.Error) and _is_locked(exc):
+            return CatalogError(f"catalog {self.path} is locked by another process (waited {_lock_wait():.0f} s)",
+                                "let the other hubmgr (scan, TUI) finish, then try again")
+        if isinstance(exc, OSError):
+            return CatalogError(f"cannot open catalog {self.path}: {exc.strerror or exc}",
+                                "check HUBMGR_HOME / --catalog point at a writable directory")
+        return CatalogError(f"catalog {self.path} is damaged ({exc})",
+                            f"rebuild it: hubmgr scan --rebuild DIR (or move {self.path.name} aside)")
 
     # -- plumbing --------------------------------------------------------------
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if not self._migrated:
             self.migrate()
-        conn = self._open()
+        conn = self._open(begin=True)
         try:
             with conn:  # commit on success, roll back on error
                 yield conn
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
         finally:
             conn.close()
 
-    def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def _open(self, *, begin: bool = False) -> sqlite3.Connection:
+        """A connection; with ``begin`` inside a write transaction (``BEGIN IMMEDIATE``).
+
+        Waits for another process's lock: quietly for ``LOCK_NOTICE_AFTER`` s, then with a
+        notice up to ``HUBMGR_CATALOG_TIMEOUT``, then a clean ``CatalogError``.
+        """
         try:
-            conn = sqlite3.connect(self.path, timeout=30)
-        except sqlite3.Error as exc:
-            raise CatalogError(f"cannot open catalog {self.path}: {exc}") from exc
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=min(LOCK_NOTICE_AFTER, _lock_wait()))
+        except (sqlite3.Error, OSError) as exc:
+            raise self._error(exc) from exc
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+
+        def setup() -> None:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if begin:
+                conn.execute("BEGIN IMMEDIATE")
+
+        try:
+            try:
+                setup()
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc) or _lock_wait() <= LOCK_NOTICE_AFTER:
+                    raise
+                self._warn(f"the catalog {self.path} is locked by another process; waiting up to "
+                           f"{_lock_wait():.0f} s")
+                conn.execute(f"PRAGMA busy_timeout = {int((_lock_wait() - LOCK_NOTICE_AFTER) * 1000)}")
+                setup()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._error(exc) from exc
         return conn
 
     @property
@@ -194,8 +278,33 @@ class Catalog:
         conn = self._open()
         try:
             return conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
         finally:
             conn.close()
+
+    def check(self) -> int:
+        """Open, migrate and read every table once; ``CatalogError`` if unusable. Returns the checkpoint count."""
+        with self._connect() as conn:
+            for table in ("file_hashes", "evals", "conversions", "pushes", "pulls", "lineage"):
+                conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            return conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
+
+    def move_aside(self) -> Path | None:
+        """Rename the catalog file (and its -wal/-shm) to ``NAME.aside-TIMESTAMP``; returns the new path."""
+        if not self.path.exists():
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.aside-{stamp}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(f"{self.path}{suffix}")
+                if src.exists():
+                    os.replace(src, f"{aside}{suffix}")
+        except OSError as exc:
+            raise self._error(exc) from exc
+        self._migrated = False
+        return aside
 
     def migrate(self) -> int:
         """Apply pending migrations in order; returns the resulting version."""
@@ -214,12 +323,13 @@ class Catalog:
                 )
             self._migrated = True
             return len(MIGRATIONS)
-        except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"catalog {self.path} is not usable: {exc}", "move it away and rescan") from exc
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
         finally:
             conn.close()
 
     # -- file hash cache -------------------------------------------------------
+    @_best_effort(None)
     def cached_sha256(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
         with self._connect() as conn:
             row = conn.execute(
@@ -228,6 +338,7 @@ class Catalog:
             ).fetchone()
         return row[0] if row else None
 
+    @_best_effort(None)
     def store_sha256(self, path: str, size: int, mtime_ns: int, inode: int, sha256: str) -> None:
         with self._connect() as conn:
             conn.execute(
@@ -235,6 +346,7 @@ class Catalog:
                 (path, size, mtime_ns, inode, sha256, time.time()),
             )
 
+    @_best_effort(dict)
     def cached_sha256_under(self, prefix: str) -> dict[str, tuple[int, int, int, str]]:
         """path -> (size, mtime_ns, inode, sha256) of cached hashes under ``prefix`` (one query for a scan)."""
         like = _like_under(prefix)
@@ -245,6 +357,7 @@ class Catalog:
             ).fetchall()
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
+    @_best_effort(None)
     def store_sha256_many(self, rows: list[tuple[str, int, int, int, str]]) -> None:
         """Store (path, size, mtime_ns, inode, sha256) rows in one transaction."""
         if not rows:
@@ -257,6 +370,7 @@ class Catalog:
             )
 
     # -- checkpoints -----------------------------------------------------------
+    @_best_effort(None)
     def upsert_checkpoints(self, infos: list[CheckpointInfo] | tuple[CheckpointInfo, ...]) -> None:
         now = time.time()
         rows = [
@@ -289,10 +403,12 @@ class Catalog:
             row = conn.execute("SELECT info_json FROM checkpoints WHERE path=?", (path,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    @_best_effort(None)
     def delete_checkpoint(self, path: str) -> None:
         with self._connect() as conn:
             conn.execute("DELETE FROM checkpoints WHERE path=?", (path,))
 
+    @_best_effort(0)
     def forget_missing(self, under: str, present: set[str]) -> int:
         """Drop checkpoints under ``under`` that a rescan no longer found."""
         prefix = under.rstrip("/") + "/"
@@ -303,6 +419,7 @@ class Catalog:
         return len(gone)
 
     # -- evals -----------------------------------------------------------------
+    @_best_effort(0)
     def record_eval(
         self, *, checkpoint_path: str, weights_sha256: str | None, suite: str, metric: str, value: float,
         source: str, params: dict[str, Any] | None = None, details: dict[str, Any] | None = None,
@@ -331,6 +448,7 @@ class Catalog:
         ]
 
     # -- conversions -----------------------------------------------------------
+    @_best_effort(0)
     def record_conversion(self, *, source_path: str, source_sha256: str | None, output_path: str,
                           outputs: list[dict[str, Any]]) -> int:
         with self._connect() as conn:
@@ -353,6 +471,7 @@ class Catalog:
                                  json.loads(r["outputs_json"]), r["created_at"]) for r in rows]
 
     # -- lineage ---------------------------------------------------------------
+    @_best_effort(None)
     def record_lineage(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
         """Store (checkpoint path, lineage dict) rows in one transaction."""
         if not rows:
@@ -368,6 +487,7 @@ class Catalog:
             row = conn.execute("SELECT lineage_json, recorded_at FROM lineage WHERE path=?", (path,)).fetchone()
         return (json.loads(row[0]), float(row[1])) if row else None
 
+    @_best_effort(dict)
     def lineage_times_under(self, prefix: str) -> dict[str, float]:
         """path -> recorded_at for every lineage under ``prefix`` (one query for a scan)."""
         like = _like_under(prefix)
@@ -377,6 +497,7 @@ class Catalog:
         return {r[0]: float(r[1]) for r in rows}
 
     # -- pushes and pulls ------------------------------------------------------
+    @_best_effort(0)
     def record_push(self, *, checkpoint_path: str, remote: str, repo: str, revision: str | None, tag: str | None,
                     commit_sha: str, url: str | None, details: dict[str, Any] | None = None) -> int:
         with self._connect() as conn:
@@ -399,6 +520,7 @@ class Catalog:
         return [PushRecord(r["id"], r["checkpoint_path"], r["remote"], r["repo"], r["revision"], r["tag"],
                            r["commit_sha"], r["url"], json.loads(r["details_json"]), r["created_at"]) for r in rows]
 
+    @_best_effort(0)
     def record_pull(self, *, remote: str, repo: str, revision: str | None, commit_sha: str, dest: str,
                     details: dict[str, Any] | None = None) -> int:
         with self._connect() as conn:

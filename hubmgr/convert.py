@@ -28,7 +28,7 @@ from typing import Any, Callable
 from .formats import safetensors_writer as stw
 from .formats.layout import BIN_FILE, BIN_INDEX, SAFETENSORS_FILE, SAFETENSORS_INDEX, is_pickle_name
 from .formats.dtypes import FLOAT_DTYPES, ITEMSIZE, SAFETENSORS_WRITABLE, torch_dtype
-from .errors import (ConflictError, CorruptFileError, MissingToolError, NotFoundError,
+from .errors import (ConflictError, CorruptFileError, MissingToolError, NotFoundError, local_os_error,
                      UnsafePickleError, UsageError)
 from .models import ConvertResult, OutputFile, TiedGroup, VERDICT_UNSAFE
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -353,9 +353,12 @@ def convert_checkpoint(
     is_dir = source.is_dir()
     # The output location first: refuse early, before reading gigabytes.
     out_path, as_dir = _output_location(source, out, sharded=max_shard_size is not None)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise local_os_error(exc, f"cannot create {out_path.parent}") from exc
+    removed, restored = stw.clean_stale_temps(out_path.parent)  # first: a restored output counts below
     _check_replaceable(out_path, as_dir=as_dir, force=force)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    removed = stw.clean_stale_temps(out_path.parent)
 
     progress(ProgressEvent("convert:read", f"reading {source.name}", 0, None, "files"))
     copies: list[Path] = []
@@ -369,7 +372,8 @@ def convert_checkpoint(
         weights, weight_files = read_weights(source, key=key), [source]
     progress(ProgressEvent("convert:read", f"read {source.name}", 1, 1, "files", finished=True))
 
-    warnings: list[str] = []
+    warnings: list[str] = [f"restored {p}: a convert --force was killed between moving it aside and "
+                           "putting the new output in place" for p in restored]
     tensors = _strip_prefixes(weights.tensors, prefixes)
     if not prefixes and not is_dir and (w := _prefix_warning(tensors)):
         warnings.append(w)
@@ -494,6 +498,9 @@ def _write_and_commit(plan: _Plan, files: stw.SourceFiles, *, force: bool, verif
             stw.fsync_dir(temp)
         check_cancel(cancel)
         stw.commit(temp, plan.out, replace=force)
+    except OSError as exc:  # disk full, read-only, no permission: one line, nothing left behind
+        stw.remove_path(temp)
+        raise local_os_error(exc, f"cannot write {plan.out}") from exc
     except BaseException:
         stw.remove_path(temp)
         raise

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from . import deploy
-from .errors import IncompleteReleaseError, NotFoundError, RemoteNotFoundError, UnsafeContentError, UsageError
+from .errors import (CancelledError, DiskSpaceError, IncompleteReleaseError, NotFoundError, RemoteNotFoundError,
+                     UnsafeContentError, UsageError, local_os_error)
 from .formats.hashing import git_blob_sha1, sha256_cached
 from .formats.layout import PICKLE_SUFFIXES, is_pickle_name
 from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
@@ -355,21 +356,30 @@ def push(
                          card=card_written, converted=converted, warnings=warnings,
                          pr_url=outcome.pr_url if outcome else None, signer=signer)
         if catalog is not None and commit:
-            catalog.record_push(
-                checkpoint_path=str(folder), remote=remote.name, repo=t.location, revision=plan.revision, tag=tag,
-                commit_sha=commit, url=result.commit_url,
-                details={"created_commit": created, "files_uploaded": len(result.files_uploaded),
-                         "files_skipped": len(result.files_skipped), "bytes_sent": result.bytes_sent,
-                         "converted": list(converted),
-                         # what the remote now holds, so "behind" can be told exactly later
-                         "files": [{"path": f.path, "sha256": f.sha256} for f in (*plan.upload, *plan.skip)]},
-            )
+            try:
+                _record_push(catalog, folder, remote, t, plan, tag, commit, result, created, converted)
+            except KeyboardInterrupt:  # the commit exists: say so rather than a bare "interrupted"
+                raise CancelledError(f"interrupted after commit {commit} was pushed to {plan.target} (it is "
+                                     "there; not recorded in the catalog)", "nothing to redo") from None
         return result
     finally:
         if staging_root is not None:
             shutil.rmtree(staging_root, ignore_errors=True)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _record_push(catalog: "Catalog", folder: Path, remote: "Remote", t: RemoteTarget, plan: PushPlan,
+                 tag: str | None, commit: str, result: PushResult, created: bool, converted) -> None:
+    catalog.record_push(
+        checkpoint_path=str(folder), remote=remote.name, repo=t.location, revision=plan.revision, tag=tag,
+        commit_sha=commit, url=result.commit_url,
+        details={"created_commit": created, "files_uploaded": len(result.files_uploaded),
+                 "files_skipped": len(result.files_skipped), "bytes_sent": result.bytes_sent,
+                 "converted": list(converted),
+                 # what the remote now holds, so "behind" can be told exactly later
+                 "files": [{"path": f.path, "sha256": f.sha256} for f in (*plan.upload, *plan.skip)]},
+    )
 
 
 def _write_card(folder: Path, *, catalog, progress, cancel, warnings: list[str]) -> bool:
@@ -595,10 +605,22 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
                       dest: Path, *, trusted: tuple[str, ...] = (), progress: ProgressSink,
                       cancel: CancelToken | None) -> int:
     """Download + verify (+ signature check) into the staging dir, write the lock file, rename to releases/<sha>."""
+    from .formats.safetensors_writer import check_disk_space
+
     staging = deploy.staging_dir(dest, sha)
     staging.mkdir(parents=True, exist_ok=True)
     before = _dir_bytes(staging)
-    remote.download(sha, staging, files=files, progress=progress, cancel=cancel)
+    # sizes are known: a full disk is told before the download, as a local problem
+    check_disk_space(staging, sum(f.size for f in files) - before,
+                     hint="free some space on the deploy disk (or pull into another --dest); "
+                          "older releases go with --keep N")
+    try:
+        remote.download(sha, staging, files=files, progress=progress, cancel=cancel)
+    except (OSError, DiskSpaceError) as exc:  # filled up meanwhile: drop the partial download
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise local_os_error(exc, f"cannot write the release into {dest}") from exc
+        raise
     check_cancel(cancel)
     shutil.rmtree(staging / ".cache", ignore_errors=True)  # a client's resume bookkeeping is not the release
     locked_files = deploy.verify_files(staging, files, progress=progress, cancel=cancel)

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, HubmgrError
+from ..errors import ENVIRONMENT_ERRNOS, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, HubmgrError, local_os_error
 from .output import print_error
 from .root import cli
 
@@ -28,6 +28,23 @@ from . import app_cmds  # noqa: F401,E402  demo
 from . import tui_cmds  # noqa: F401,E402  tui
 from . import trust_cmds  # noqa: F401,E402  keygen
 from . import serve_cmds  # noqa: F401,E402  serve
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same cleanups run."""
+
+
+def _raise_terminated(signum, frame) -> None:  # noqa: ANN001
+    raise Terminated()
+
+
+def raise_interrupts() -> None:
+    """SIGINT -> KeyboardInterrupt, SIGTERM -> Terminated (main thread of the process only)."""
+    import signal
+
+    for signum, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _raise_terminated)):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, handler)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,9 +64,18 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(128 + 15)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except OSError as exc:
+        # the environment, not a bug: a full disk, a read-only or unwritable directory
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        print_error(local_os_error(exc, "local file system error"), json_mode=json_mode)
+        sys.exit(EXIT_FAILED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -58,4 +84,4 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if type(code) is int else 0)
 
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "raise_interrupts"]

@@ -17,8 +17,10 @@ class CliContext:
 
     def catalog(self):
         from ..catalog import Catalog
+        from . import output
 
-        return Catalog(self.catalog_path)
+        # the catalog is an index: its problems are warnings printed as they happen
+        return Catalog(self.catalog_path, on_notice=lambda message: output.warnings([message]))
 
 
 pass_ctx = click.make_pass_decorator(CliContext)
@@ -48,6 +50,7 @@ def cli(ctx: click.Context, workspace: Path | None, catalog_path: Path | None) -
       hubmgr pull local:mymodel --dest /srv/model
       hubmgr tui                        # terminal UI (also: bare `hubmgr` at a terminal)
     """
+    _check_home()
     ws = (workspace or Path.cwd()).resolve()
     ctx.obj = CliContext(workspace=ws, catalog_path=paths.catalog_path(ws, catalog_path))
     if ctx.invoked_subcommand is None:
@@ -59,3 +62,13 @@ def cli(ctx: click.Context, workspace: Path | None, catalog_path: Path | None) -
             run(ws, catalog_path=ctx.obj.catalog_path)
             return
         click.echo(ctx.get_help())
+
+
+def _check_home() -> None:
+    """HUBMGR_HOME must be a directory (or not exist yet: it is created when needed)."""
+    from ..errors import UsageError
+
+    home = paths.hubmgr_home()
+    if home is not None and home.exists() and not home.is_dir():
+        raise UsageError(f"HUBMGR_HOME={home} is a file, not a directory",
+                         "point HUBMGR_HOME at a directory (or unset it)")

@@ -17,9 +17,12 @@ VERDICT_STYLE = {"safe": "green", "not_pickle": "green", "needs_code": "yellow",
 @cli.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--no-hash", is_flag=True, help="Skip sha256 of the files (faster first scan; no fingerprints).")
+@click.option("--rebuild", is_flag=True,
+              help="Start a fresh catalog (for a damaged one): the old file is moved aside to "
+                   "CATALOG.aside-TIME, keeping its eval/push/pull history, then PATHS are scanned.")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 @pass_ctx
-def scan_cmd(ctx: CliContext, paths: tuple[Path, ...], no_hash: bool, json_mode: bool) -> None:
+def scan_cmd(ctx: CliContext, paths: tuple[Path, ...], no_hash: bool, rebuild: bool, json_mode: bool) -> None:
     """Find checkpoints under PATHS (default: the workspace) and record them in the catalog.
 
     Finds HF model dirs, Trainer checkpoint-N dirs, single .pth/.pt/.bin/.ckpt/.safetensors
@@ -31,12 +34,18 @@ def scan_cmd(ctx: CliContext, paths: tuple[Path, ...], no_hash: bool, json_mode:
       hubmgr scan                      # the workspace
       hubmgr scan runs/ ~/models       # several roots
       hubmgr scan runs/ --json | jq '.checkpoints[] | {path, kind, safety}'
+      hubmgr scan --rebuild runs/      # the catalog is damaged: start a fresh one
     """
     from ..checkpoints import scan
 
     roots = list(paths) or [ctx.workspace]
+    catalog = ctx.catalog()
+    if rebuild:
+        aside = catalog.move_aside()
+        if aside is not None:
+            output.stderr.print(f"moved the old catalog to {aside}", highlight=False)
     with output.progress_bars(not json_mode) as progress:
-        result = scan(roots, catalog=ctx.catalog(), progress=progress, hash_files=not no_hash)
+        result = scan(roots, catalog=catalog, progress=progress, hash_files=not no_hash)
     output.emit(result, json_mode=json_mode, render=lambda console: _render_scan(console, result))
 
 

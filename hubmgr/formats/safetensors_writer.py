@@ -49,7 +49,7 @@ CHUNK = 256 * 2**20
 VERIFY_CHUNK = 16 * 2**20
 HASH_CHUNK = 2**20  # small enough to stay in cache between read and hash
 TEMP_MARK = ".hubmgr-tmp-"
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.hubmgr-(?:tmp|old)-(?P<pid>\d+)$")
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.hubmgr-(?P<kind>tmp|old)-(?P<pid>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -549,20 +549,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_temps(directory: Path) -> list[str]:
-    """Remove temp outputs left in ``directory`` by runs that died (their pid is gone)."""
+def clean_stale_temps(directory: Path) -> tuple[list[str], list[str]]:
+    """Tidy what runs that died (their pid is gone) left in ``directory``: (removed, restored).
+
+    A ``.NAME.hubmgr-old-PID`` is the previous output a ``--force`` run moved aside; if that run
+    died before its second rename, ``NAME`` is missing and the old copy is the only one: it is
+    renamed back, never deleted. Temp files of unfinished writes are removed.
+    """
     removed: list[str] = []
+    restored: list[str] = []
     try:
-        entries = list(os.scandir(directory))
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except FileNotFoundError:
-        return removed
+        return removed, restored
     for entry in entries:
         m = _TEMP_RE.match(entry.name)
         if not m or _pid_alive(int(m.group("pid"))):
             continue
+        final = Path(directory) / m.group("name")
+        if m.group("kind") == "old" and not (final.exists() or final.is_symlink()):
+            os.rename(entry.path, final)
+            restored.append(str(final))
+            continue
         remove_path(Path(entry.path))
         removed.append(entry.path)
-    return removed
+    return removed, restored
 
 
 def remove_path(path: Path) -> None:
@@ -603,7 +614,8 @@ def commit(temp: Path, final: Path, *, replace: bool) -> None:
     fsync_dir(final.parent)
 
 
-def check_disk_space(directory: Path, needed: int) -> None:
+def check_disk_space(directory: Path, needed: int, *, hint: str = "free some space or write elsewhere with --out"
+                     ) -> None:
     """Fail up front (before writing anything) when ``needed`` bytes will not fit."""
     probe = directory
     while not probe.exists():
@@ -613,5 +625,5 @@ def check_disk_space(directory: Path, needed: int) -> None:
     if needed + margin > free:
         raise DiskSpaceError(
             f"not enough disk space in {probe}: need {needed / 1e6:,.1f} MB, {free / 1e6:,.1f} MB free",
-            "free some space or write elsewhere with --out",
+            hint,
         )

@@ -24,7 +24,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import (
-    AuthError, CancelledError, ConflictError, HubmgrError, RemoteError, RemoteNotFoundError, VerificationError,
+    ENVIRONMENT_ERRNOS, AuthError, CancelledError, ConflictError, HubmgrError, RemoteError, RemoteNotFoundError,
+    VerificationError, local_os_error,
 )
 from .. import __version__
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -187,6 +188,8 @@ class HubRemote:
         if isinstance(exc, (ConnectionError, TimeoutError)) or _is_network_error(exc):
             return _transient(RemoteError(f"cannot {action}: network error talking to {where} ({detail})",
                                           "check the connection and HF_ENDPOINT, then retry"))
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:  # disk full, read-only: ours, not the Hub's
+            return local_os_error(exc, f"cannot {action}")
         if isinstance(exc, OSError):  # e.g. "Consistency check failed" on a short body
             return _transient(RemoteError(f"cannot {action}: {detail}", "retry"))
         if isinstance(exc, ValueError):
@@ -350,7 +353,7 @@ class HubRemote:
                         sent.append(op.path_in_repo)
                     meter.file_done(sizes[op.path_in_repo], op)
             check_cancel(cancel)
-            with self._hub_errors("create the commit", branch):
+            with self._hub_errors("create the commit", branch), _interrupted_while_committing(self, branch):
                 info = api.create_commit(self.repo_id, [*additions, *deletions], commit_message=request.message,
                                          commit_description=request.description or None,
                                          revision=branch, create_pr=request.create_pr or None,
@@ -360,7 +363,12 @@ class HubRemote:
             commit_url = info.commit_url if created else None
         meter.finish()
         if request.tag:
-            self._tag(api, request.tag, commit_sha)
+            try:
+                self._tag(api, request.tag, commit_sha)
+            except KeyboardInterrupt:
+                raise CancelledError(f"interrupted after commit {commit_sha} was created on {self.repo_id}@{branch} "
+                                     f"(it is there; the tag {request.tag} may be missing)",
+                                     f"push again with --tag {request.tag} to add it") from None
         if commit_url is None:
             commit_url = f"{self._repo_web_url()}/commit/{commit_sha}"
         return PushOutcome(commit_sha=commit_sha, commit_url=commit_url, created_commit=created,
@@ -415,6 +423,16 @@ class HubRemote:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _interrupted_while_committing(remote: "HubRemote", branch: str) -> Iterator[None]:
+    """Ctrl-C while the Hub creates a commit: it may exist; say how to find out."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise CancelledError(f"interrupted while {remote.repo_id}@{branch} was taking the commit: it may exist",
+                             f"see the branch head: hubmgr remote ls {remote.repo_id}@{branch}") from None
 
 
 def _metered_add_class() -> type:

@@ -60,3 +60,39 @@ def read_only(path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
         path.rmdir()
         os.rename(saved, path)
+
+
+# --- catalog damage ----------------------------------------------------------------------------
+
+
+def damage_catalog(path: Path, how: str, *, seed: int = 0) -> None:
+    """Damage a SQLite catalog the ways disks and people do.
+
+    ``random``: random bytes; ``truncated``: cut in the middle; ``pages``: random bytes over a few
+    pages past the header; ``no-table``: a table dropped (schema version unchanged).
+    """
+    import random
+    import sqlite3
+
+    rng = random.Random(seed)
+    # fold the WAL in first so the damage is not undone by it
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if how == "no-table":
+            conn.execute("DROP TABLE checkpoints")
+            conn.commit()
+            return
+    size = path.stat().st_size
+    if how == "random":
+        path.write_bytes(rng.randbytes(max(size, 4096)))
+    elif how == "truncated":
+        with open(path, "r+b") as fh:
+            fh.truncate(size // 2)
+    elif how == "pages":
+        page = 4096
+        with open(path, "r+b") as fh:
+            for n in rng.sample(range(1, max(2, size // page)), k=min(3, max(1, size // page - 1))):
+                fh.seek(n * page)
+                fh.write(rng.randbytes(page))
+    else:
+        raise ValueError(f"unknown damage {how!r}")

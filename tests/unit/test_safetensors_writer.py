@@ -170,9 +170,28 @@ def test_stale_temps_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: Path)
     mine.write_bytes(b"in progress")
     unrelated = tmp_path / ".keep.me"
     unrelated.write_bytes(b"")
-    removed = stw.clean_stale_temps(tmp_path)
+    removed, restored = stw.clean_stale_temps(tmp_path)
     assert sorted(Path(p).name for p in removed) == sorted([stale_file.name, stale_dir.name])
+    assert restored == []
     assert mine.exists() and unrelated.exists() and not stale_file.exists() and not stale_dir.exists()
+
+
+def test_an_old_output_moved_aside_by_a_dead_run_is_restored_not_deleted(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    # --force on a folder died between its two renames: out/ is gone, its only copy is aside
+    aside = tmp_path / f".out.hubmgr-old-{dead}"
+    aside.mkdir()
+    (aside / "model.safetensors").write_bytes(b"previous output")
+    # the same run's new output, unfinished
+    (tmp_path / f".out.hubmgr-tmp-{dead}").mkdir()
+    # another folder whose swap finished (out2 in place): its aside copy is just garbage
+    (tmp_path / "out2").mkdir()
+    (tmp_path / f".out2.hubmgr-old-{dead}").mkdir()
+    removed, restored = stw.clean_stale_temps(tmp_path)
+    assert restored == [str(tmp_path / "out")]
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == b"previous output"
+    assert sorted(Path(p).name for p in removed) == [f".out.hubmgr-tmp-{dead}", f".out2.hubmgr-old-{dead}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out2"]
 
 
 def test_commit_never_overwrites_without_replace(tmp_path: Path) -> None:
