@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -33,6 +32,8 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .errors import (ConflictError, CorruptFileError, NotFoundError, UnsafeContentError, UsageError,
                      VerificationError, local_os_error)
+from .formats.hashing import hash_file
+from .formats.relpath import check_relpath
 from .formats.lfs_pointer import read_lfs_pointer
 from .models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -47,7 +48,6 @@ DEPLOY_LOCK = ".hubmgr-deploy.lock"
 STAGING_PREFIX = ".staging-"
 LOCK_VERSION = 1
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-_CHUNK = 8 * 1024 * 1024
 
 
 # --- paths ---------------------------------------------------------------------
@@ -66,19 +66,8 @@ def staging_dir(dest: Path, sha: str) -> Path:
 
 
 def safe_relpath(path: str) -> str:
-    """Return ``path`` if it stays inside a destination dir; ``UnsafeContentError`` otherwise.
-
-    Refuses absolute paths, ``..`` components, backslashes, drive letters and empty parts:
-    a remote must never make us write outside the release.
-    """
-    bad = (not path or "\\" in path or "\0" in path or path.startswith("/") or re.match(r"^[A-Za-z]:", path))
-    parts = path.split("/") if not bad else []
-    if bad or any(p in ("..", ".", "") for p in parts):
-        raise UnsafeContentError(f"refusing remote path {path!r}: it escapes the destination",
-                         "the remote repository lists an unsafe file name; do not deploy it")
-    if parts and parts[0] == ".git":
-        raise UnsafeContentError(f"refusing remote path {path!r}: it writes into .git", "do not deploy this repository")
-    return path
+    """Return ``path`` if it stays inside a destination dir; ``UnsafeContentError`` otherwise."""
+    return check_relpath(path)
 
 
 # --- locking -------------------------------------------------------------------
@@ -105,26 +94,6 @@ def locked(dest: Path) -> Iterator[None]:
 
 
 # --- verification ----------------------------------------------------------------
-
-
-def _hash_file(path: Path, *, want_sha1_blob: bool, cancel: CancelToken | None,
-               on_bytes=None) -> tuple[str, str | None]:
-    """(sha256, git blob sha1 or None) of a file, in one read."""
-    size = path.stat().st_size
-    sha256 = hashlib.sha256()
-    sha1 = hashlib.sha1(b"blob %d\0" % size) if want_sha1_blob else None
-    with open(path, "rb") as fh:
-        while True:
-            check_cancel(cancel)
-            chunk = fh.read(_CHUNK)
-            if not chunk:
-                break
-            sha256.update(chunk)
-            if sha1 is not None:
-                sha1.update(chunk)
-            if on_bytes:
-                on_bytes(len(chunk))
-    return sha256.hexdigest(), sha1.hexdigest() if sha1 is not None else None
 
 
 def verify_files(root: Path, files: Iterable["RemoteFile"], *, progress: ProgressSink = no_progress,
@@ -158,7 +127,7 @@ def verify_files(root: Path, files: Iterable["RemoteFile"], *, progress: Progres
             problem = f"{f.path} has {size} bytes, the remote says {f.size}"
         sha256 = None
         if problem is None:
-            sha256, blob_sha1 = _hash_file(path, want_sha1_blob=f.sha256 is None and f.git_oid is not None,
+            sha256, blob_sha1 = hash_file(path, want_git_blob_sha1=f.sha256 is None and f.git_oid is not None,
                                            cancel=cancel, on_bytes=tick)
             if f.sha256 is not None and sha256 != f.sha256:
                 problem = f"{f.path} is corrupt: sha256 {sha256[:12]}... but the remote says {f.sha256[:12]}..."
@@ -401,7 +370,7 @@ def _check_files(release: Path, lock: ReleaseLock, *, verify: bool, progress: Pr
             continue
         if not verify:
             continue
-        digest, _ = _hash_file(p, want_sha1_blob=False, cancel=cancel)
+        digest, _ = hash_file(p, cancel=cancel)
         done += f.size
         progress(ProgressEvent("status:verify", f"verifying {f.path}", done, total))
         if digest != f.sha256:

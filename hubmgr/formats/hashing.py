@@ -9,15 +9,42 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
+
+from ..progress import check_cancel
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
+    from ..progress import CancelToken
+
+
+HASH_CHUNK = 8 * 1024 * 1024
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def hash_file(path: str | os.PathLike[str], *, want_git_blob_sha1: bool = False,
+              cancel: "CancelToken | None" = None, on_bytes: Callable[[int], None] | None = None
+              ) -> tuple[str, str | None]:
+    """(sha256, git blob sha1 or None) of a file in one read, cancellable, reporting bytes as it goes."""
+    size = os.stat(path).st_size
+    sha256 = hashlib.sha256()
+    sha1 = hashlib.sha1(b"blob %d\0" % size) if want_git_blob_sha1 else None
+    with open(path, "rb") as fh:
+        while True:
+            check_cancel(cancel)
+            chunk = fh.read(HASH_CHUNK)
+            if not chunk:
+                break
+            sha256.update(chunk)
+            if sha1 is not None:
+                sha1.update(chunk)
+            if on_bytes:
+                on_bytes(len(chunk))
+    return sha256.hexdigest(), sha1.hexdigest() if sha1 is not None else None
 
 
 def git_blob_sha1(data: bytes) -> str:

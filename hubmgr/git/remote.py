@@ -28,6 +28,7 @@ from ..remotes import (KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, Remot
                        branch_moved)
 from . import registry as local_registry
 from .cmd import GitError, redact, run_git
+from ..formats.hashing import sha256_file
 from ..formats.lfs_pointer import LFS_POINTER_MAX, parse_lfs_pointer
 from .code_repo import read_blobs
 
@@ -288,7 +289,7 @@ class GitRemote:
         obj = lfs_object_path(self.git_dir, f.sha256)
         if not obj.is_file() or obj.stat().st_size != f.size:
             return False
-        return not verify or _sha256_of(obj) == f.sha256
+        return not verify or sha256_file(obj) == f.sha256
 
     def _lfs_fetch(self, commit_sha: str, files: list[RemoteFile]) -> None:
         args = ["lfs", "fetch", "origin", commit_sha]
@@ -529,11 +530,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _sha256_of(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _copy_hashing(src: Path, out: Path, cancel: CancelToken | None) -> str:

@@ -20,7 +20,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import (
@@ -28,6 +28,7 @@ from ..errors import (
     VerificationError, local_os_error,
 )
 from .. import __version__
+from ..formats.relpath import check_relpath, is_safe_relpath
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget, branch_moved
 
@@ -57,12 +58,6 @@ def scrub(text: str, *secrets: str | None) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0].strip()
-
-
-def safe_relative_path(path: str) -> bool:
-    """True if ``path`` stays inside the directory it is joined to (no ``..``, not absolute)."""
-    p = PurePosixPath(path)
-    return bool(path) and not p.is_absolute() and ".." not in p.parts and "\\" not in path and ":" not in p.parts[0]
 
 
 class HubRemote:
@@ -248,9 +243,7 @@ class HubRemote:
         metadata.
         """
         for f in files:
-            if not safe_relative_path(f.path):
-                raise VerificationError(f"the remote lists a path that escapes the destination: {f.path!r}",
-                                        "refusing to download from this repository; report it to its owner")
+            check_relpath(f.path, hint="refusing to download from this repository; report it to its owner")
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         api = self._api()
@@ -332,7 +325,7 @@ class HubRemote:
         metered_add = _metered_add_class()
         additions = []
         for rel in request.upload:
-            if not safe_relative_path(rel):
+            if not is_safe_relpath(rel):
                 raise VerificationError(f"refusing to upload a path outside the folder: {rel!r}")
             op = metered_add(path_in_repo=rel, path_or_fileobj=str(request.local_path(rel)))
             op.on_bytes = meter.add

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hubmgr.config import load_settings
-from hubmgr.errors import AuthError, ConflictError, RemoteNotFoundError, VerificationError
+from hubmgr.errors import AuthError, ConflictError, RemoteNotFoundError, UnsafeContentError
 from hubmgr.formats.hashing import git_blob_sha1
 from hubmgr.progress import CancelToken, ProgressEvent
 from hubmgr.remotes import PushRequest, RemoteFile, open_remote, parse_target
@@ -139,7 +139,7 @@ def test_download_refuses_escaping_paths(hub_server, folder: Path, tmp_path: Pat
     hub_server.faults.add_tree_entry("alice/e", "../evil")
     files = remote.list_files(sha)
     assert "../evil" in {f.path for f in files}
-    with pytest.raises(VerificationError, match="escapes"):
+    with pytest.raises(UnsafeContentError, match="escapes"):
         remote.download(sha, tmp_path / "s" / "x", files=files)
     assert not (tmp_path / "s" / "evil").exists()
 

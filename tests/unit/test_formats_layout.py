@@ -52,3 +52,16 @@ def test_one_lfs_pointer_parser(tmp_path: Path) -> None:
     (tmp_path / "p").write_bytes(POINTER)
     assert read_lfs_pointer(tmp_path / "p") == LfsPointer("ab" * 32, 123)
     assert read_lfs_pointer(tmp_path / "missing") is None
+
+
+def test_one_relative_path_guard_for_pull_download_and_upload() -> None:
+    from hubmgr.errors import UnsafeContentError
+    from hubmgr.formats.relpath import check_relpath, is_safe_relpath, unsafe_reason
+
+    for ok in ("model.safetensors", "sub/dir/tokenizer.json", ".gitattributes", "a..b/c", "ab:c.txt"):
+        assert is_safe_relpath(ok) and check_relpath(ok) == ok
+    for bad in ("", "../evil", "a/../../b", "/etc/passwd", "a\\b", "C:/x", "c:x", "a//b", "./a", "a/\0"):
+        assert unsafe_reason(bad) == "it escapes the destination", bad
+        with pytest.raises(UnsafeContentError, match="escapes"):
+            check_relpath(bad)
+    assert unsafe_reason(".git/hooks/post-checkout") == "it writes into .git"
