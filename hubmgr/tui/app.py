@@ -31,7 +31,7 @@ from .rows import (SORTABLE, CatalogSnapshot, CheckpointDetails, CheckpointRow, 
 from . import render
 from .screens.dialogs import (ConfirmScreen, ErrorScreen, InputScreen, PushPlanScreen, ResultScreen,
                               TypedConfirmScreen)
-from .screens.forms import PullForm, PullFormScreen, PushForm, PushFormScreen
+from .screens.forms import GcForm, GcFormScreen, PullForm, PullFormScreen, PushForm, PushFormScreen
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .screens.remote_browser import RemoteBrowserScreen, RemoteListing
@@ -682,6 +682,49 @@ class HubmgrApp(App[None]):
                 self._delete(row)
 
         self.push_screen(ConfirmScreen("Delete checkpoint?", body, confirm_label="Delete", danger=True), first)
+
+    # gc: options form -> the plan (a worker) -> confirm -> that very plan is carried out
+    def action_gc(self) -> None:
+        row = self._need_selection()
+        if row is None:
+            return
+        path = Path(row.path)
+        run = path.parent if path.name.startswith("checkpoint-") else path
+        self.push_screen(GcFormScreen(str(run)), self._plan_gc)
+
+    def _plan_gc(self, form: GcForm | None) -> None:
+        if form is None:
+            return
+        catalog = self.catalog
+
+        def call(progress, cancel):
+            from ..gc import plan_gc
+
+            return plan_gc([form.run_dir], keep_best=form.keep_best, keep_last=form.keep_last,
+                           strip_optimizer=form.strip_optimizer, include_unpushed=form.include_unpushed,
+                           catalog=catalog, progress=progress, cancel=cancel)
+
+        self.start(Operation("gc plan", call, lambda r: "", reload_catalog=False, after=self._confirm_gc))
+
+    def _confirm_gc(self, plan: Any) -> None:
+        if not plan.deleted and not plan.stripped:
+            self.push_screen(ConfirmScreen("Nothing to prune", render.gc_plan(plan), confirm_label="OK"))
+            return
+
+        def go(confirmed: bool | None) -> None:
+            if confirmed:
+                catalog = self.catalog
+
+                def call(progress, cancel):
+                    from ..gc import run_gc_plan
+
+                    return run_gc_plan(plan, catalog=catalog, progress=progress, cancel=cancel)
+
+                self.start(Operation("gc", call, lambda r: f"pruned {len(r.deleted)}, stripped {len(r.stripped)}, "
+                                                           f"freed {r.bytes_freed:,} bytes"))
+
+        self.push_screen(ConfirmScreen(f"Prune {Path(plan.runs[0]).name}?", render.gc_plan(plan),
+                                       confirm_label="Prune", danger=bool(plan.deleted)), go)
 
     def _delete(self, row: CheckpointRow) -> None:
         catalog = self.catalog

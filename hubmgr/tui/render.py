@@ -69,3 +69,25 @@ def pull_summary(result: Any) -> Text:
     if result.previous_sha:
         text.append(f"\nprevious release {short_sha(result.previous_sha)} kept for rollback")
     return text
+
+
+def gc_plan(result: Any) -> Group:
+    """A GcResult plan: every checkpoint with delete/strip/keep and why, and the bytes freed."""
+    table = Table(show_edge=False, expand=True)
+    for col in ("", "checkpoint", "frees", "why"):
+        table.add_column(col)
+    styles = {"delete": "bold red", "strip": "yellow", "keep": "green"}
+    for item in result.items:
+        why = "; ".join(item.reasons)
+        if item.stripped_files:
+            why += f" (removes {', '.join(item.stripped_files)})"
+        table.add_row(Text(item.action, style=styles[item.action]), item.path.rsplit("/", 1)[-1],
+                      human_size(item.bytes_freed) if item.bytes_freed else "-", why)
+    head = Text.assemble(("delete  ", "bold"), f"{len(result.deleted)}   ", ("strip  ", "bold"),
+                         f"{len(result.stripped)}   ", ("frees  ", "bold"), human_size(result.bytes_freed))
+    parts: list[Any] = [head, table]
+    if not result.deleted and not result.stripped:
+        parts.append(Text("Nothing to prune with these options.", style="yellow"))
+    for warning in result.warnings:
+        parts.append(Text(f"warning: {warning}", style="yellow"))
+    return Group(*parts)

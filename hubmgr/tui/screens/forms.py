@@ -1,4 +1,4 @@
-"""Forms: push (then a dry-run plan to confirm) and pull to a deploy dir."""
+"""Forms: push (then a dry-run plan to confirm), pull to a deploy dir, gc of a Trainer run."""
 
 from __future__ import annotations
 
@@ -136,6 +136,64 @@ class PullFormScreen(ModalScreen[PullForm | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "pull":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class GcForm:
+    run_dir: str
+    keep_best: int = 1
+    keep_last: int = 1
+    strip_optimizer: bool = False
+    include_unpushed: bool = False
+
+
+class GcFormScreen(ModalScreen[GcForm | None]):
+    """Options of ``hubmgr gc`` for one run. Submitting shows the plan; nothing is deleted yet."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, run_dir: str) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog form"):
+            yield Label(f"Prune checkpoints of {self.run_dir}", classes="dialog-title")
+            with Horizontal(classes="row"):
+                with Vertical():
+                    yield Label("Keep best")
+                    yield Input("1", id="keep_best", type="integer")
+                with Vertical():
+                    yield Label("Keep last")
+                    yield Input("1", id="keep_last", type="integer")
+            yield Checkbox("Strip optimizer state from kept (no resume)", id="strip_optimizer")
+            yield Checkbox("Also delete never-pushed checkpoints", id="include_unpushed")
+            with Horizontal(classes="buttons"):
+                yield Button("Plan", id="plan", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#plan", Button).focus()
+
+    def _submit(self) -> None:
+        def count(widget_id: str) -> int:
+            return max(0, int(self.query_one(f"#{widget_id}", Input).value.strip() or 0))
+
+        self.dismiss(GcForm(self.run_dir, count("keep_best"), count("keep_last"),
+                            self.query_one("#strip_optimizer", Checkbox).value,
+                            self.query_one("#include_unpushed", Checkbox).value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "plan":
             self._submit()
         else:
             self.dismiss(None)
