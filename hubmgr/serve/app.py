@@ -118,11 +118,12 @@ def check_context(lm: LoadedModel, prompts: list[str], params: GenParams) -> int
 class CompletionService:
     """Admission (bounded queue), the generation thread, and the response bodies."""
 
-    def __init__(self, pool: ModelPool, *, max_queue: int) -> None:
+    def __init__(self, pool: ModelPool, *, max_queue: int, executor: Any = None) -> None:
         self.pool = pool
         self.max_queue = max_queue
         self.admitted = 0  # running + waiting; only touched on the event loop
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubmgr-generate")
+        # anything with submit(fn) -> concurrent Future running one call at a time
+        self.executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubmgr-generate")
 
     def admit(self) -> None:
         if self.admitted >= self.max_queue + 1:
@@ -217,7 +218,7 @@ def _once(fn: Callable[[], None]) -> Callable[[], None]:
     return call
 
 
-def build_app(pool: ModelPool, *, max_queue: int = 64, log: Callable[[str], None] = print):
+def build_app(pool: ModelPool, *, max_queue: int = 64, log: Callable[[str], None] = print, executor: Any = None):
     """The Starlette app over ``pool`` (which the caller starts and stops)."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -225,7 +226,7 @@ def build_app(pool: ModelPool, *, max_queue: int = 64, log: Callable[[str], None
     from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
-    service = CompletionService(pool, max_queue=max_queue)
+    service = CompletionService(pool, max_queue=max_queue, executor=executor)
 
     def error(exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)

@@ -1,13 +1,17 @@
-"""Run the app on uvicorn: in the foreground for ``hubmgr serve``, or in a thread (tests, bench/).
+"""Run the app on uvicorn: ``hubmgr serve`` (``run``), or in a thread for tests and bench/.
 
 The socket is bound before uvicorn starts, so ``--port 0`` works and the printed URL is the
-real one. SIGTERM and Ctrl-C stop uvicorn gracefully (in-flight requests finish), then the
-watcher stops and the state file says the server is down.
+real one. In ``run`` uvicorn's event loop lives on a thread and generation runs on the main
+thread (torch generates a small model ~25% slower on a secondary thread); SIGTERM and Ctrl-C
+stop uvicorn gracefully (in-flight requests finish), then the watcher stops and the state
+file says the server is down.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import queue
 import signal
 import socket
 import sys
@@ -27,7 +31,9 @@ def stderr_log(line: str) -> None:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP,
+    # and without it every keep-alive response waits ~40 ms (Nagle + the client's delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -62,7 +68,7 @@ class RunningServer:
 
 
 def _prepare(dest: str | os.PathLike[str], host: str, port: int, max_queue: int, log: Callable[[str], None],
-             poll: float | None, threads: int | None):
+             poll: float | None, threads: int | None, executor: Any = None):
     import uvicorn
 
     from .app import build_app
@@ -79,36 +85,63 @@ def _prepare(dest: str | os.PathLike[str], host: str, port: int, max_queue: int,
     sock = _bind(host, port)
     url = _url(sock, host)
     pool = ModelPool(dest_path, log=log, url=url, **({"poll": poll} if poll else {}))
-    app = build_app(pool, max_queue=max_queue, log=log)
+    app = build_app(pool, max_queue=max_queue, log=log, executor=executor)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=30)
     return uvicorn.Server(config), sock, pool, url
 
 
-class _Terminated(Exception):
-    pass
+class MainThreadExecutor:
+    """``submit`` from any thread; the calls run one at a time in whichever thread calls ``run_until``."""
 
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._jobs.put((fn, future))
+        return future
+
+    def run_until(self, finished: Callable[[], bool]) -> None:
+        while not finished():
+            try:
+                fn, future = self._jobs.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if not future.set_running_or_notify_cancel():
+                continue  # the client went away before it started
+            try:
+                future.set_result(fn())
+            except Exception as exc:  # noqa: BLE001 - handed to the request that asked
+                future.set_exception(exc)
 
 
 def run(dest: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8000, max_queue: int = 64,
         threads: int | None = None, log: Callable[[str], None] = stderr_log,
         announce: Callable[[str], None] = print) -> None:
-    """Serve until SIGTERM or Ctrl-C (uvicorn finishes in-flight requests first)."""
-    server, sock, pool, url = _prepare(dest, host, port, max_queue, log, None, threads)
+    """Serve until SIGTERM or Ctrl-C (in-flight requests finish first; a second Ctrl-C forces)."""
+    executor = MainThreadExecutor()
+    server, sock, pool, url = _prepare(dest, host, port, max_queue, log, None, threads, executor)
     announce(f"hubmgr serve: {url}/v1 (OpenAI-compatible; {url}/health, {url}/ready) serving "
              f"{pool.dest / 'current'}")
     pool.start()
-    # uvicorn re-raises the signal it caught once it has shut down: make SIGTERM an exception
-    # we can catch, so the watcher stops and the state file is written before we exit.
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="hubmgr-serve-http", daemon=True)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if server.should_exit:
+            server.force_exit = True
+            return
+        log(f"{signal.Signals(signum).name}: finishing in-flight requests, then stopping")
+        server.should_exit = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    thread.start()
     try:
-        server.run(sockets=[sock])
-    except _Terminated:
-        pass
+        executor.run_until(lambda: not thread.is_alive())
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        server.should_exit = True
+        thread.join(timeout=60)
         pool.stop()
         sock.close()
         log("stopped")
