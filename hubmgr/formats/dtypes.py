@@ -6,12 +6,18 @@ from __future__ import annotations
 ITEMSIZE: dict[str, int] = {
     "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
     "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "C64": 8, "C128": 16, "C32": 4,
-    "F4": 1, "F6_E2M3": 1, "F6_E3M2": 1,
+    "F4": 1, "F6_E2M3": 1, "F6_E3M2": 1, "F8_E4M3FNUZ": 1, "F8_E5M2FNUZ": 1,
 }
 # Packed below a byte per element: a header's span is trusted instead of numel * itemsize.
 SUB_BYTE = frozenset({"F4", "F6_E2M3", "F6_E3M2"})
-# What a safetensors header may carry (torch's complex32 has no safetensors spelling).
-SAFETENSORS_READABLE = frozenset(ITEMSIZE) - {"C32"}
+# Bits per element of every dtype the `safetensors` library (0.8) accepts in a header, and only those.
+SAFETENSORS_BITS: dict[str, int] = {
+    "BOOL": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+    "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32,
+    "F32": 32, "C64": 64, "F64": 64, "I64": 64, "U64": 64,
+}
+# What a safetensors header may carry.
+SAFETENSORS_READABLE = frozenset(SAFETENSORS_BITS)
 # What hubmgr's writer produces (convert refuses anything else).
 SAFETENSORS_WRITABLE = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "I64", "I32", "I16", "I8",
                                   "U64", "U32", "U16", "U8", "BOOL", "C64", "C128"})
