@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotFoundError, UsageError
-from .evaluate import (better_direction as suite_direction, dataset_label, find_weights, has_training_metrics,
-                       import_training_metrics, source_rank, weights_sha256)
+from .evaluate import (IMPORT_SUITE, better_direction as suite_direction, dataset_label, find_weights,
+                       has_training_metrics, import_training_metrics, source_rank, weights_sha256)
 from .models import CompareResult, CompareRow
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 
@@ -31,10 +31,15 @@ def better_direction(metric: str, suite: str | None = None) -> str:
 
 
 def row_label(rec: "EvalRecord") -> str:
-    if rec.source == "hubmgr":
-        _, dataset = dataset_label(rec.suite, rec.params)
-        return f"{rec.metric}: {dataset}"
-    return f"{rec.metric} (trainer)"
+    """One row per metric of one suite configuration (the dataset label names the configuration)."""
+    if rec.suite == IMPORT_SUITE:
+        return f"{rec.metric} (trainer)"
+    _, dataset = dataset_label(rec.suite, rec.params)
+    if rec.source != "hubmgr":  # imported (lm-eval, evaluate): the label lacks filter/limit; say where from
+        from .scores import suite_config
+
+        return f"{rec.metric}: {dataset} [{rec.suite} {suite_config(rec)}]"
+    return f"{rec.metric}: {dataset}"
 
 
 def best_indexes(values: list[float | None], better: str | None) -> tuple[int, ...]:
@@ -55,18 +60,25 @@ def _dir_size(directory: Path) -> int:
 
 
 def _scores(records: list["EvalRecord"], sha: str | None) -> tuple[dict[str, "EvalRecord"], int]:
-    """Latest record per row label on the current weights; the count of stale records."""
-    latest: dict[str, "EvalRecord"] = {}
+    """Per row label, the record shown on the current weights: the best of that one configuration
+    (Trainer metrics: the final eval files over the log history); the count of stale records."""
+    chosen: dict[str, "EvalRecord"] = {}
     stale = 0
     for rec in records:
         if sha is not None and rec.weights_sha256 not in (sha, None):
             stale += 1
             continue
         label = row_label(rec)
-        prev = latest.get(label)
-        if prev is None or source_rank(rec) >= source_rank(prev):
-            latest[label] = rec
-    return latest, stale
+        prev = chosen.get(label)
+        if prev is None:
+            chosen[label] = rec
+        elif rec.suite == IMPORT_SUITE:
+            if source_rank(rec) >= source_rank(prev):
+                chosen[label] = rec
+        elif better_direction(rec.metric, rec.suite) == "lower" and rec.value < prev.value \
+                or better_direction(rec.metric, rec.suite) == "higher" and rec.value > prev.value:
+            chosen[label] = rec
+    return chosen, stale
 
 
 def compare_checkpoints(paths: list[str | Path] | tuple[str | Path, ...], *, catalog: "Catalog",

@@ -99,3 +99,22 @@ def test_evaluate_save_json(run_cli, tiny_gpt2_trained_dir: Path, tmp_path: Path
     assert {(e.dataset_type, e.metric_type, e.metric_name, e.metric_value) for e in evals
             if e.dataset_type == "alice/arith-heldout"} == {("alice/arith-heldout", "accuracy", "accuracy", 0.75),
                                                             ("alice/arith-heldout", "f1", "F1", 0.7)}
+
+
+def test_compare_shows_the_best_of_one_configuration(run_cli, lm_eval_run: tuple[Path, Path],
+                                                     tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    model, results = lm_eval_run
+    other = Path(shutil.copytree(tiny_gpt2_dir, tmp_path / "untrained"))
+    doc = json.loads(results.read_text())
+    value = doc["results"]["tiny_arith"]["exact_match,none"]
+    doc["results"]["tiny_arith"]["exact_match,none"] = value / 2  # a later, worse run of the same configuration
+    rerun = tmp_path / "results_rerun.json"
+    rerun.write_text(json.dumps(doc))
+    db = str(tmp_path / "c.db")
+    for args in ((str(results),), (str(rerun), "--model", str(model)), (str(rerun), "--model", str(other))):
+        assert run_cli("--catalog", db, "eval", "import", *args).exit_code == 0
+    res = run_cli("--catalog", db, "compare", str(model), str(other), "--json")
+    assert res.exit_code == 0, res.stderr
+    [row] = [r for r in res.json()["rows"] if "tiny_arith" in r["label"]]
+    assert row["label"].startswith("exact_match: tiny_arith (0-shot) [lm-eval ")
+    assert row["values"] == [value, value / 2] and row["best"] == [0] and row["better"] == "higher"
