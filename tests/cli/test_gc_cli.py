@@ -123,3 +123,46 @@ def test_without_yes_off_a_terminal_refuses(run_cli, run: Path, tmp_path: Path) 
     assert "delete" in res.stdout  # the plan was shown
     assert all((run / f"checkpoint-{n}").is_dir() for n in range(1, 5))
     assert run_cli("gc", str(tmp_path)).exit_code == 0  # no checkpoints: a warning, not a failure
+
+
+def test_terminal_confirmation(run: Path, tmp_path: Path) -> None:
+    """At a terminal gc shows the plan and asks; 'n' changes nothing, 'y' prunes."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+
+    hubmgr = Path(sys.executable).with_name("hubmgr")
+    args = [str(hubmgr), "--catalog", str(tmp_path / "c.db"), "gc", str(run), "--include-unpushed"]
+
+    def answer(reply: bytes) -> str:
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        os.close(slave)
+        seen = b""
+        deadline = time.monotonic() + 120
+        while b"[y/N]" not in seen and time.monotonic() < deadline:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+        os.write(master, reply)
+        try:
+            while True:
+                chunk = os.read(master, 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        except OSError:
+            pass
+        proc.wait(timeout=60)
+        os.close(master)
+        return seen.decode(errors="replace")
+
+    shown = answer(b"n\n")
+    assert "delete" in shown and "Delete 3 and strip 0 checkpoint(s)" in shown  # best = last = 4
+    assert all((run / f"checkpoint-{n}").is_dir() for n in range(1, 5))
+    done = answer(b"y\n")
+    assert "pruned: delete 3" in done
+    assert not (run / "checkpoint-1").exists() and (run / "checkpoint-4").is_dir()
