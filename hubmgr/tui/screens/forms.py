@@ -29,10 +29,32 @@ class PullForm:
     keep: int = 3
 
 
-class PushFormScreen(ModalScreen[PushForm | None]):
-    """Collects the push options. Submitting asks the app for a dry-run plan; nothing is sent yet."""
+class _Form(ModalScreen):
+    """Enter or the submit button submits (``_submit`` dismisses with the form); Esc or Cancel gives None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    SUBMIT_ID = "submit"
+
+    def _submit(self) -> None:
+        raise NotImplementedError
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == self.SUBMIT_ID:
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PushFormScreen(_Form):
+    """Collects the push options. Submitting asks the app for a dry-run plan; nothing is sent yet."""
+
+    SUBMIT_ID = "plan"
 
     def __init__(self, path: str, name: str, *, target: str = "", message: str = "") -> None:
         super().__init__()
@@ -82,23 +104,12 @@ class PushFormScreen(ModalScreen[PushForm | None]):
             create_pr=self.query_one("#create_pr", Checkbox).value,
         ))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "plan":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
-class PullFormScreen(ModalScreen[PullForm | None]):
+class PullFormScreen(_Form):
     """Pull a pinned revision of a remote into a deploy dir (releases/<sha>, atomic `current`)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    SUBMIT_ID = "pull"
 
     def __init__(self, spec: str = "", dest: str = "") -> None:
         super().__init__()
@@ -131,17 +142,6 @@ class PullFormScreen(ModalScreen[PullForm | None]):
             return
         self.dismiss(PullForm(spec=spec, dest=dest, keep=max(1, int(keep))))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "pull":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 @dataclass(frozen=True)
@@ -153,10 +153,10 @@ class GcForm:
     include_unpushed: bool = False
 
 
-class GcFormScreen(ModalScreen[GcForm | None]):
+class GcFormScreen(_Form):
     """Options of ``hubmgr gc`` for one run. Submitting shows the plan; nothing is deleted yet."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    SUBMIT_ID = "plan"
 
     def __init__(self, run_dir: str) -> None:
         super().__init__()
@@ -189,14 +189,3 @@ class GcFormScreen(ModalScreen[GcForm | None]):
                             self.query_one("#strip_optimizer", Checkbox).value,
                             self.query_one("#include_unpushed", Checkbox).value))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "plan":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
