@@ -443,12 +443,18 @@ def pull(
     require_signature: tuple[str, ...] | list[str] | None = None,
     token: str | None = None,
     allow_incomplete: bool = False,
+    commit: str | None = None,
+    activate: bool = True,
     catalog: "Catalog | None" = None,
     remote: "Remote | None" = None,
     progress: ProgressSink = no_progress,
     cancel: CancelToken | None = None,
 ) -> PullResult:
     """Deploy one exact commit into ``dest`` (verified, atomic) or, with ``cache``, into the HF cache.
+
+    ``commit``: deploy this sha, already resolved from the asked revision (``pull --follow``), which the
+    lock file still records. ``activate=False`` stops after ``releases/<sha>`` is complete: current does
+    not move and nothing is pruned (the follow loop smoke-tests first).
 
     ``revision`` is the ``hf download --revision`` spelling of ``SPEC@REV`` (giving both differently is refused).
     ``require_signature``: public keys (PEM); the release must carry a ``model.sig`` by one of them
@@ -475,7 +481,7 @@ def pull(
         raise UsageError("--keep must be at least 1", "the live release is always kept")
     trusted = _trusted_keys(require_signature)
     t, remote = _open(target, remote, token)
-    sha = remote.resolve_revision(t.revision)  # once: everything below uses this exact commit
+    sha = commit or remote.resolve_revision(t.revision)  # once: everything below uses this exact commit
     check_cancel(cancel)
 
     if cache:
@@ -509,8 +515,11 @@ def pull(
             release = deploy.release_dir(dest_path, sha)
             signer = _check_signature(release, deploy.read_lock(release).files, trusted)["signer"]
         check_cancel(cancel)
-        previous = deploy.switch_current(dest_path, sha)
-        pruned = deploy.prune(dest_path, keep)
+        if activate:
+            previous = deploy.switch_current(dest_path, sha)
+            pruned = deploy.prune(dest_path, keep)
+        else:
+            previous, pruned = deploy.live_sha(dest_path), ()
     result = PullResult(
         dest=str(dest_path), remote=remote.name, revision=asked, commit_sha=sha,
         release=str(deploy.release_dir(dest_path, sha)), current=str(dest_path / deploy.CURRENT),

@@ -9,6 +9,7 @@ import click
 
 from . import output
 from .root import CliContext, cli, pass_ctx
+from .serve_cmds import FOLLOW_EXAMPLES, follow_options, run_follow
 
 _TARGETS_HELP = """\b
 Targets:
@@ -155,11 +156,12 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
 @click.option("--allow-incomplete", is_flag=True, help="Make a release live even without weights or config.json.")
 @_token_option
 @_quiet_option("print only the release path")
+@follow_options
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 @pass_ctx
 def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, revision: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], cache: bool, require_signature: tuple[Path, ...],
-             allow_incomplete: bool, token: str | None, quiet: bool, json_mode: bool) -> None:
+             allow_incomplete: bool, token: str | None, quiet: bool, json_mode: bool, **follow: object) -> None:
     """Deploy one exact commit of SPEC into --dest, verified, with an atomic switch.
 
     SPEC is a target (see `hubmgr push --help`) with an optional @REV, or a
@@ -181,6 +183,14 @@ def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, revision:
     """
     from ..sync import pull
 
+    if follow.pop("follow"):
+        if cache:
+            raise click.UsageError("--follow deploys into --dest; it cannot fill the cache")
+        spec = f"{spec}@{revision}" if revision else spec
+        run_follow(ctx, spec, dest, keep=keep, json_mode=json_mode, **follow, pull_options={
+            "include": include, "exclude": exclude, "require_signature": require_signature or None,
+            "allow_incomplete": allow_incomplete, "token": token})
+        return
     if dest is None and not cache:
         raise click.UsageError("give --dest DIR (or --cache for a Hub repo)")
     with output.progress_bars(not (json_mode or quiet)) as progress:
@@ -192,6 +202,9 @@ def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, revision:
         click.echo(result.cache_dir or result.release or "")
         return
     output.emit(result, json_mode=json_mode, render=lambda console: _render_pull(console, result))
+
+
+pull_cmd.help = inspect.cleandoc(pull_cmd.help or "") + "\n" + FOLLOW_EXAMPLES
 
 
 def _render_pull(console, result) -> None:  # noqa: ANN001

@@ -9,13 +9,14 @@ import urllib.request
 from pathlib import Path
 
 
-def publish(run_cli, model_dir: Path, work: Path, *, readme: str, tag: str | None = None, repo: str = "demo") -> str:
-    """Push ``model_dir`` with a given README to local:REPO; returns the commit sha."""
-    folder = work / f"src-{repo}"
+def publish(run_cli, model_dir: Path, work: Path, *, readme: str, tag: str | None = None,
+            target: str = "local:demo") -> str:
+    """Push ``model_dir`` with a given README to ``target`` (tag moved if it exists); returns the commit sha."""
+    folder = work / f"src-{target.replace(':', '-').replace('/', '-')}"
     if not folder.exists():
         shutil.copytree(model_dir, folder)
     (folder / "README.md").write_text(f"---\nlicense: mit\n---\n# tiny\n{readme}\n")
-    args = ["push", str(folder), f"local:{repo}", "--json"] + (["--tag", tag, "--force"] if tag else [])
+    args = ["push", str(folder), target, "--json"] + (["--tag", tag, "--force"] if tag else [])
     run = run_cli(*args)
     assert run.exit_code == 0, run.stderr
     return run.json()["commit_sha"]
@@ -36,3 +37,15 @@ def http(url: str, body: dict | None = None, *, method: str | None = None) -> tu
             return resp.status, dict(resp.headers), json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), json.loads(exc.read())
+
+
+def broken_release(run_cli, model_dir: Path, work: Path, tag: str) -> str:
+    """A release whose config does not match its weights: it downloads and verifies, but cannot load."""
+    folder = work / "src-broken"
+    shutil.copytree(model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["n_embd"] = 32
+    (folder / "config.json").write_text(json.dumps(config))
+    run = run_cli("push", str(folder), "local:demo", "--tag", tag, "--force", "--json")
+    assert run.exit_code == 0, run.stderr
+    return run.json()["commit_sha"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -12,19 +10,7 @@ import pytest
 
 from hubmgr.serve.server import start_in_thread
 
-from serve_helpers import http, publish, pull
-
-
-def broken_release(run_cli, model_dir: Path, work: Path, tag: str) -> str:
-    """A release whose config does not match its weights: it downloads and verifies, but cannot load."""
-    folder = work / "src-broken"
-    shutil.copytree(model_dir, folder)
-    config = json.loads((folder / "config.json").read_text())
-    config["n_embd"] = 32
-    (folder / "config.json").write_text(json.dumps(config))
-    run = run_cli("push", str(folder), "local:demo", "--tag", tag, "--json")
-    assert run.exit_code == 0, run.stderr
-    return run.json()["commit_sha"]
+from serve_helpers import broken_release, http, publish, pull
 
 
 def wait_serving(url: str, sha: str, timeout: float = 30.0) -> float:
