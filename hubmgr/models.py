@@ -54,6 +54,8 @@ class SafetyInfo(JsonMixin):
     globals: tuple[str, ...] = ()  # every "module.name" the pickle imports
     offending: tuple[str, ...] = ()  # the ones that made the verdict not safe
     classes_needed: tuple[str, ...] = ()  # user classes a full-model pickle needs
+    reasons: tuple[str, ...] = ()  # why it is not safe, e.g. "data.pkl: REDUCE calls os.system"
+    per_file: dict[str, str] = field(default_factory=dict)  # dirs: verdict of every pickle file in it
 
 
 @dataclass(frozen=True)

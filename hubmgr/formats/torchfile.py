@@ -33,6 +33,7 @@ from .torch_objects import StorageInfo, TensorRef, TorchFile  # noqa: F401 - pub
 from .torch_unpickler import (ALLOWED_GLOBALS, LoadContext, RestrictedUnpickler, StorageRef,  # noqa: F401
                               Stub, storage_dtype)
 from .pickle_bounds import NeedMoreData, scan_pickle
+from .torch_members import zip_archive_prefix, zip_record
 
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -79,10 +80,14 @@ def _load_zip(path: Path, fh: BinaryIO, file_size: int, ctx: LoadContext) -> Tor
     with zip_errors(path):
         zf = zipfile.ZipFile(fh)
         names = zf.namelist()
-    pkl_names = [n for n in names if n.endswith("data.pkl") and n.count("/") <= 1]
-    if not pkl_names:
+    # The member torch reads (torch_members: archive dir of the first entry, case-insensitive, first wins).
+    try:
+        pkl_info = zip_record(zf, zip_archive_prefix(zf), "data.pkl")
+    except ValueError as exc:
+        raise CorruptFileError(f"{path}: not a torch checkpoint ({exc})") from exc
+    if pkl_info is None:
         raise CorruptFileError(f"{path}: a zip file, but not a torch checkpoint (no data.pkl)")
-    pkl_name = pkl_names[0]
+    pkl_name = pkl_info.filename
     prefix = pkl_name[: -len("data.pkl")]
     infos = {i.filename: i for i in zf.infolist()}
     byteorder_name = prefix + "byteorder"
@@ -105,7 +110,7 @@ def _load_zip(path: Path, fh: BinaryIO, file_size: int, ctx: LoadContext) -> Tor
                                         _member_data_offset(path, fh, member, file_size))
         return StorageRef(storages[key])
 
-    data = read_member(path, zf, zf.getinfo(pkl_name), MAX_PICKLE_BYTES)
+    data = read_member(path, zf, pkl_info, MAX_PICKLE_BYTES)
     root = _unpickle(path, io.BytesIO(data), ctx, persistent)
     return TorchFile(path, "torch_zip", root, storages, tuple(ctx.globals), tuple(ctx.called),
                      tuple(ctx.constructed), pickle_member=pkl_name)

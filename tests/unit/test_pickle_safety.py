@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hubmgr.models import VERDICT_NEEDS_CODE, VERDICT_SAFE, VERDICT_UNKNOWN, VERDICT_UNSAFE
-from hubmgr.formats.pickle_scan import analyze_file, is_dangerous, merge, static_globals, verdict_for
+from hubmgr.formats.pickle_grade import grade_pickle, is_code_class
+from hubmgr.formats.pickle_scan import analyze_file, merge
 from hubmgr.testing import checkpoint_factory as cf
 
 torch = pytest.importorskip("torch")
@@ -43,7 +44,7 @@ def test_full_model_pickle_needs_code(tmp_path: Path, legacy: bool) -> None:
     info = analyze_file(path).safety
     assert info.verdict == VERDICT_NEEDS_CODE
     assert f"{__name__}.UserNet" in info.classes_needed
-    assert "torch.nn.modules.linear.Linear" in info.offending
+    assert "torch.nn.modules.linear.Linear" in info.classes_needed and not info.reasons
     if not legacy:
         assert f"{__name__}.UserNet" in _torch_unsafe_globals(path)
 
@@ -55,6 +56,7 @@ def test_os_system_pickle_is_unsafe_and_never_runs(tmp_path: Path, legacy: bool)
     info = analyze_file(path).safety
     assert info.verdict == VERDICT_UNSAFE
     assert any(g.endswith(".system") for g in info.offending)
+    assert any("calls posix.system" in r for r in info.reasons)
     if not legacy:
         assert any(g.endswith(".system") for g in _torch_unsafe_globals(path))
     assert not marker.exists()
@@ -73,7 +75,7 @@ def test_bare_pickle_and_getattr_chain(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_truncated_malicious_pickle_still_flagged_statically(tmp_path: Path) -> None:
+def test_truncated_malicious_pickle_still_flagged(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     good = cf.save_malicious_checkpoint(tmp_path / "evil.pt", marker, legacy=True)
     data = good.read_bytes()
@@ -98,33 +100,38 @@ def test_random_bytes_and_foreign_zip_are_unknown(tmp_path: Path) -> None:
         assert analysis.safety.verdict == VERDICT_UNKNOWN and analysis.error
 
 
-def test_static_globals_resolves_stack_global() -> None:
-    class Local:
-        pass
-
+def test_grade_resolves_stack_global_and_cut_pickles_are_unknown() -> None:
     data = pickle.dumps({"x": [1, 2], "od": __import__("collections").OrderedDict()}, protocol=4)
-    scan = static_globals(data)
-    assert scan.complete and scan.globals == ("collections.OrderedDict",)
-    assert static_globals(data[:-5]).complete is False
+    grade = grade_pickle(data)
+    assert grade.verdict == VERDICT_SAFE and grade.globals == ["collections.OrderedDict"]
+    assert grade_pickle(data[:-5]).verdict == VERDICT_UNKNOWN
 
 
-def test_verdict_rules() -> None:
-    assert verdict_for(["collections.OrderedDict", "torch.FloatStorage"]).verdict == VERDICT_SAFE
-    assert verdict_for(["__main__.Net"], constructed=["__main__.Net"]).verdict == VERDICT_NEEDS_CODE
-    # an Enum rebuilt by value (a class call) needs code; a function call is unsafe
-    assert verdict_for(["pkg.mod.Mode"], called=["pkg.mod.Mode"]).verdict == VERDICT_NEEDS_CODE
-    assert verdict_for(["pkg.mod.run"], called=["pkg.mod.run"]).verdict == VERDICT_UNSAFE
-    assert verdict_for(["subprocess.Popen"]).verdict == VERDICT_UNSAFE
-    assert verdict_for(["builtins.eval"]).verdict == VERDICT_UNSAFE
-    assert is_dangerous("os.path.join") and is_dangerous("torch.hub.load") and not is_dangerous("__main__.Net")
-    merged = merge([verdict_for(["collections.OrderedDict"]), verdict_for(["os.system"], called=["os.system"])])
-    assert merged.verdict == VERDICT_UNSAFE and "os.system" in merged.offending
+def test_code_class_rules() -> None:
+    assert is_code_class("__main__.Net") and is_code_class("torch.nn.modules.linear.Linear")
+    assert is_code_class("my_private_project.models.Net")  # neither stdlib nor installed
+    assert not is_code_class("os.system") and not is_code_class("subprocess.Popen")
+    assert not is_code_class("torch.serialization.os.system") and not is_code_class("__main__.os.system")
+    assert not is_code_class("transformers.dynamic_module_utils.get_class_from_dynamic_module")
+    merged = merge([analyze_file_safety("collections.OrderedDict"), analyze_file_safety("os.system")], ["a", "b"])
+    assert merged.verdict == VERDICT_UNSAFE and merged.per_file == {"a": VERDICT_SAFE, "b": VERDICT_UNSAFE}
+    assert any(r.startswith("b: ") and "os.system" in r for r in merged.reasons)
+
+
+def analyze_file_safety(qual: str):
+    """SafetyInfo of a pickle that calls ``qual`` with no arguments (hand-assembled, protocol 2)."""
+    from hubmgr.formats.pickle_scan import _combine
+    from hubmgr.formats.torch_members import TorchPickles
+
+    module, _, name = qual.rpartition(".")
+    data = b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\n)R."
+    return _combine([("p", grade_pickle(data))], TorchPickles("pickle"))
 
 
 def test_trainer_training_args_needs_code_not_unsafe(tmp_path: Path) -> None:
     out = cf.run_tiny_trainer(tmp_path / "run", steps=1)
     info = analyze_file(out / "training_args.bin").safety
-    assert info.verdict == VERDICT_NEEDS_CODE
+    assert info.verdict == VERDICT_NEEDS_CODE, info.reasons
     assert "transformers.training_args.TrainingArguments" in info.classes_needed
     assert analyze_file(out / "checkpoint-1" / "optimizer.pt").safety.verdict == VERDICT_SAFE
     assert analyze_file(out / "checkpoint-1" / "rng_state.pth").safety.verdict == VERDICT_SAFE
