@@ -114,8 +114,19 @@ def _walk_dir(directory: Path, walk: _Walk) -> None:
                 if entry.name.endswith(".bin") and not sniff_torch_file(path):
                     continue
                 walk.candidates.append(Candidate(path, "file"))
+            elif not model_dir and entry.is_file(follow_symlinks=False) and _pickle_by_content(path):
+                walk.candidates.append(Candidate(path, "file"))  # .pkl .pth.tar .joblib .npy .bak ...
         except OSError as exc:
             walk.warnings.append(f"{path}: unreadable ({exc.strerror})")
+
+
+def _pickle_by_content(path: Path) -> bool:
+    """Any other file holding pickles: a quick look at its first bytes (formats.sniff)."""
+    from .formats.sniff import sniff_pickle
+
+    if path.suffix in (".json", ".txt", ".md", ".py", ".yaml", ".yml", ".csv", ".jsonl", ".safetensors"):
+        return False
+    return sniff_pickle(path, head_bytes=4096) is not None
 
 
 # -- inspection ----------------------------------------------------------------
@@ -321,9 +332,6 @@ def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
         extra["config"] = {k: config[k] for k in CONFIG_FACTS if k in config}
     is_trainer = _add_training_facts(directory, names, common, extra, warnings)
     kind = "trainer_checkpoint" if step_from_name is not None or is_trainer else "hf_model"
-    aux = {n: _verdict_of(directory / n) for n in TRAINER_AUX_PICKLES if n in names}
-    if aux:
-        extra["aux_pickles"] = aux  # resuming training loads these; from_pretrained does not
 
     weight_names = [n for n in names if HF_WEIGHT_RE.match(n) and not n.endswith(".index.json")]
     index_names = [n for n in names if n.endswith(".index.json") and HF_WEIGHT_RE.match(n)]
@@ -342,6 +350,9 @@ def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
             "extra": extra, **common}
     bin_infos = {n: _torch_file_info(directory / n, (directory / n).stat().st_size, ())
                  for n in weight_names if n.endswith(".bin")}
+    # Every other pickle in the dir counts too (optimizer.pt, training_args.bin, extra_weights.pth ...):
+    # resuming training or a user's script loads them. Found by content, whatever their names.
+    base["pickles"] = {**{n: i.safety for n, i in bin_infos.items()}, **_other_pickles(directory, names, bin_infos)}
     for n, i in bin_infos.items():
         warnings.extend(w if w.startswith(str(directory)) else f"{n}: {w}" for w in i.warnings)
     safetensors_files = [n for n in weight_names if n.endswith(".safetensors")]
@@ -357,10 +368,19 @@ CONFIG_FACTS = ("vocab_size", "n_layer", "num_hidden_layers", "hidden_size", "n_
                 "tie_word_embeddings")
 
 
-def _verdict_of(path: Path) -> str:
-    from .formats.pickle_scan import analyze_file
+def _other_pickles(directory: Path, names: list[str], done: dict[str, Any]) -> dict[str, SafetyInfo]:
+    from .formats.pickle_scan import grade_file
+    from .formats.sniff import sniff_pickle
 
-    return analyze_file(path).safety.verdict
+    return {n: grade_file(directory / n).safety for n in names
+            if n not in done and not n.endswith((".safetensors", ".json")) and sniff_pickle(directory / n)}
+
+
+def _dir_safety(pickles: dict[str, SafetyInfo]) -> SafetyInfo:
+    """A model dir's verdict: the worst of all its pickles (``per_file`` names each); none: not_pickle."""
+    from .formats.pickle_scan import merge
+
+    return merge(list(pickles.values()), list(pickles)) if pickles else SafetyInfo(VERDICT_NOT_PICKLE)
 
 
 def _add_training_facts(directory: Path, names: list[str], common: dict[str, Any], extra: dict[str, Any],
@@ -389,8 +409,6 @@ def _add_training_facts(directory: Path, names: list[str], common: dict[str, Any
 
 def _dir_from_safetensors(directory: Path, safetensors_files: list[str], bin_infos: dict[str, CheckpointInfo],
                           base: dict[str, Any], warnings: list[str]) -> CheckpointInfo:
-    from .formats.pickle_scan import merge
-
     headers: dict[str, SafetensorsHeader] = {}
     for n in safetensors_files:
         try:
@@ -398,28 +416,27 @@ def _dir_from_safetensors(directory: Path, safetensors_files: list[str], bin_inf
         except CorruptFileError as exc:
             warnings.append(exc.message)
     fmt = "sharded_safetensors" if len(safetensors_files) > 1 else "safetensors"
-    fields = {k: v for k, v in base.items() if k not in ("path", "name", "kind", "size_bytes", "files")}
+    fields = {k: v for k, v in base.items() if k not in ("path", "name", "kind", "size_bytes", "files", "pickles")}
     info = _safetensors_info(directory, base["name"], base["kind"], fmt, base["size_bytes"], base["files"],
                              headers, **fields)
     # A pytorch_model.bin lying next to the safetensors is still a pickle someone may load.
-    safety = merge([i.safety for i in bin_infos.values()]) if bin_infos else SafetyInfo(VERDICT_NOT_PICKLE)
-    if not headers:
-        safety = SafetyInfo(VERDICT_UNKNOWN)
+    safety = _dir_safety(base["pickles"])
+    if not headers and safety.verdict in (VERDICT_NOT_PICKLE, "safe"):
+        safety = replace(safety, verdict=VERDICT_UNKNOWN)
     return replace(info, safety=safety, warnings=tuple(warnings))
 
 
 def _dir_from_bins(bin_infos: dict[str, CheckpointInfo], base: dict[str, Any], warnings: list[str]
                    ) -> CheckpointInfo:
-    from .formats.pickle_scan import merge
-
     sharded = len(bin_infos) > 1
     infos = list(bin_infos.values())
     tensors = tuple(replace(t, file=n if sharded else None) for n, i in bin_infos.items() for t in i.tensors)
     base["extra"]["weights_kind"] = [i.kind for i in infos]
+    pickles = base.pop("pickles")
     return CheckpointInfo(
         format="sharded_bin" if sharded else infos[0].format,
         params=sum(i.params or 0 for i in infos), dtypes=tuple(sorted({d for i in infos for d in i.dtypes})),
-        safety=merge([i.safety for i in infos]), tensors=tensors,
+        safety=_dir_safety(pickles), tensors=tensors,
         tied_groups=tuple(g for i in infos for g in i.tied_groups), warnings=tuple(warnings), **base)
 
 
@@ -554,7 +571,8 @@ def info_from_dict(data: dict[str, Any]) -> CheckpointInfo:
         model_type=data.get("model_type"), architecture=data.get("architecture"),
         has_tokenizer=bool(data.get("has_tokenizer")),
         safety=SafetyInfo(safety.get("verdict", VERDICT_UNKNOWN), tuple(safety.get("globals") or ()),
-                          tuple(safety.get("offending") or ()), tuple(safety.get("classes_needed") or ())),
+                          tuple(safety.get("offending") or ()), tuple(safety.get("classes_needed") or ()),
+                          tuple(safety.get("reasons") or ()), dict(safety.get("per_file") or {})),
         files=tuple(FileInfo(f["path"], int(f["size_bytes"]), f.get("sha256")) for f in data.get("files") or ()),
         tensors=tuple(TensorInfo(t["name"], t["dtype"], tuple(t["shape"]), t.get("file"))
                       for t in data.get("tensors") or ()),

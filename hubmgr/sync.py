@@ -95,11 +95,22 @@ def local_files(folder: Path, *, include: tuple[str, ...] = (), exclude: tuple[s
     return found, warnings
 
 
+def pickle_files(files: dict[str, Path]) -> dict[str, str]:
+    """Files whose loading unpickles, by content whatever their names (.pkl .pth.tar .npy .joblib .bak ...)."""
+    from .formats.sniff import sniff_pickle
+
+    found = {rel: sniff_pickle(path) for rel, path in sorted(files.items())}
+    return {rel: kind for rel, kind in found.items() if kind is not None}
+
+
 def check_pickles(files: dict[str, Path], *, allow_pickle: bool) -> None:
-    pickles = sorted(rel for rel in files if is_pickle_name(rel))
-    if pickles and not allow_pickle:
-        shown = ", ".join(pickles[:5]) + (" ..." if len(pickles) > 5 else "")
-        raise UnsafeContentError(f"refusing to push pickled weights: {shown}",
+    if allow_pickle:
+        return
+    pickles = pickle_files(files)
+    if pickles:
+        shown = ", ".join(f"{rel} ({kind})" for rel, kind in list(pickles.items())[:5]) + (
+            " ..." if len(pickles) > 5 else "")
+        raise UnsafeContentError(f"refusing to push pickled data: {shown}",
                          "convert them to safetensors with --convert, or pass --allow-pickle "
                          "(anyone loading them runs code)")
 

@@ -148,6 +148,14 @@ def _verdict(verdict: str) -> str:
     return f"[{VERDICT_STYLE.get(verdict, 'dim')}]{verdict}[/]"
 
 
+def _verdict_cell(safety: Any) -> str:
+    """The verdict, plus the file that earned it when a dir holds several pickles."""
+    worst = [n for n, v in safety.per_file.items() if v == safety.verdict]
+    if len(safety.per_file) > 1 and worst:
+        return f"{_verdict(safety.verdict)} ({output.safe(worst[0])}{' +' if len(worst) > 1 else ''})"
+    return _verdict(safety.verdict)
+
+
 def _metric(info: Any, scores: Any = None) -> str:
     if scores is not None:  # one suite configuration for every row: no mixing with Trainer metrics
         return f"{scores[info.path]:.4g}" if info.path in scores else "-"
@@ -176,7 +184,7 @@ def _table(console: Any, infos: Any, *, with_sync: bool, scores: dict[str, float
         row = [output.safe(info.name), output.safe(info.kind), output.safe(info.format),
                output.human_size(info.size_bytes),
                output.human_count(info.params), "-" if info.step is None else str(info.step), _metric(info, scores),
-               _verdict(info.safety.verdict)]
+               _verdict_cell(info.safety)]
         if with_sync:
             row.append(info.sync_state or "local")
         table.add_row(*row)
@@ -222,6 +230,10 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
         console.print(f"  {'offending':<13}{safe(', '.join(safety.offending))}")
     if safety.classes_needed:
         console.print(f"  {'needs code':<13}{safe(', '.join(safety.classes_needed))}")
+    for name, verdict in safety.per_file.items():
+        console.print(f"  {'pickle':<13}{safe(name)}: {_verdict(verdict)}", highlight=False)
+    for reason in safety.reasons[:12]:
+        console.print(f"  {'why':<13}{safe(reason)}", highlight=False)
     if safety.globals:
         console.print(f"  {'globals':<13}{safe(', '.join(safety.globals))}")
     for group in info.tied_groups:

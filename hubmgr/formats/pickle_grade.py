@@ -10,8 +10,9 @@ Verdicts (an allowlist, never a blocklist):
   step) or in ``PURE_DATA`` (constructors that only build data), and every object given
   state by BUILD was built by one of them;
 - ``needs_code``: besides those, only *code classes* (``is_code_class``: the user's own
-  classes, torch's ``nn.Module`` classes, the HF Trainer's argument classes in
-  ``TRAINER_CLASSES``), used only the way a pickled ``nn.Module`` uses them: instantiated
+  classes; the nn.Module layers and configs of torch and transformers models, ``_FRAMEWORK_MODULES``;
+  the HF Trainer's argument classes in ``TRAINER_CLASSES``), used only the way a pickled
+  ``nn.Module`` uses them: instantiated
   without a call, then one BUILD with a plain dict state (no dunder keys);
 - ``unsafe``: anything else imported, any call of something outside the allowlist, any
   call of a computed value, any BUILD on something that is not a freshly built object.
@@ -88,6 +89,20 @@ _ENUM_CALL_OK = TRAINER_CLASSES - {"transformers.training_args.TrainingArguments
                                    "transformers.trainer_pt_utils.AcceleratorConfig",
                                    "transformers.training_args_seq2seq.Seq2SeqTrainingArguments"}
 
+# Modules whose classes a ``torch.save(model)`` of a torch or transformers model references:
+# nn.Module layers and model configs (their __setstate__ only restores attributes).
+_FRAMEWORK_MODULES = ("torch.nn.modules.", "transformers.activations", "transformers.pytorch_utils",
+                      "transformers.generation.configuration_utils")
+
+
+def _framework_module(module: str) -> bool:
+    if module.startswith(_FRAMEWORK_MODULES):
+        return True
+    parts = module.split(".")  # transformers.models.<model>.modeling_<model> / configuration_<model>
+    return (len(parts) == 4 and parts[:2] == ["transformers", "models"]
+            and parts[3].startswith(("modeling_", "configuration_")))
+
+
 MAX_OPS = limits.MAX_PICKLE_OPS  # a bound on work (formats/limits.py)
 
 
@@ -116,8 +131,8 @@ def is_code_class(qual: str) -> bool:
         return False
     if qual in TRAINER_CLASSES:
         return True
-    if module.startswith("torch.nn.modules.") and name[:1].isupper():
-        return module.replace(".", "").isidentifier()
+    if name[:1].isupper() and _framework_module(module):
+        return module.replace(".", "").replace("_", "").isalnum()
     return all(part.isidentifier() for part in module.split(".")) and is_user_module(module)
 
 
@@ -244,9 +259,7 @@ class _Walk:
         return _Val("data", _FROM_TYPE)
 
     def build(self, target: Any, state: Any) -> None:
-        if isinstance(target, _Val) and target.kind == "data":
-            return  # tensors, OrderedDicts, numpy arrays: torch's weights_only BUILD cases
-        if not (isinstance(target, _Val) and target.kind == "obj"):
+        if not (isinstance(target, _Val) and target.kind in ("obj", "data")):
             what = target.describe() if isinstance(target, _Val) else "a computed value"
             self.bad(f"BUILD on {what}", getattr(target, "qual", ""))
             return
@@ -255,6 +268,8 @@ class _Walk:
             self.bad(f"second BUILD on a {target.qual} (can call a __setstate__ planted by the first)",
                      target.qual)
         for part in (state.value if isinstance(state, _Val) and state.kind == "tuple" else [state])[:2]:
+            if target.kind == "data" and not (isinstance(part, _Val) and part.kind == "dict"):
+                continue  # tensors and numpy arrays take tuple states (torch's weights_only BUILD cases)
             if isinstance(part, _Val) and part.kind == "dict":
                 odd = [k for k in part.keys if not (isinstance(k, _Val) and k.kind == "const"
                                                     and isinstance(k.value, str) and not k.value.startswith("__"))]

@@ -25,7 +25,9 @@ from ..models import (
     SafetyInfo,
 )
 from .pickle_grade import PickleGrade, grade_pickle
-from .torch_members import LEGACY_MAGIC, LEGACY_PROTOCOL, TorchPickles, find_torch_pickles, legacy_storage_itemsize
+from .sniff import decompressed, npy_payload_offset, sniff_pickle
+from .torch_members import (LEGACY_MAGIC, LEGACY_PROTOCOL, MAX_PICKLE_BYTES, TorchPickles, find_torch_pickles,
+                            legacy_storage_itemsize)
 from .torchfile import TorchFile, load_pickle_file, load_torch_file
 
 ORDER = {VERDICT_NOT_PICKLE: -1, VERDICT_SAFE: 0, VERDICT_UNKNOWN: 1, VERDICT_NEEDS_CODE: 2, VERDICT_UNSAFE: 3}
@@ -40,8 +42,15 @@ class FileGrade:
 
 
 def grade_file(path: str | os.PathLike[str]) -> FileGrade:
-    """The verdict of every pickle torch would unpickle from ``path`` (never raises on bad content)."""
+    """The verdict of every pickle torch would unpickle from ``path`` (never raises on bad content).
+
+    Pickles torch does not read but other loaders do are graded too: the body of an object
+    ``.npy`` (``numpy.load(allow_pickle=True)``), a compressed pickle (``joblib.load``).
+    """
     path = Path(path)
+    kind = sniff_pickle(path)
+    if kind in ("npy_object", "compressed_pickle"):
+        return _grade_embedded(path, kind)
     try:
         found = find_torch_pickles(path)
     except OSError as exc:
@@ -59,6 +68,22 @@ def grade_file(path: str | os.PathLike[str]) -> FileGrade:
         error = error or next((f"{label}: {g.error}" for label, g in grades if g.error), None)
     info = _combine(grades, found)
     return FileGrade(info, layout, error)
+
+
+def _grade_embedded(path: Path, kind: str) -> FileGrade:
+    try:
+        if kind == "npy_object":
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_PICKLE_BYTES)
+            start = npy_payload_offset(data[:16]) or 0
+        else:
+            data, start = decompressed(path, MAX_PICKLE_BYTES) or b"", 0
+    except OSError as exc:
+        return FileGrade(SafetyInfo(VERDICT_UNKNOWN, reasons=(f"cannot read ({exc.strerror})",)), kind, str(exc))
+    label = "object array" if kind == "npy_object" else "decompressed pickle"
+    grade = grade_pickle(data, start)
+    info = _combine([(label, grade)], TorchPickles(kind))
+    return FileGrade(info, kind, f"{label}: {grade.error}" if grade.error else None)
 
 
 def _legacy_sequence(found: TorchPickles, grades: list[tuple[str, PickleGrade]]) -> tuple[str, str | None]:

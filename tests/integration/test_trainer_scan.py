@@ -53,9 +53,11 @@ def test_scan_trainer_output_dir(trainer_run: Path, tmp_path: Path) -> None:
         assert info.metrics["eval_loss"] == [e for e in state["log_history"] if "eval_loss" in e][-1]["eval_loss"]
         assert "eval_runtime" not in info.metrics
         assert info.extra["trainer"]["best_model_checkpoint"] == state["best_model_checkpoint"]
-        assert info.extra["aux_pickles"]["optimizer.pt"] == "safe"
-        assert info.extra["aux_pickles"]["training_args.bin"] == "needs_code"
-        assert info.safety.verdict == "not_pickle" and info.model_type == "gpt2" and info.has_tokenizer
+        # the dir's verdict is the worst of all its pickles, each named in per_file
+        assert info.safety.per_file["optimizer.pt"] == "safe" and info.safety.per_file["rng_state.pth"] == "safe"
+        assert info.safety.per_file["training_args.bin"] == "needs_code"
+        assert info.safety.verdict == "needs_code" and info.model_type == "gpt2" and info.has_tokenizer
+        assert "transformers.training_args.TrainingArguments" in info.safety.classes_needed
         assert {"optimizer.pt", "trainer_state.json", "model.safetensors"} <= {f.path for f in info.files}
     out = by_name["out"]
     assert out.kind == "hf_model" and out.step == 2 and out.metrics["eval_loss"] > 0

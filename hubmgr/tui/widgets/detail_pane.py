@@ -57,6 +57,11 @@ def overview_table(row: CheckpointRow, workspace: Path | None, info: dict[str, A
         grid.add_row("offending", _t(", ".join(safety["offending"]), style="red"))
     if safety.get("classes_needed"):
         grid.add_row("needs classes", _t(", ".join(safety["classes_needed"])))
+    per_file = safety.get("per_file") or {}
+    if per_file:  # a dir's verdict is the worst of these
+        grid.add_row("pickles", _t(", ".join(f"{n}: {v}" for n, v in per_file.items())))
+    for reason in (safety.get("reasons") or [])[:6]:
+        grid.add_row(Text("why", style="red"), _t(reason))
     grid.add_row("sync", row.sync.text + (f" on {row.sync.remote}" if row.sync.remote else ""))
     for warning in info.get("warnings") or ():
         grid.add_row(Text("warning", style="yellow"), _t(warning))
