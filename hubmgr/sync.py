@@ -96,10 +96,12 @@ def local_files(folder: Path, *, include: tuple[str, ...] = (), exclude: tuple[s
 
 
 def pickle_files(files: dict[str, Path]) -> dict[str, str]:
-    """Files whose loading unpickles, by content whatever their names (.pkl .pth.tar .npy .joblib .bak ...)."""
+    """Files whose loading unpickles: by content whatever their names (.pkl .pth.tar .npy .joblib .bak ...),
+    plus the torch weight names (pytorch_model.bin ...) that loaders hand to torch.load whatever they hold."""
     from .formats.sniff import sniff_pickle
 
-    found = {rel: sniff_pickle(path) for rel, path in sorted(files.items())}
+    found = {rel: sniff_pickle(path) or ("pickle name" if rel.lower().endswith(PICKLE_SUFFIXES) else None)
+             for rel, path in sorted(files.items())}
     return {rel: kind for rel, kind in found.items() if kind is not None}
 
 

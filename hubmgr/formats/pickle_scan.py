@@ -95,7 +95,8 @@ def _legacy_sequence(found: TorchPickles, grades: list[tuple[str, PickleGrade]])
     for i, label in enumerate(_LEGACY_LABELS):
         grade = grade_pickle(data, offset)
         if i > 0 and grade.error and speculative:
-            break  # the previous value was computed, and nothing pickled follows: torch stopped there
+            # the previous value was computed, and nothing pickled follows: torch stopped there
+            return ("pickle" if i == 1 else "torch_legacy"), None
         grades.append((label, grade))
         if grade.error:
             if i == 0:

@@ -11,6 +11,8 @@ import json
 import os
 import pickle
 import struct
+import sys
+import types
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ def _torch() -> Any:
     import torch
 
     return torch
+
+
+USER_MODULE = "my_training_code"
 
 
 def make_tiny_net() -> Any:
@@ -35,9 +40,12 @@ def make_tiny_net() -> Any:
             self.head.weight = self.embed.weight  # tied
             self.register_buffer("scale", torch.tensor(0.5))
 
-    TinyNet.__module__ = __name__
+    # Pickled as a class of the user's own training code (a module that is not an installed
+    # distribution), which is what hubmgr grades ``needs_code``.
+    TinyNet.__module__ = USER_MODULE
     TinyNet.__qualname__ = "TinyNet"
-    globals()["TinyNet"] = TinyNet
+    user = sys.modules.setdefault(USER_MODULE, types.ModuleType(USER_MODULE))
+    user.TinyNet = TinyNet
     torch.manual_seed(0)
     return TinyNet()
 
