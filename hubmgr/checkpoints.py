@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from .catalog import Catalog
 from .errors import CorruptFileError, HubmgrError, NotFoundError
 from .formats.hashing import HashStats, sha256_cached
-from .formats.layout import (CHECKPOINT_SUFFIXES, CONFIG_FILE, HF_WEIGHT_RE, TOKENIZER_FILES, TRAINER_AUX_PICKLES,
+from .formats.layout import (CHECKPOINT_SUFFIXES, CONFIG_FILE, HF_WEIGHT_RE, TOKENIZER_FILES,
                              sniff_torch_file)
 from .formats.lfs_pointer import LfsPointer, read_lfs_pointer
 from .formats.safetensors_header import SafetensorsHeader, read_safetensors_header

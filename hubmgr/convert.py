@@ -74,8 +74,10 @@ def read_weights(path: Path, *, key: str | None = None) -> LoadedWeights:
     analysis = pickle_safety.analyze_file(path)
     if analysis.safety.verdict == VERDICT_UNSAFE:
         offending = analysis.safety.offending or analysis.safety.globals
+        why = (f"its pickle imports or calls {', '.join(offending)}" if offending
+               else (analysis.safety.reasons or ("it is not safe to read",))[0])
         raise UnsafePickleError(
-            f"refusing {path.name}: its pickle imports or calls {', '.join(offending)}",
+            f"refusing {path.name}: {why}",
             "nothing was executed; only convert files from sources you trust, or re-save the weights "
             "with torch.save(model.state_dict())",
             globals_=tuple(offending),

@@ -100,7 +100,7 @@ def pickle_files(files: dict[str, Path]) -> dict[str, str]:
     plus the torch weight names (pytorch_model.bin ...) that loaders hand to torch.load whatever they hold."""
     from .formats.sniff import sniff_pickle
 
-    found = {rel: sniff_pickle(path) or ("pickle name" if rel.lower().endswith(PICKLE_SUFFIXES) else None)
+    found = {rel: sniff_pickle(path) or ("pickle name" if is_pickle_name(rel) else None)
              for rel, path in sorted(files.items())}
     return {rel: kind for rel, kind in found.items() if kind is not None}
 

@@ -189,9 +189,12 @@ def analyze_file(path: str | os.PathLike[str]) -> PickleAnalysis:
     path = Path(path)
     graded = grade_file(path)
     safety = graded.safety
-    if graded.layout not in ("torch_zip", "torch_legacy", "pickle") or safety.verdict == VERDICT_UNSAFE and \
-            any(r.startswith("ambiguous") for r in safety.reasons):
-        return PickleAnalysis(safety, None, graded.error or f"{path.name}: {graded.layout} file, not read")
+    ambiguous = [r for r in safety.reasons if r.startswith("ambiguous")]
+    if ambiguous:  # readers disagree on its content: never read it
+        return PickleAnalysis(safety, None, f"{path}: refusing an {ambiguous[0]}")
+    if graded.layout not in ("torch_zip", "torch_legacy", "pickle"):
+        return PickleAnalysis(safety, None, graded.error or f"{path}: a {graded.layout} file, not a checkpoint "
+                                                           "hubmgr reads")
     try:
         if graded.layout == "pickle":
             tf = load_pickle_file(path, strict=False)
