@@ -112,7 +112,7 @@ def check_pickles(files: dict[str, Path], *, allow_pickle: bool) -> None:
     if pickles:
         shown = ", ".join(f"{rel} ({kind})" for rel, kind in list(pickles.items())[:5]) + (
             " ..." if len(pickles) > 5 else "")
-        raise UnsafeContentError(f"refusing to push pickled data: {shown}",
+        raise UnsafeContentError(f"refusing to push pickled weights or data: {shown}",
                          "convert them to safetensors with --convert, or pass --allow-pickle "
                          "(anyone loading them runs code)")
 

@@ -107,7 +107,7 @@ def test_refusals_and_remote_errors_have_exit_codes(run_cli, tmp_path: Path) -> 
     (folder / "pytorch_model.bin").write_bytes(b"pickle")
     run = run_cli("push", str(folder), "local:demo")
     # a refusal of unsafe content is not a usage error: calling differently does not make it safe
-    assert run.exit_code == 1 and "pickled data" in run.stderr and "--convert" in run.stderr
+    assert run.exit_code == 1 and "pickled weights or data" in run.stderr and "--convert" in run.stderr
     missing = run_cli("pull", "local:nothing", "--dest", str(tmp_path / "srv"), "--json")
     assert missing.exit_code == 3 and missing.json()["error"]["type"] == "RemoteNotFoundError"
     cache = run_cli("pull", "local:nothing", "--cache")

@@ -80,7 +80,7 @@ def test_unchanged_push_makes_no_commit_and_sends_nothing(remote: DirRemote, tmp
 def test_pickled_weights_are_refused_unless_allowed(remote: DirRemote, tmp_path: Path, name: str) -> None:
     folder = _folder(tmp_path / "m")
     (folder / name).write_bytes(b"\x80\x02pickle")
-    with pytest.raises(UnsafeContentError, match="pickled data") as err:
+    with pytest.raises(UnsafeContentError, match="pickled weights or data") as err:
         sync.plan_push(folder, remote.target, remote=remote)
     assert "--convert" in err.value.hint and "--allow-pickle" in err.value.hint
     plan = sync.plan_push(folder, remote.target, remote=remote, allow_pickle=True)
