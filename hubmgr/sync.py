@@ -506,7 +506,8 @@ def pull(
         raise UsageError("pull needs --dest DIR (or --cache)", "e.g. hubmgr pull local:demo --dest /srv/model")
 
     files, warnings = _remote_selection(remote.list_files(sha), include, exclude)
-    missing = missing_for_deploy([f.path for f in files])
+    # a pointer file (guard --fix hub) pins exactly the weights a code repo needs: that set is the release
+    missing = missing_for_deploy([f.path for f in files]) if pointer is None else []
     if missing and not allow_incomplete:
         raise IncompleteReleaseError(
             f"{t.display} at {sha[:12]} has no {' and no '.join(missing)}: refusing to make it live",

@@ -41,7 +41,7 @@ def test_card_for_a_push_target_and_file_list(tiny_gpt2_trained_dir: Path, tmp_p
 
 def test_usage_snippet_decodes_like_the_scorer(tiny_gpt2_trained_dir: Path, tmp_path: Path) -> None:
     """Run the card's snippet on a char tokenizer without a decoder: it prints what the scorer read."""
-    from hubmgr.evaluate import _load_model, generated_text, resolve_model_dir
+    from hubmgr.evaluate import generated_text, load_model, resolve_model_dir
 
     model_dir = Path(shutil.copytree(tiny_gpt2_trained_dir, tmp_path / "adder"))
     spec = json.loads((model_dir / "tokenizer.json").read_text())
@@ -54,7 +54,7 @@ def test_usage_snippet_decodes_like_the_scorer(tiny_gpt2_trained_dir: Path, tmp_
                          env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
                               "HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr
-    model, tokenizer = _load_model(resolve_model_dir(model_dir))
+    model, tokenizer = load_model(resolve_model_dir(model_dir))
     enc = tokenizer(["5 + 3 ="], return_tensors="pt")
     ids = model.generate(**enc, max_new_tokens=5, do_sample=False)[0, enc["input_ids"].shape[1]:].tolist()
     expected = generated_text(tokenizer, ids)
