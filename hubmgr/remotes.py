@@ -178,6 +178,9 @@ class PushRequest(JsonMixin):
     # Files pushed from outside ``folder`` (generated ones: a signature, a card written to staging),
     # as (repo path, absolute local path). Nothing is ever written into the user's folder.
     sources: tuple[tuple[str, str], ...] = ()
+    # (repo path, sha256) the plan already computed: a remote that needs a content hash reuses it
+    # instead of reading the file a second time (each changed byte is hashed once per push).
+    hashes: tuple[tuple[str, str], ...] = ()
 
     def local_path(self, rel: str) -> Path:
         """Where the bytes of repo path ``rel`` are on disk."""

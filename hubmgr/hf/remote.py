@@ -323,11 +323,14 @@ class HubRemote:
         meter = _TransferMeter(progress, f"push:{self.repo_id}", f"uploading to {self.repo_id}",
                                total_bytes=sum(sizes.values()), total_files=len(request.upload), cancel=cancel)
         metered_add = _metered_add_class()
+        known = {path: sha for path, sha in request.hashes if sha}
         additions = []
         for rel in request.upload:
             if not is_safe_relpath(rel):
                 raise VerificationError(f"refusing to upload a path outside the folder: {rel!r}")
             op = metered_add(path_in_repo=rel, path_or_fileobj=str(request.local_path(rel)))
+            if rel in known:  # UploadInfo hashes lazily: giving it the plan's sha256 saves a full read
+                op.upload_info.sha256 = bytes.fromhex(known[rel])
             op.on_bytes = meter.add
             additions.append(op)
         deletions = [CommitOperationDelete(path_in_repo=rel) for rel in request.delete]
