@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from .errors import (ConflictError, CorruptFileError, NotFoundError, UnsafeContentError, UsageError,
                      VerificationError, local_os_error)
 from .formats.hashing import hash_file
-from .formats.relpath import check_relpath
+from .formats.relpath import COMMIT_ID, check_commit_id, check_inside, check_relpath
 from .formats.lfs_pointer import read_lfs_pointer
 from .models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -47,7 +47,7 @@ LOCK_NAME = "hubmgr.lock.json"
 DEPLOY_LOCK = ".hubmgr-deploy.lock"
 STAGING_PREFIX = ".staging-"
 LOCK_VERSION = 1
-_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA_RE = re.compile(rf"^{COMMIT_ID.pattern}$")
 
 
 # --- paths ---------------------------------------------------------------------
@@ -58,11 +58,12 @@ def releases_dir(dest: Path) -> Path:
 
 
 def release_dir(dest: Path, sha: str) -> Path:
-    return releases_dir(dest) / sha
+    # A commit id names a directory only once checked: a remote's "../../x" must never become a path.
+    return releases_dir(dest) / check_commit_id(sha, source="the release")
 
 
 def staging_dir(dest: Path, sha: str) -> Path:
-    return releases_dir(dest) / f"{STAGING_PREFIX}{sha}"
+    return releases_dir(dest) / f"{STAGING_PREFIX}{check_commit_id(sha, source='the release')}"
 
 
 def safe_relpath(path: str) -> str:
@@ -218,6 +219,7 @@ def release_problems(release: Path, *, verify: bool = False, progress: ProgressS
 def promote(staging: Path, dest: Path, sha: str) -> Path:
     """Rename a verified staging dir to ``releases/<sha>`` (replacing a broken leftover)."""
     final = release_dir(dest, sha)
+    check_inside(releases_dir(dest), final)
     old = None
     if final.exists():  # same commit pulled again with another --include: swap, then delete the old copy
         old = final.with_name(f".old-{sha}-{os.getpid()}")
@@ -234,6 +236,7 @@ def switch_current(dest: Path, sha: str) -> str | None:
     target = release_dir(dest, sha)
     if not target.is_dir():
         raise NotFoundError(f"no release {sha} in {dest}", "pull it first")
+    check_inside(releases_dir(dest), target)
     previous = live_sha(dest)
     link = dest / CURRENT
     if link.exists() and not link.is_symlink():
@@ -444,6 +447,6 @@ def _remote_head(lock: ReleaseLock) -> tuple[str | None, str | None]:
         if lock.revision and _SHA_RE.match(lock.revision):
             return lock.revision, None  # pinned to a commit: it cannot move
         remote = open_remote(type(target)(target.kind, target.location, lock.revision))
-        return remote.resolve_revision(lock.revision), None
+        return check_commit_id(remote.resolve_revision(lock.revision), source=lock.remote), None
     except HubmgrError as exc:
         return None, exc.message

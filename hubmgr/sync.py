@@ -23,6 +23,7 @@ from .errors import (CancelledError, DiskSpaceError, IncompleteReleaseError, Not
                      UnsafeContentError, UsageError, local_os_error)
 from .formats.hashing import git_blob_sha1, sha256_cached
 from .formats.layout import PICKLE_SUFFIXES, is_pickle_name
+from .formats.relpath import check_commit_id
 from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from .remotes import KIND_HUB, PushRequest, RemoteFile, RemoteTarget, open_remote, parse_target
@@ -495,7 +496,8 @@ def pull(
         raise UsageError("--keep must be at least 1", "the live release is always kept")
     trusted = _trusted_keys(require_signature)
     t, remote = _open(target, remote, token)
-    sha = commit or remote.resolve_revision(t.revision)  # once: everything below uses this exact commit
+    # once: everything below uses this exact commit, and only after it is known to be a commit id
+    sha = check_commit_id(commit or remote.resolve_revision(t.revision), source=remote.name)
     check_cancel(cancel)
 
     if cache:

@@ -105,11 +105,11 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
         console.print(f"[bold]dry run[/]: {result.path} -> {plan.target}"
                       + (f" (base {plan.base_commit[:12]})" if plan.base_commit else " (new)"))
         for f in plan.upload:
-            console.print(f"  [green]upload[/] {f.path}  {output.human_size(f.size)}  ({f.reason})")
+            console.print(f"  [green]upload[/] {output.safe(f.path)}  {output.human_size(f.size)}  ({f.reason})")
         for f in plan.skip:
-            console.print(f"  [dim]skip[/]   {f.path}  {output.human_size(f.size)}  (unchanged)")
+            console.print(f"  [dim]skip[/]   {output.safe(f.path)}  {output.human_size(f.size)}  (unchanged)")
         for f in plan.delete:
-            console.print(f"  [red]delete[/] {f.path}")
+            console.print(f"  [red]delete[/] {output.safe(f.path)}")
         console.print(f"would upload {len(plan.upload)} files ({output.human_size(plan.bytes_to_upload)}), "
                       f"skip {len(plan.skip)}, delete {len(plan.delete)}; nothing was changed")
     else:
@@ -288,7 +288,7 @@ def _render_status(console, result) -> None:  # noqa: ANN001
         console.print(f"[bold]{result.dest}[/]: live {result.live_sha} from {result.remote}{asked}, "
                       f"pulled {result.pulled_at}")
         if result.remote_error:
-            console.print(f"  remote: [yellow]not checked[/] ({result.remote_error})")
+            console.print(f"  remote: [yellow]not checked[/] ({output.safe(result.remote_error)})")
         elif result.remote_moved:
             console.print(f"  remote: [yellow]moved[/] to {result.remote_sha} (pull again to update)")
         elif result.remote_moved is False:
@@ -309,7 +309,7 @@ def _render_status(console, result) -> None:  # noqa: ANN001
         elif result.complete is False:
             console.print("  files: [red]INCOMPLETE[/] (pull it again, or hubmgr rollback --dest DIR)")
         for p in result.problems:
-            console.print(f"    {p}")
+            console.print(f"    {output.safe(p)}")
     _render_server(console, result)
     for r in result.releases:
         mark = "*" if r.live else " "
@@ -360,11 +360,11 @@ def remote_ls_cmd(spec: str, limit: int, token: str | None, json_mode: bool) -> 
 def _render_listing(console, result) -> None:  # noqa: ANN001
     console.print(f"[bold]{result.remote}[/]")
     for ref in result.refs:
-        console.print(f"  {ref.kind:<6} {ref.name:<20} {ref.commit_sha}")
+        console.print(f"  {ref.kind:<6} {output.safe(ref.name):<20} {output.safe(ref.commit_sha)}")
     if result.commits:
         console.print("commits:")
     for c in result.commits:
-        console.print(f"  {c.sha[:12]}  {c.date}  {c.title}")
+        console.print(f"  {output.safe(c.sha[:12])}  {output.safe(c.date)}  {output.safe(c.title)}")
 
 
 @remote_group.command("repos")

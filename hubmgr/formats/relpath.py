@@ -1,11 +1,15 @@
-"""The one guard for relative paths a remote or a folder hands us (pull, download, upload).
+"""The one guard for names a remote or a folder hands us (pull, download, upload): relative paths
+and commit ids.
 
 A remote must never make hubmgr write outside the directory a path is joined to, nor into its
 ``.git``: absolute paths, ``..``/``.``/empty parts, backslashes, NUL and drive letters are refused.
+A commit id is data, not a path: it names release dirs, staging dirs and HF cache snapshots only
+after ``check_commit_id`` (40 hex digits for SHA-1 git and the Hub, 64 for SHA-256 git).
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 from ..errors import UnsafeContentError
@@ -36,3 +40,31 @@ def check_relpath(path: str, *, hint: str = "the remote repository lists an unsa
     if reason is not None:
         raise UnsafeContentError(f"refusing remote path {path!r}: {reason}", hint)
     return path
+
+
+COMMIT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def is_commit_id(value: object) -> bool:
+    return isinstance(value, str) and COMMIT_ID.fullmatch(value) is not None
+
+
+def check_commit_id(value: object, *, source: str = "the remote") -> str:
+    """``value`` if it is a commit id; ``UnsafeContentError`` otherwise (before it names anything)."""
+    if not is_commit_id(value):
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise UnsafeContentError(f"{source} reported {shown} as a commit id (expected 40 or 64 hex digits)",
+                                 "the server is broken or hostile; nothing was written")
+    return value  # type: ignore[return-value]
+
+
+def check_inside(root: "os.PathLike[str] | str", path: "os.PathLike[str] | str") -> None:
+    """Refuse a final path (symlinks resolved) that is not ``root`` or below it."""
+    from pathlib import Path
+
+    real_root, real = Path(root).resolve(), Path(path).resolve()
+    if real != real_root and real_root not in real.parents:
+        raise UnsafeContentError(f"refusing to write {path}: it resolves outside {root}",
+                                 "the server is broken or hostile; nothing else was written")

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import (
     ENVIRONMENT_ERRNOS, AuthError, CancelledError, ConflictError, HubmgrError, RemoteError, RemoteNotFoundError,
-    VerificationError, local_os_error,
+    UnsafeContentError, UsageError, VerificationError, local_os_error,
 )
 from .. import __version__
-from ..formats.relpath import check_relpath, is_safe_relpath
+from ..formats.relpath import SHA256_HEX, check_commit_id, check_inside, check_relpath, is_commit_id, is_safe_relpath
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget, branch_moved
 
@@ -198,7 +198,7 @@ class HubRemote:
                               revision)
         if not info.sha:
             raise RemoteError(f"the Hub did not report a commit for {self.repo_id}@{revision or 'main'}")
-        return info.sha
+        return check_commit_id(info.sha, source=f"{self.endpoint_display} ({self.repo_id})")
 
     def list_files(self, commit_sha: str) -> list[RemoteFile]:
         from huggingface_hub.hf_api import RepoFile
@@ -289,19 +289,71 @@ class HubRemote:
         Afterwards ``from_pretrained(repo_id)`` (or ``revision=...``) works offline on this host.
         ``revision`` defaults to ``main``; a sha revision writes no ref.
         """
+        from huggingface_hub import constants
+
         progress(ProgressEvent(f"pull:{self.repo_id}", f"filling the HF cache with {self.repo_id}", 0, None,
                                "files"))
+        # Everything the server says becomes a cache path (snapshot dir, blob names, file names):
+        # check it all before the library writes anything. A commit id given as the revision is used
+        # as the snapshot name as is (huggingface_hub >= 1.0), so it must be ours, checked.
+        check_commit_id(commit_sha, source=self.name)
+        ref = revision or "main"
+        if not is_safe_relpath(ref) or not re.fullmatch(r"[\w.\-/]+", ref):
+            raise UsageError(f"revision {ref!r} cannot name an HF cache ref", "pull a branch, tag or commit id")
+        listed = {f.path: f for f in self.list_files(commit_sha)}
+        self._check_cache_names(commit_sha, listed)
         with self._hub_errors("download into the HF cache", commit_sha):
             folder = Path(self._api().snapshot_download(self.repo_id, revision=commit_sha,
                                                         allow_patterns=list(include) if include else None,
                                                         ignore_patterns=list(exclude) if exclude else None))
-        ref = revision or "main"
+        self._verify_snapshot(folder, listed, Path(constants.HF_HUB_CACHE))
         if not _SHA_RE.match(ref):
-            ref_file = folder.parent.parent / "refs" / ref
+            refs = folder.parent.parent / "refs"
+            ref_file = refs / ref
+            check_inside(refs, ref_file)
             ref_file.parent.mkdir(parents=True, exist_ok=True)
             ref_file.write_text(commit_sha)
         progress(ProgressEvent(f"pull:{self.repo_id}", f"cached {self.repo_id}", 1, 1, "files", finished=True))
         return folder
+
+    def _check_cache_names(self, commit_sha: str, listed: dict[str, RemoteFile]) -> None:
+        """Refuse file names, LFS hashes and per-file commit/ETag headers that cannot safely name cache paths."""
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+        hint = "refusing to fill the HF cache from this repository; report it to its owner"
+        for f in listed.values():
+            check_relpath(f.path, hint=hint)
+            if f.sha256 is not None and not SHA256_HEX.fullmatch(f.sha256):
+                raise UnsafeContentError(f"{self.name} lists {f.path!r} with sha256 {f.sha256[:80]!r}", hint)
+        for f in listed.values():  # the library names blobs by the ETag of a HEAD request: check those too
+            url = hf_hub_url(self.repo_id, f.path, revision=commit_sha, endpoint=self.endpoint)
+            meta = self._retrying(f"check {f.path}", lambda: get_hf_file_metadata(url, token=self._token()),
+                                  commit_sha)
+            if not is_commit_id(meta.etag or "") or (meta.commit_hash and meta.commit_hash != commit_sha):
+                raise UnsafeContentError(f"{self.name} answers {f.path!r} with ETag {str(meta.etag)[:80]!r} "
+                                         f"and commit {str(meta.commit_hash)[:80]!r}", hint)
+            if f.sha256 is not None and meta.etag != f.sha256:
+                raise VerificationError(f"{self.name} lists {f.path!r} with sha256 {f.sha256} but serves "
+                                        f"ETag {meta.etag}", hint)
+
+    def _verify_snapshot(self, folder: Path, listed: dict[str, RemoteFile], cache_root: Path) -> None:
+        """Every cached file lies inside the cache and matches the listing (size, LFS sha256)."""
+        from ..formats.hashing import git_blob_sha1, sha256_file
+
+        check_inside(cache_root, folder)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            check_inside(cache_root, path)
+            rel = path.relative_to(folder).as_posix()
+            f = listed.get(rel)
+            real = path.resolve()
+            if f is None or real.stat().st_size != f.size or (
+                    sha256_file(real) != f.sha256 if f.sha256 is not None
+                    else bool(f.git_oid) and git_blob_sha1(real.read_bytes()) != f.git_oid):
+                path.unlink(missing_ok=True)
+                real.unlink(missing_ok=True)  # the blob: nothing unverified stays in the cache
+                raise VerificationError(f"{self.name}: {rel} in the HF cache does not match the listing of "
+                                        f"{folder.name[:12]} (size or sha256)",
+                                        "the server is broken or hostile; the file was removed from the cache")
 
     # --- pushing ----------------------------------------------------------------------------------
     def push(self, request: PushRequest, *, progress: ProgressSink = no_progress,

@@ -7,7 +7,11 @@ Extension point. A fault *kind* is a key of ``KINDS`` naming the phase where it 
   does one of the last two to a seeded random share of the matching requests);
 - ``"body"``: while a file download streams, in ``stream_with_fault`` (``drop`` cuts the
   connection after ``after_bytes``, ``corrupt`` flips bytes);
-- listings: ``add_tree_entry`` makes tree listings and downloads show a file no commit holds.
+- listings: ``add_tree_entry`` makes tree listings and downloads show a file no commit holds
+  (``../evil``, ``/abs/path``);
+- hostile repos: ``report_commit`` makes the server name a fake commit id (``../../escape``, an
+  absolute path) everywhere it reports one, and still serve the real commit under that name;
+  ``lie_about_file`` makes listings and ETags claim another sha256 and/or size for a file.
 
 A new mode adds its kind to ``KINDS`` (plus a helper like ``fail``/``drop``) and its behaviour
 in the hook of its phase; the request handler calls only these hooks.
@@ -21,7 +25,7 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from hubmgr.testing.hub.protocol import CHUNK, HubHTTPError
@@ -68,6 +72,15 @@ class ExtraTreeEntry:
     content: bytes = b"evil\n"
 
 
+@dataclass
+class HostileRepo:
+    """What a hostile server says about ``repo_id``: a fake commit id and false file claims."""
+
+    repo_id: str
+    commit: str | None = None
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> {"sha256": ..., "size": ...}
+
+
 class FaultInjector:
     """``server.faults``: add faults; each matching request consumes one use."""
 
@@ -76,6 +89,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.faults: list[Fault] = []
         self.extra_entries: list[ExtraTreeEntry] = []
+        self.hostile: dict[str, HostileRepo] = {}
 
     def add(self, kind: str, path: str, *, method: str | None = None, times: int | None = 1, status: int = 500,
             after_bytes: int = 0, delay: float = 0.0, retry_after: int | None = None) -> Fault:
@@ -116,10 +130,22 @@ class FaultInjector:
         with self._lock:
             self.extra_entries.append(ExtraTreeEntry(repo_id, path, content))
 
+    def report_commit(self, repo_id: str, fake: str) -> None:
+        """Report ``fake`` as the commit id of every revision of ``repo_id`` (and serve the real one under it)."""
+        with self._lock:
+            self.hostile.setdefault(repo_id, HostileRepo(repo_id)).commit = fake
+
+    def lie_about_file(self, repo_id: str, path: str, *, sha256: str | None = None, size: int | None = None) -> None:
+        """Listings and download headers claim this sha256 / size for ``path`` (the bytes served are the real ones)."""
+        claim = {k: v for k, v in (("sha256", sha256), ("size", size)) if v is not None}
+        with self._lock:
+            self.hostile.setdefault(repo_id, HostileRepo(repo_id)).claims[path] = claim
+
     def clear(self) -> None:
         with self._lock:
             self.faults.clear()
             self.extra_entries.clear()
+            self.hostile.clear()
 
     # --- hooks the request handler calls (the only places a fault acts) -------------------------
     def before_request(self, method: str, path: str) -> None:
@@ -145,6 +171,22 @@ class FaultInjector:
     def body_fault(self, method: str, path: str) -> Fault | None:
         """The body-phase fault (``drop``/``corrupt``) for this download, if any; counts one use."""
         return self.take(tuple(k for k, phase in KINDS.items() if phase == "body"), method, path)
+
+    def shown_commit(self, repo_id: str, real: str) -> str:
+        """The commit id the server reports for ``real`` (a hostile repo's fake one)."""
+        hostile = self.hostile.get(repo_id)
+        return hostile.commit if hostile is not None and hostile.commit else real
+
+    def real_revision(self, repo_id: str, rev: str | None) -> str | None:
+        """A request naming the fake commit id gets the real head: the lie is served consistently."""
+        hostile = self.hostile.get(repo_id)
+        return "main" if hostile is not None and hostile.commit and rev == hostile.commit else rev
+
+    def claimed(self, repo_id: str, path: str, sha256: str, size: int) -> tuple[str, int]:
+        """(sha256, size) the server claims for ``path``."""
+        hostile = self.hostile.get(repo_id)
+        claim = hostile.claims.get(path, {}) if hostile is not None else {}
+        return claim.get("sha256", sha256), claim.get("size", size)
 
     def extra_entries_for(self, repo_id: str) -> list[ExtraTreeEntry]:
         with self._lock:

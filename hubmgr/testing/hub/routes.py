@@ -165,7 +165,8 @@ class HubRequestHandler(TransferRoutes):
 
     def _repo_info(self, repo_type: str, ns: str, name: str, rev: str | None) -> None:
         repo = self._repo(repo_type, ns, name)
-        sha = self.server.storage.resolve(repo, rev)
+        faults = self.server.faults
+        sha = self.server.storage.resolve(repo, faults.real_revision(repo.repo_id, rev))
         commit = self.server.storage.commit(sha)
         blobs = (self._query.get("blobs") or ["false"])[0].lower() in ("true", "1")
         siblings = []
@@ -174,9 +175,11 @@ class HubRequestHandler(TransferRoutes):
             if blobs:
                 sib.update(size=e["size"], blobId=e["git_oid"])
                 if e["lfs"]:
-                    sib["lfs"] = {"size": e["size"], "sha256": e["sha256"], "pointerSize": e["pointer_size"]}
+                    claimed_sha, claimed_size = faults.claimed(repo.repo_id, path, e["sha256"], e["size"])
+                    sib["lfs"] = {"size": claimed_size, "sha256": claimed_sha, "pointerSize": e["pointer_size"]}
             siblings.append(sib)
-        self._json({"_id": repo.internal_id, "id": repo.repo_id, "author": ns, "sha": sha,
+        self._json({"_id": repo.internal_id, "id": repo.repo_id, "author": ns,
+                    "sha": faults.shown_commit(repo.repo_id, sha),
                     "lastModified": commit["date"], "createdAt": repo.created, "private": repo.private,
                     "gated": "auto" if repo.gated else False, "disabled": False, "downloads": 0, "likes": 0,
                     "tags": [], "siblings": siblings,
@@ -186,7 +189,8 @@ class HubRequestHandler(TransferRoutes):
         repo = self._repo(repo_type, ns, name)
         with self.server.storage.lock:
             data: dict[str, Any] = {
-                "branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": c}
+                "branches": [{"name": b, "ref": f"refs/heads/{b}",
+                              "targetCommit": self.server.faults.shown_commit(repo.repo_id, c)}
                              for b, c in sorted(repo.branches.items())],
                 "converts": [],
                 "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": c} for t, c in sorted(repo.tags.items())],
@@ -250,11 +254,11 @@ class HubRequestHandler(TransferRoutes):
 
     def _commits(self, repo_type: str, ns: str, name: str, rev: str) -> None:
         repo = self._repo(repo_type, ns, name)
-        sha = self.server.storage.resolve(repo, rev)
+        sha = self.server.storage.resolve(repo, self.server.faults.real_revision(repo.repo_id, rev))
         formatted = any("formatted" in v for k, vs in self._query.items() if k.startswith("expand") for v in vs)
         items = []
         for c in self.server.storage.history(sha):
-            item = {"id": c["id"], "title": c["title"], "message": c["message"],
+            item = {"id": self.server.faults.shown_commit(repo.repo_id, c["id"]), "title": c["title"], "message": c["message"],
                     "authors": [{"user": c["author"], "avatar": ""}], "date": c["date"]}
             if formatted:
                 item["formatted"] = {"title": c["title"], "message": c["message"]}
@@ -266,9 +270,10 @@ class HubRequestHandler(TransferRoutes):
         files = self.server.storage.commit(sha)["files"]
         entries: dict[str, dict] = {}
         for path, e in files.items():
-            entry: dict[str, Any] = {"type": "file", "oid": e["git_oid"], "size": e["size"], "path": path}
+            claimed_sha, claimed_size = self.server.faults.claimed(repo.repo_id, path, e["sha256"], e["size"])
+            entry: dict[str, Any] = {"type": "file", "oid": e["git_oid"], "size": claimed_size, "path": path}
             if e["lfs"]:
-                entry["lfs"] = {"oid": e["sha256"], "size": e["size"], "pointerSize": e["pointer_size"]}
+                entry["lfs"] = {"oid": claimed_sha, "size": claimed_size, "pointerSize": e["pointer_size"]}
             if expand:
                 last = self._last_commit(sha, path)
                 entry["lastCommit"] = {"id": last["id"], "title": last["title"], "date": last["date"]}
@@ -294,7 +299,7 @@ class HubRequestHandler(TransferRoutes):
 
     def _tree(self, repo_type: str, ns: str, name: str, rev: str, path: str) -> None:
         repo = self._repo(repo_type, ns, name)
-        sha = self.server.storage.resolve(repo, rev)
+        sha = self.server.storage.resolve(repo, self.server.faults.real_revision(repo.repo_id, rev))
         expand = (self._query.get("expand") or ["false"])[0].lower() == "true"
         recursive = (self._query.get("recursive") or ["false"])[0].lower() == "true"
         entries = self._entries(repo, sha, expand)
@@ -316,6 +321,6 @@ class HubRequestHandler(TransferRoutes):
             form = parse_qs(raw, keep_blank_values=True)
             paths, expand = form.get("paths", []), (form.get("expand") or ["false"])[0].lower() == "true"
         repo = self._repo(repo_type, ns, name)
-        sha = self.server.storage.resolve(repo, rev)
+        sha = self.server.storage.resolve(repo, self.server.faults.real_revision(repo.repo_id, rev))
         entries = self._entries(repo, sha, expand)
         self._json([entries[p.strip("/")] for p in paths if p.strip("/") in entries])

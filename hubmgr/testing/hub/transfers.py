@@ -255,10 +255,10 @@ class TransferRoutes(HandlerBase):
     # --- downloads --------------------------------------------------------------------------------
     def _resolve(self, repo_type: str, ns: str, name: str, rev: str, path: str) -> None:
         repo = self._repo(repo_type, ns, name, content=True)
-        storage = self.server.storage
-        sha = storage.resolve(repo, rev)
+        storage, faults = self.server.storage, self.server.faults
+        sha = storage.resolve(repo, faults.real_revision(repo.repo_id, rev))
         entry = storage.commit(sha)["files"].get(path)
-        extra = self.server.faults.extra_entry(repo.repo_id, path)
+        extra = faults.extra_entry(repo.repo_id, path)
         if entry is None and extra is None:
             raise HubHTTPError(404, f"Entry not found: {path}", "EntryNotFound", {"X-Repo-Commit": sha})
         if extra is not None:
@@ -267,9 +267,11 @@ class TransferRoutes(HandlerBase):
         else:
             blob, size, lfs = storage.blob_path(entry["sha256"]), entry["size"], entry["lfs"]
             etag = entry["sha256"] if lfs else entry["git_oid"]
-        headers = {"X-Repo-Commit": sha, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
+        claimed_etag, claimed_size = faults.claimed(repo.repo_id, path, etag, size) if lfs else (etag, size)
+        headers = {"X-Repo-Commit": faults.shown_commit(repo.repo_id, sha), "ETag": f'"{claimed_etag}"',
+                   "Accept-Ranges": "bytes"}
         if lfs:
-            headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(size)})
+            headers.update({"X-Linked-Etag": f'"{claimed_etag}"', "X-Linked-Size": str(claimed_size)})
         start, end, status = 0, size - 1, 200
         rng = self.headers.get("Range")
         if rng and self.command == "GET":
