@@ -62,7 +62,7 @@ def build_demo_workspace(root: Path, *, force: bool = False, progress: ProgressS
     import torch
     from transformers.utils import logging as hf_logging
 
-    from .testing.tiny_models import addition_examples, make_tiny_gpt2, save_hf_dir, train_causal_lm
+    from .tiny_model import addition_examples, make_tiny_gpt2, save_hf_dir, train_causal_lm
 
     hf_logging.set_verbosity_error()  # library chatter would drown the demo's own summary
     root = Path(root).resolve()

@@ -1,4 +1,5 @@
-"""Test support that users' CI can reuse too: tiny models and (later) the Hub test server.
+"""Test support that users' CI can reuse too: the Hub test server (``hub/``), tiny models, checkpoint
+and pickle factories, a CLI runner.
 
-Nothing here is imported by the core at run time except the demo.
+The product never imports this package (tests/unit/test_core_imports.py checks it).
 """
