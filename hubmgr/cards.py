@@ -532,12 +532,13 @@ class _ComposedCard:
 
 def _compose_card(directory: Path, tpl: CardTemplate, *, catalog: "Catalog | None", base_model: str | None,
                   dataset: str | None, license: str | None, language: str | None,
-                  cancel: CancelToken | None = None, repo_id: str | None = None, files: Any = None) -> _ComposedCard:
+                  cancel: CancelToken | None = None, repo_id: str | None = None, files: Any = None,
+                  card_file: Path | None = None) -> _ComposedCard:
     """The card text ``write_card`` would write: rendered, then merged into the existing README.md."""
     ctx = card_context(directory, catalog=catalog, base_model=base_model, dataset=dataset, license_id=license,
                        language=language, cancel=cancel, repo_id=repo_id, files=files)
     body = render_template(tpl, ctx)
-    card_file = directory / CARD_FILE
+    card_file = card_file or directory / CARD_FILE
     old_text = card_file.read_text(encoding="utf-8") if card_file.exists() else None
     old_meta, old_body = split_card(old_text) if old_text is not None else ({}, None)
     ours = card_metadata(ctx)
@@ -561,8 +562,11 @@ def render_card(path: str | Path, *, template: str | None = None, catalog: "Cata
 def write_card(path: str | Path, *, template: str | None = None, base_model: str | None = None,
                dataset: str | None = None, license: str | None = None, language: str | None = None,
                catalog: "Catalog | None" = None, progress: ProgressSink = no_progress,
-               cancel: CancelToken | None = None, repo_id: str | None = None, files: Any = None) -> CardResult:
+               cancel: CancelToken | None = None, repo_id: str | None = None, files: Any = None,
+               out: str | Path | None = None) -> CardResult:
     """Render the card of the model in ``path``, merge it into ``path/README.md``, validate, write atomically.
+
+    ``out``: write the card there instead (a push stages it: the user's folder is never written).
 
     For a push: ``repo_id`` is the target (card title, model-index name, how-to-use snippet) and
     ``files`` exactly the files pushed (relative paths under ``path`` or a push plan's file items)."""
@@ -583,11 +587,12 @@ def write_card(path: str | Path, *, template: str | None = None, base_model: str
         import_training_metrics(directory, catalog=catalog, cancel=cancel)  # de-duplicated: cheap to repeat
     check_cancel(cancel)
     progress(ProgressEvent("card", "rendering", 1, 3, unit="steps"))
+    card_file = Path(out) if out is not None else directory / CARD_FILE
     card = _compose_card(directory, tpl, catalog=catalog, base_model=base_model, dataset=dataset,
-                         license=license, language=language, cancel=cancel, repo_id=repo_id, files=files)
+                         license=license, language=language, cancel=cancel, repo_id=repo_id, files=files,
+                         card_file=card_file)
     ctx, metadata, ours, sections, text, old_text = (card.ctx, card.metadata, card.ours, card.sections, card.text,
                                                       card.old_text)
-    card_file = directory / CARD_FILE
 
     progress(ProgressEvent("card", "validating", 2, 3, unit="steps"))
     expected = ctx["card_evals"] if ours["model-index"] else None

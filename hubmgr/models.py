@@ -269,11 +269,24 @@ class PlanFile(JsonMixin):
     size: int
     sha256: str | None
     reason: str  # new | changed | unchanged | deleted
+    origin: str | None = None  # where it comes from when not the same path of the folder (generated, checkpoint-N/..)
+
+
+@dataclass(frozen=True)
+class LeftOut(JsonMixin):
+    """A local file (or group, e.g. ``checkpoint-1/, checkpoint-2/``) a push does not send, and why."""
+
+    path: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class PushPlan(JsonMixin):
-    """What ``hubmgr push`` would do (``--dry-run`` prints it)."""
+    """What ``hubmgr push`` does (``--dry-run`` prints it; the real run executes this very plan).
+
+    ``upload + skip`` is exactly what the remote holds afterwards among the pushed files (a card's
+    Files table lists them); ``left_out`` is what the folder holds but the push does not send.
+    """
 
     path: str  # the folder pushed
     target: str  # as displayed, e.g. local:demo@main
@@ -288,10 +301,19 @@ class PushPlan(JsonMixin):
     bytes_skipped: int
     warnings: tuple[str, ...] = ()
     kept_remote: tuple[PlanFile, ...] = ()  # remote files not in the folder that the push leaves as they are
+    source: str | None = None  # the dir the model comes from (a checkpoint-N dir with --checkpoint)
+    checkpoint: str | None = None  # --checkpoint: the checkpoint dir picked
+    checkpoint_reason: str | None = None  # why that one (metric, value, how the metric was chosen)
+    left_out: tuple[LeftOut, ...] = ()
 
     @property
     def changes(self) -> bool:
         return bool(self.upload or self.delete)
+
+    @property
+    def files(self) -> tuple[PlanFile, ...]:
+        """Every file the remote holds from this push (uploaded or already there), by path."""
+        return tuple(sorted((*self.upload, *self.skip), key=lambda f: f.path))
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,16 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from . import deploy
 from .errors import (CancelledError, DiskSpaceError, IncompleteReleaseError, NotFoundError, RemoteNotFoundError,
                      UnsafeContentError, UsageError, local_os_error)
-from .formats.hashing import git_blob_sha1, sha256_cached
+from .formats.hashing import git_blob_sha1
 from .formats.layout import PICKLE_SUFFIXES, is_pickle_name
 from .formats.relpath import check_commit_id
 from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
-from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from .progress import CancelToken, ProgressSink, check_cancel, no_progress
 from .remotes import KIND_HUB, PushRequest, RemoteFile, RemoteTarget, open_remote, parse_target
 
 if TYPE_CHECKING:
@@ -148,37 +148,33 @@ def _same_content(path: Path, sha256: str, rf: RemoteFile, size: int) -> bool:
 # --- push --------------------------------------------------------------------------
 
 
-def plan_push(
-    path: str | os.PathLike[str],
-    target: RemoteTarget | str,
-    *,
-    include: tuple[str, ...] | list[str] = (),
-    exclude: tuple[str, ...] | list[str] = (),
-    delete: tuple[str, ...] | list[str] = (),
-    mirror: bool = False,
-    allow_pickle: bool = False,
-    revision: str | None = None,
-    catalog: "Catalog | None" = None,
-    remote: "Remote | None" = None,
-    progress: ProgressSink = no_progress,
-    cancel: CancelToken | None = None,
-) -> PushPlan:
-    """Compare ``path`` with the remote revision; refuse pickles and secrets. Changes nothing."""
-    folder = Path(path).expanduser()
+def _refuse_unsafe(allow_pickle: bool) -> "Callable[[dict[str, Path]], None]":
+    def check(files: dict[str, Path]) -> None:
+        check_pickles(files, allow_pickle=allow_pickle)
+        secrets = find_secrets(files)
+        if secrets:
+            raise UnsafeContentError("refusing to push files that look like secrets: " + "; ".join(secrets),
+                                     "remove them or leave them out with --exclude PATTERN")
+    return check
+
+
+def _stage(folder: Path, t: RemoteTarget, *, checkpoint, best_by, include, exclude, allow_pickle, convert,
+           record, catalog, progress, cancel):
+    from .push_source import stage
+
     if not folder.is_dir():
         raise NotFoundError(f"{folder} is not a directory", "push a model folder (config, weights, tokenizer)")
-    include, exclude = tuple(include), tuple(exclude)
-    t, remote = _open(target, remote)
-    branch = _branch(t, revision)
-    files, warnings = local_files(folder, include=include, exclude=exclude)
-    if not files:
-        raise UsageError(f"nothing to push in {folder}", "check the folder and your --include/--exclude patterns")
-    check_pickles(files, allow_pickle=allow_pickle)
-    secrets = find_secrets(files)
-    if secrets:
-        raise UnsafeContentError("refusing to push files that look like secrets: " + "; ".join(secrets),
-                         "remove them or leave them out with --exclude PATTERN")
+    if (folder / "README.md").is_file() and checkpoint is None:
+        _check_existing_card(folder)
+    return stage(folder, repo_id=t.location if t.kind == KIND_HUB else None,  # a Hub id loads with from_pretrained
+                 checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude, convert=convert,
+                 check=_refuse_unsafe(allow_pickle), record_conversion=record, catalog=catalog,
+                 progress=progress, cancel=cancel)
 
+
+def _plan(staged, t: RemoteTarget, remote: "Remote", branch: str | None, *, include, exclude, delete, mirror,
+          cancel) -> PushPlan:
+    """Compare the staged files with the remote revision; changes nothing."""
     base_commit = None
     remote_files: dict[str, RemoteFile] = {}
     try:
@@ -186,33 +182,53 @@ def plan_push(
         remote_files = {f.path: f for f in remote.list_files(base_commit)}
     except RemoteNotFoundError:
         pass  # a new repository or branch: everything is new
-
     upload, skip = [], []
-    total = sum(p.stat().st_size for p in files.values())
-    done = 0
-    for rel, file in sorted(files.items()):
+    for rel, file in sorted(staged.files.items()):
         check_cancel(cancel)
-        size = file.stat().st_size
-        progress(ProgressEvent("push:hash", f"hashing {rel}", done, total))
-        sha = sha256_cached(file, catalog)
-        done += size
+        size, sha = staged.hashes[rel]
         rf = remote_files.get(rel)
+        origin = staged.origins.get(rel)
         if rf is not None and _same_content(file, sha, rf, size):
-            skip.append(PlanFile(rel, size, sha, "unchanged"))
+            skip.append(PlanFile(rel, size, sha, "unchanged", origin))
         else:
-            upload.append(PlanFile(rel, size, sha, "changed" if rf is not None else "new"))
-    progress(ProgressEvent("push:hash", "hashed", done, total, finished=True))
-    doomed = remote_deletions(remote_files.values(), files, include=include, exclude=exclude,
+            upload.append(PlanFile(rel, size, sha, "changed" if rf is not None else "new", origin))
+    doomed = remote_deletions(remote_files.values(), staged.files, include=include, exclude=exclude,
                               delete=tuple(delete), mirror=mirror)
     gone = {f.path for f in doomed}
     kept_remote = tuple(PlanFile(rf.path, rf.size, rf.sha256, "kept") for path, rf in sorted(remote_files.items())
-                        if path not in files and path not in gone)
+                        if path not in staged.files and path not in gone)
     return PushPlan(
-        path=str(folder.resolve()), target=RemoteTarget(t.kind, t.location, branch).display, remote=remote.name,
+        path=str(staged.folder), target=RemoteTarget(t.kind, t.location, branch).display, remote=remote.name,
         kind=t.kind, revision=branch, base_commit=base_commit, upload=tuple(upload), skip=tuple(skip),
         delete=doomed, bytes_to_upload=sum(f.size for f in upload),
-        bytes_skipped=sum(f.size for f in skip), warnings=tuple(warnings), kept_remote=kept_remote,
+        bytes_skipped=sum(f.size for f in skip), warnings=tuple(staged.warnings), kept_remote=kept_remote,
+        source=str(staged.source), checkpoint=str(staged.checkpoint) if staged.checkpoint else None,
+        checkpoint_reason=staged.checkpoint_reason, left_out=tuple(staged.left_out),
     )
+
+
+def plan_push(
+    path: str | os.PathLike[str],
+    target: RemoteTarget | str,
+    *,
+    checkpoint: str | None = None,
+    best_by: str | None = None,
+    include: tuple[str, ...] | list[str] = (),
+    exclude: tuple[str, ...] | list[str] = (),
+    delete: tuple[str, ...] | list[str] = (),
+    mirror: bool = False,
+    allow_pickle: bool = False,
+    convert: bool = False,
+    revision: str | None = None,
+    catalog: "Catalog | None" = None,
+    remote: "Remote | None" = None,
+    progress: ProgressSink = no_progress,
+    cancel: CancelToken | None = None,
+) -> PushPlan:
+    """What ``push`` with the same options does (it runs this very staging and comparison). Changes nothing."""
+    return push(path, target, checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude,
+                delete=delete, mirror=mirror, allow_pickle=allow_pickle, convert=convert, revision=revision,
+                dry_run=True, sign="", catalog=catalog, remote=remote, progress=progress, cancel=cancel).plan
 
 
 def remote_deletions(remote_files: Iterable[RemoteFile], pushed: Iterable[str], *, include: tuple[str, ...] = (),
@@ -253,33 +269,12 @@ def _check_existing_card(folder: Path) -> None:
     hub_card.check_license(meta.get("license"))
 
 
-def _convert_into_staging(folder: Path, *, catalog, progress, cancel
-                          ) -> tuple[Path, tuple[str, ...], Path | None]:
-    """``--convert``: a staging copy of ``folder`` with its pickles converted to safetensors."""
-    from .convert import convert_checkpoint
-
-    files, _ = local_files(folder)
-    pickles = sorted(rel for rel in files if is_pickle_name(rel))
-    if not pickles:
-        return folder, (), None
-    from . import paths
-
-    root = paths.data_dir() / "staging"
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="push-", dir=root))
-    try:
-        result = convert_checkpoint(folder, out=tmp / folder.name, catalog=catalog, progress=progress, cancel=cancel)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    out = Path(result.output)
-    return (out if out.is_dir() else tmp / folder.name), tuple(pickles), tmp
-
-
 def push(
     path: str | os.PathLike[str],
     target: RemoteTarget | str,
     *,
+    checkpoint: str | None = None,
+    best_by: str | None = None,
     revision: str | None = None,
     tag: str | None = None,
     private: bool = False,
@@ -301,44 +296,32 @@ def push(
     progress: ProgressSink = no_progress,
     cancel: CancelToken | None = None,
 ) -> PushResult:
-    """Push a model folder to a remote; only what changed is sent; an unchanged model makes no commit.
+    """Push a model folder, a Trainer run (as ``Trainer.push_to_hub`` would) or one of its checkpoints.
 
+    Only what changed is sent; an unchanged model makes no commit; nothing remote is deleted unless
+    ``delete`` patterns or ``mirror`` ask. ``checkpoint``: best|last|N of a Trainer run (``best_by``:
+    the metric). ``dry_run`` stops after the plan: the same staging (card, training_args.json,
+    conversion, signature) and comparison run either way, so the plan is what runs.
     ``sign``: a private key (PEM); a ``model.sig`` over every file of the resulting release is pushed
     in the same commit (the config's ``[sign] key`` when None; ``False``-y empty string: never).
     """
     folder = Path(path).expanduser().resolve()
-    if not folder.is_dir():
-        raise NotFoundError(f"{folder} is not a directory", "push a model folder (config, weights, tokenizer)")
+    include, exclude = tuple(include), tuple(exclude)
     t, remote = _open(target, remote, token)
-    warnings: list[str] = []
-    card_written = False
-    converted: tuple[str, ...] = ()
-    source = folder
-    staging_root = None
+    branch = _branch(t, revision)
     sign_key = _signing_key(sign)
-    scratch = None
-    signed = None
-    try:
-        if convert and not dry_run:
-            source, converted, staging_root = _convert_into_staging(folder, catalog=catalog, progress=progress,
-                                                                    cancel=cancel)
-        elif convert:
-            warnings.append("--dry-run: pickles would be converted to safetensors first")
-        if not (source / "README.md").exists():
-            if dry_run:
-                warnings.append("README.md is missing: a model card would be written first")
-            else:
-                card_written = _write_card(source, catalog=catalog, progress=progress, cancel=cancel, warnings=warnings)
-        else:
-            _check_existing_card(source)
-        if sign_key is not None:  # hubmgr writes model.sig itself; a stale one in the folder is not pushed
-            from .trust import SIGNATURE_NAME
+    if sign_key is not None:  # hubmgr writes model.sig itself; a stale one in the folder is not pushed
+        from .trust import SIGNATURE_NAME
 
-            exclude = (*tuple(exclude), SIGNATURE_NAME)
-        plan = plan_push(source, t, include=include, exclude=exclude, delete=delete, mirror=mirror,
-                         allow_pickle=allow_pickle or dry_run and convert,
-                         revision=revision, catalog=catalog, remote=remote, progress=progress, cancel=cancel)
-        warnings.extend(plan.warnings)
+        exclude = (*exclude, SIGNATURE_NAME)
+    staged = _stage(folder, t, checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude,
+                    allow_pickle=allow_pickle, convert=convert, record=not dry_run, catalog=catalog,
+                    progress=progress, cancel=cancel)
+    scratch = None
+    try:
+        plan = _plan(staged, t, remote, branch, include=include, exclude=exclude, delete=delete, mirror=mirror,
+                     cancel=cancel)
+        signed = None
         if sign_key is not None:
             from . import paths
             from .push_signing import sign_plan
@@ -347,18 +330,19 @@ def push(
             scratch = Path(tempfile.mkdtemp(prefix="sign-", dir=paths.data_dir() / "staging"))
             signed = sign_plan(plan, remote=remote, private_key=sign_key, scratch=scratch, model_name=t.location)
             plan = signed.plan
-        signer = signed.signer if signed else None
+        done = dict(card=staged.card_written, converted=staged.converted, warnings=list(plan.warnings),
+                    signer=signed.signer if signed else None)
         if dry_run:
             return _result(folder, t, remote, plan, tag, commit=plan.base_commit, url=None, created=False, sent=0,
-                           dry_run=True, card=False, converted=converted, warnings=warnings, signer=signer)
+                           dry_run=True, **done)
         check_cancel(cancel)
         if not plan.changes and not tag and plan.base_commit is not None:
             outcome = None
         else:
             request = PushRequest(
-                folder=str(source), upload=tuple(f.path for f in plan.upload), delete=tuple(f.path for f in plan.delete),
-                keep=tuple(f.path for f in plan.skip), revision=plan.revision,
-                sources=signed.sources if signed else (),
+                folder=str(staged.folder), upload=tuple(f.path for f in plan.upload),
+                delete=tuple(f.path for f in plan.delete), keep=tuple(f.path for f in plan.skip),
+                revision=plan.revision, sources=signed.sources if signed else (),
                 hashes=tuple((f.path, f.sha256) for f in plan.upload if f.sha256),
                 message=message or _default_message(plan), description=description, tag=tag, private=private,
                 create_pr=create_pr, force=force, base_commit=plan.base_commit, check_base=True,
@@ -368,44 +352,32 @@ def push(
         created = bool(outcome and outcome.created_commit)
         result = _result(folder, t, remote, plan, tag, commit=commit, url=outcome.commit_url if outcome else None,
                          created=created, sent=outcome.bytes_sent if outcome else 0, dry_run=False,
-                         card=card_written, converted=converted, warnings=warnings,
-                         pr_url=outcome.pr_url if outcome else None, signer=signer)
+                         pr_url=outcome.pr_url if outcome else None, **done)
         if catalog is not None and commit:
             try:
-                _record_push(catalog, folder, remote, t, plan, tag, commit, result, created, converted)
+                _record_push(catalog, staged.source, remote, t, plan, tag, commit, result, created, staged.converted)
             except KeyboardInterrupt:  # the commit exists: say so rather than a bare "interrupted"
                 raise CancelledError(f"interrupted after commit {commit} was pushed to {plan.target} (it is "
                                      "there; not recorded in the catalog)", "nothing to redo") from None
         return result
     finally:
-        if staging_root is not None:
-            shutil.rmtree(staging_root, ignore_errors=True)
+        staged.cleanup()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _record_push(catalog: "Catalog", folder: Path, remote: "Remote", t: RemoteTarget, plan: PushPlan,
+def _record_push(catalog: "Catalog", source: Path, remote: "Remote", t: RemoteTarget, plan: PushPlan,
                  tag: str | None, commit: str, result: PushResult, created: bool, converted) -> None:
+    """Recorded under the dir the model came from (the checkpoint-N dir with --checkpoint: gc keeps it)."""
     catalog.record_push(
-        checkpoint_path=str(folder), remote=remote.name, repo=t.location, revision=plan.revision, tag=tag,
+        checkpoint_path=str(source), remote=remote.name, repo=t.location, revision=plan.revision, tag=tag,
         commit_sha=commit, url=result.commit_url,
         details={"created_commit": created, "files_uploaded": len(result.files_uploaded),
                  "files_skipped": len(result.files_skipped), "bytes_sent": result.bytes_sent,
                  "converted": list(converted),
                  # what the remote now holds, so "behind" can be told exactly later
-                 "files": [{"path": f.path, "sha256": f.sha256} for f in (*plan.upload, *plan.skip)]},
+                 "files": [{"path": f.path, "sha256": f.sha256} for f in plan.files]},
     )
-
-
-def _write_card(folder: Path, *, catalog, progress, cancel, warnings: list[str]) -> bool:
-    try:
-        from .cards import write_card
-    except ImportError:
-        warnings.append("README.md is missing and model cards are not available: pushing without a card")
-        return False
-    result = write_card(folder, catalog=catalog, progress=progress, cancel=cancel)  # raises on invalid metadata
-    warnings.extend(result.warnings)
-    return True
 
 
 def _default_message(plan: PushPlan) -> str:

@@ -34,6 +34,11 @@ def _quiet_option(what: str):
 @cli.command("push")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("target")
+@click.option("--checkpoint", default=None, metavar="best|last|N",
+              help="Trainer run: push this checkpoint-N's weights, config and tokenizer as the model.")
+@click.option("--best-by", default=None, metavar="METRIC",
+              help="Metric for --checkpoint best (default: the run's metric_for_best_model, else the stored "
+                   "eval score, else eval_loss).")
 @click.option("--revision", default=None, metavar="BRANCH", help="Branch to push to (default: the remote's default).")
 @click.option("--tag", default=None, help="Also tag the pushed commit (refused if it exists, unless --force).")
 @click.option("--private", is_flag=True, help="Create the repo private (Hub).")
@@ -58,16 +63,22 @@ def _quiet_option(what: str):
 @_quiet_option("print only the commit sha")
 @click.option("--json", "json_mode", is_flag=True, help=output.json_option_help)
 @pass_ctx
-def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag: str | None, private: bool,
+def push_cmd(ctx: CliContext, path: Path, target: str, checkpoint: str | None, best_by: str | None,
+             revision: str | None, tag: str | None, private: bool,
              message: str | None, description: str | None, create_pr: bool, include: tuple[str, ...],
              exclude: tuple[str, ...], delete: tuple[str, ...], mirror: bool, allow_pickle: bool, convert: bool,
              dry_run: bool, force: bool, sign: Path | None, token: str | None, quiet: bool, json_mode: bool) -> None:
     """Push the model folder PATH to TARGET; only files that changed are sent.
 
     An unchanged model makes no commit. Pickled weights and files that look like
-    secrets are refused. A missing README.md model card is written first.
-    Nothing on the remote is deleted unless you ask: --delete PATTERN or --mirror.
-    Git remotes store weights (and any file over 10 MB) with Git LFS.
+    secrets are refused. A missing README.md model card is generated for the push
+    (never written into PATH). Nothing on the remote is deleted unless you ask:
+    --delete PATTERN or --mirror. Git remotes store weights with Git LFS.
+
+    A Trainer output dir is pushed like Trainer.push_to_hub: the final model at
+    the top level, no checkpoint-*/ dirs, no _* files, no optimizer/scheduler/rng
+    state; training_args.bin is read statically into training_args.json.
+    --dry-run runs the same staging and prints exactly what the push will do.
 
     \b
     Examples:
@@ -80,11 +91,16 @@ def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag
       hubmgr push runs/gpt2-final local:gpt2 --delete '*.bin' --dry-run  # lists deletions
       hubmgr push runs/gpt2-final local:gpt2 --mirror     # remote = folder
       hubmgr push runs/gpt2-final alice/gpt2-add --sign ~/.config/hubmgr/keys/hubmgr.key
+      hubmgr push run-5000 alice/adder                    # a Trainer output dir
+      hubmgr push run-5000 alice/adder --checkpoint best --dry-run
+      hubmgr push run-5000 local:adder --checkpoint 4000
+      hubmgr push run-5000 local:adder --checkpoint best --best-by eval_accuracy
     """
     from ..sync import push
 
     with output.progress_bars(not (json_mode or quiet)) as progress:
-        result = push(path, target, revision=revision, tag=tag, private=private, message=message,
+        result = push(path, target, checkpoint=checkpoint, best_by=best_by, revision=revision, tag=tag,
+                      private=private, message=message,
                       description=description, create_pr=create_pr, include=include, exclude=exclude,
                       delete=delete, mirror=mirror,
                       allow_pickle=allow_pickle, convert=convert, dry_run=dry_run, force=force, token=token,
@@ -99,17 +115,27 @@ def push_cmd(ctx: CliContext, path: Path, target: str, revision: str | None, tag
 push_cmd.help = inspect.cleandoc(push_cmd.help or "") + "\n\n" + _TARGETS_HELP
 
 
+def _origin(f) -> str:  # noqa: ANN001 - PlanFile
+    return f"  <- {output.safe(f.origin)}" if f.origin else ""
+
+
 def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
     plan = result.plan
+    if plan.checkpoint:
+        console.print(f"checkpoint: [bold]{Path(plan.checkpoint).name}[/] ({plan.checkpoint_reason})")
     if result.dry_run:
         console.print(f"[bold]dry run[/]: {result.path} -> {plan.target}"
                       + (f" (base {plan.base_commit[:12]})" if plan.base_commit else " (new)"))
         for f in plan.upload:
-            console.print(f"  [green]upload[/] {output.safe(f.path)}  {output.human_size(f.size)}  ({f.reason})")
+            console.print(f"  [green]upload[/] {output.safe(f.path)}  {output.human_size(f.size)}  ({f.reason})"
+                          + _origin(f))
         for f in plan.skip:
-            console.print(f"  [dim]skip[/]   {output.safe(f.path)}  {output.human_size(f.size)}  (unchanged)")
+            console.print(f"  [dim]skip[/]   {output.safe(f.path)}  {output.human_size(f.size)}  (unchanged)"
+                          + _origin(f))
         for f in plan.delete:
             console.print(f"  [red]delete[/] {output.safe(f.path)}")
+        for item in plan.left_out:
+            console.print(f"  [dim]leave out[/] {output.safe(item.path)}  ({item.reason})")
         console.print(f"would upload {len(plan.upload)} files ({output.human_size(plan.bytes_to_upload)}), "
                       f"skip {len(plan.skip)}, delete {len(plan.delete)}; nothing was changed")
     else:
@@ -127,7 +153,9 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
         if result.signed_by:
             console.print(f"  signed by key {result.signed_by} (model.sig)")
         if result.card_written:
-            console.print("  wrote README.md (model card)")
+            console.print("  generated README.md (model card) for the push")
+        for item in plan.left_out:
+            console.print(f"  [dim]left out[/] {output.safe(item.path)}  ({item.reason})")
         if result.converted:
             console.print(f"  converted to safetensors: {', '.join(result.converted)}")
         if result.commit_url:

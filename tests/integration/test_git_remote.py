@@ -63,9 +63,10 @@ def test_round_trip_of_a_tiny_gpt2_through_the_local_registry(tiny_gpt2_dir: Pat
     shutil.copytree(tiny_gpt2_dir, folder)
     catalog = Catalog(tmp_path / "catalog.db")
     pushed = sync.push(folder, "local:tiny-gpt2", catalog=catalog, message="first model")
-    assert pushed.created_commit and pushed.card_written and (folder / "README.md").exists()
+    assert pushed.created_commit and pushed.card_written and not (folder / "README.md").exists()
     bare = _registry(tmp_path) / "tiny-gpt2.git"
     assert bare.is_dir()
+    assert _show(bare, f"{pushed.commit_sha}:README.md").startswith(b"---")  # the card went to the remote only
     # weights are stored with Git LFS: git holds a pointer, the LFS store holds the bytes
     pointer = _show(bare, f"{pushed.commit_sha}:model.safetensors")
     assert pointer.startswith(b"version https://git-lfs.github.com/spec/v1")

@@ -22,7 +22,7 @@ WEIGHTS = r"/resolve/.*model\.safetensors"
 
 @pytest.fixture
 def model_dir(tiny_gpt2_dir: Path, tmp_path: Path) -> Path:
-    """A writable copy of the tiny GPT-2 (push writes README.md into it)."""
+    """A writable copy of the tiny GPT-2 (without a README.md: push generates the card in staging)."""
     return Path(shutil.copytree(tiny_gpt2_dir, tmp_path / "tiny-gpt2"))
 
 
@@ -63,7 +63,9 @@ def test_push_pull_round_trip_loads_and_generates_and_repush_is_noop(
     deployed = _files(current)
     lock = deployed.pop("hubmgr.lock.json")
     deployed.pop(".gitattributes")  # the Hub's own initial file
-    assert deployed == _files(model_dir)  # byte-identical, card included
+    card = deployed.pop("README.md")  # generated for the push, never written into the user's folder
+    assert b"# alice/tiny-gpt2" in card and not (model_dir / "README.md").exists()
+    assert deployed == _files(model_dir)  # byte-identical
     assert pushed["commit_sha"].encode() in lock
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -89,7 +91,8 @@ def test_tag_pins_sha_after_branch_moves_then_status_and_rollback(
     _bump(model_dir, "second\n")
     v2 = _ok(run_cli("push", str(model_dir), "alice/pinned", "--message", "second", "--json"))
     assert v2["created_commit"] and v2["commit_sha"] != v1["commit_sha"]
-    assert v2["files_uploaded"] == ["notes.txt"]  # weights skipped: same sha256 as the LFS oid
+    # weights skipped (same sha256 as the LFS oid); the generated card's Files table now lists notes.txt
+    assert v2["files_uploaded"] == ["README.md", "notes.txt"]
     assert "model.safetensors" in v2["files_skipped"]
 
     dest = tmp_path / "deploy"

@@ -142,9 +142,11 @@ def test_dry_run_changes_nothing(remote: DirRemote, tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "catalog.db")
     result = sync.push(folder, remote.target, remote=remote, dry_run=True, tag="v1", catalog=catalog)
     assert result.dry_run and not result.created_commit and result.commit_sha is None
-    assert [f.path for f in result.plan.upload] == ["config.json", "model.safetensors"]
-    assert any("model card" in w for w in result.warnings)
-    assert not (folder / "README.md").exists()  # no card written
+    # the card is generated into staging for the plan too (the plan is what runs), never into the folder
+    assert [f.path for f in result.plan.upload] == ["README.md", "config.json", "model.safetensors"]
+    assert result.plan.upload[0].origin == "model card, generated for this push" and result.card_written
+    assert not (folder / "README.md").exists()
+    assert not list((Path(os.environ["HUBMGR_HOME"]) / "staging").iterdir())  # staging removed
     assert remote.list_refs() == [] and catalog.list_pushes() == []
 
 
