@@ -5,7 +5,7 @@ later commit deleted the file: the push sends the whole history it lacks. The
 guard looks at exactly that set (commits not yet on the upstream), and the fixes
 rewrite only that set, never history that is already pushed.
 
-Git itself runs in ``remotes/git_repo.py``; this module decides.
+Git itself runs in ``hubmgr.git.code_repo``; this module decides.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Sequence
 
 from .errors import ConflictError, UsageError
 from .formats.lfs_pointer import LFS_POINTER_MAX, parse_lfs_pointer
+from .formats.pointer_file import DEFAULT_POINTER_NAME
 from .models import (GUARD_BLOCK, GUARD_WARN, GuardBlob, GuardChange, GuardFixResult, GuardHookResult,
                      GuardReport)
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -27,7 +28,6 @@ from .git import code_repo as git_repo
 GITHUB_LIMIT = 100 * 10**6
 GITHUB_WARN = 50 * 10**6
 GITHUB_LFS_LIMIT = 2 * 2**30
-POINTER_NAME = "model.hubmgr.json"
 _LINK_FROM = 10 * 10**6  # stage files this big by hard link instead of a copy
 _CHANGE_WORDS = {"A": "added", "M": "modified", "T": "modified", "D": "deleted"}
 
@@ -367,7 +367,7 @@ def fix_hub(
         raise UsageError("none of the oversized files is in the working tree any more, so there is nothing to "
                          "move", "use --fix lfs, or pass the files to move with --path")
     base = _common_dir(present)
-    pointer_rel = (PurePosixPath(base) / POINTER_NAME).as_posix() if base else POINTER_NAME
+    pointer_rel = (PurePosixPath(base) / DEFAULT_POINTER_NAME).as_posix() if base else DEFAULT_POINTER_NAME
     stage = git_repo.git_dir(repo) / "hubmgr-guard-stage"
     if stage.exists():
         shutil.rmtree(stage)

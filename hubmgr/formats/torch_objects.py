@@ -85,8 +85,6 @@ class TorchFile:
     globals: tuple[str, ...]
     called: tuple[str, ...]
     constructed: tuple[str, ...] = ()  # stub classes instantiated without a call (NEWOBJ/_reconstructor)
-    pickle_offset: int | None = None  # where the main pickle starts (legacy) / member name (zip)
-    pickle_member: str | None = None
 
     def open_raw(self) -> BinaryIO:
         return open(self.path, "rb")

@@ -113,7 +113,7 @@ def _load_zip(path: Path, fh: BinaryIO, file_size: int, ctx: LoadContext) -> Tor
     data = read_member(path, zf, pkl_info, MAX_PICKLE_BYTES)
     root = _unpickle(path, io.BytesIO(data), ctx, persistent)
     return TorchFile(path, "torch_zip", root, storages, tuple(ctx.globals), tuple(ctx.called),
-                     tuple(ctx.constructed), pickle_member=pkl_name)
+                     tuple(ctx.constructed))
 
 
 def _member_data_offset(path: Path, fh: BinaryIO, member: zipfile.ZipInfo, file_size: int) -> int | None:
@@ -140,7 +140,6 @@ def _load_legacy(path: Path, fh: BinaryIO, file_size: int, ctx: LoadContext) -> 
     if protocol != LEGACY_PROTOCOL:
         raise CorruptFileError(f"{path}: unsupported legacy torch protocol {protocol!r}")
     _unpickle(path, fh, header_ctx, None)  # sys_info: endianness and type sizes
-    pickle_offset = fh.tell()
 
     pending: dict[str, tuple[str, int]] = {}  # key -> (dtype, numel)
     views: dict[str, tuple[str, int]] = {}
@@ -186,7 +185,7 @@ def _load_legacy(path: Path, fh: BinaryIO, file_size: int, ctx: LoadContext) -> 
         raise CorruptFileError(f"{path}: storages {sorted(missing)[:3]} are missing")
     root = _resolve_legacy_refs(raw_root, storages, {})
     return TorchFile(path, "torch_legacy", root, storages, tuple(ctx.globals), tuple(ctx.called),
-                     tuple(ctx.constructed), pickle_offset=pickle_offset)
+                     tuple(ctx.constructed))
 
 
 @dataclass(frozen=True)
@@ -321,5 +320,4 @@ def load_pickle_file(path: str | os.PathLike[str], *, strict: bool = True) -> To
     fh = _open_binary(path)
     with fh:
         root = _unpickle(path, fh, ctx, None)  # no persistent ids: storages cannot appear
-    return TorchFile(path, "pickle", root, {}, tuple(ctx.globals), tuple(ctx.called), tuple(ctx.constructed),
-                     pickle_offset=0)
+    return TorchFile(path, "pickle", root, {}, tuple(ctx.globals), tuple(ctx.called), tuple(ctx.constructed))

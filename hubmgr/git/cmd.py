@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Sequence
 
 from ..errors import AuthError, HubmgrError, MissingToolError, RemoteError, RemoteNotFoundError
@@ -133,10 +132,3 @@ def classify_git_failure(args: Sequence[str], stderr: str, returncode: int, cwd=
                         stderr=text, returncode=returncode)
     return GitError(f"{cmd} failed: {last or 'exit ' + str(returncode)}", None, stderr=text, returncode=returncode)
 
-
-def is_git_repo(path: str | os.PathLike[str]) -> bool:
-    p = Path(path)
-    if not p.exists():
-        return False
-    proc = run_git(["rev-parse", "--git-dir"], cwd=p, check=False, lfs=False)
-    return proc.returncode == 0

@@ -154,7 +154,7 @@ class HubRemote:
             return RemoteError(f"{repo} has been disabled on {where}", None)
         if isinstance(exc, hf_errors.RevisionNotFoundError):
             return RemoteNotFoundError(f"revision {revision or 'main'!r} not found in {repo}",
-                                       f"list branches and tags with `hubmgr status` or check {where}/{repo}")
+                                       f"list branches and tags with `hubmgr remote ls {repo}` or check {where}/{repo}")
         if isinstance(exc, hf_errors.RepositoryNotFoundError):
             hint = ("check the repo id; a private repo also needs a token: " + LOGIN_HINT if not self._token()
                     else "check the repo id, and that your token's account can see it (private repos)")
