@@ -1,7 +1,9 @@
 """Remotes: where models are pushed to and pulled from.
 
-Only this package touches ``huggingface_hub`` or runs ``git``. A remote is
-addressed by a *target spec* string (what the user types):
+The backends live in ``hubmgr.hf`` (the only importer of ``huggingface_hub``) and ``hubmgr.git``
+(the only spawner of git); each declares itself here in ``BACKENDS``: its kind, the spec forms it
+owns, its help lines and capabilities (``fills_hf_cache``). A remote is addressed by a *target
+spec* string (what the user types):
 
 =============================  ======  ===========================================
 spec                           kind    location
@@ -25,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from .errors import UsageError
 from .models import JsonMixin
@@ -54,7 +56,7 @@ class RemoteTarget(JsonMixin):
 
     @property
     def display(self) -> str:
-        base = {KIND_HUB: f"hub:{self.location}", KIND_LOCAL: f"local:{self.location}"}.get(self.kind, self.location)
+        base = f"{backend_for(self.kind).display_prefix}{self.location}"
         return f"{base}@{self.revision}" if self.revision else base
 
 
@@ -66,33 +68,59 @@ def _split_revision(spec: str) -> tuple[str, str | None]:
     return spec[:at], spec[at + 1:] or None
 
 
-def parse_target(spec: str) -> RemoteTarget:
-    """Parse what the user typed into a ``RemoteTarget`` (see the module docstring)."""
-    text = spec.strip()
-    if not text:
-        raise UsageError("empty remote", "give a repo id (alice/model), local:NAME or a git URL")
-    if text.startswith("local:"):
-        name, rev = _split_revision(text[len("local:"):])
-        if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name or ""):
-            raise UsageError(f"bad local registry name: {name!r}", "use letters, digits, '.', '-' or '_'")
-        return RemoteTarget(KIND_LOCAL, name.removesuffix(".git"), rev)
+def _parse_local(text: str) -> RemoteTarget | None:
+    if not text.startswith("local:"):
+        return None
+    name, rev = _split_revision(text[len("local:"):])
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name or ""):
+        raise UsageError(f"bad local registry name: {name!r}", "use letters, digits, '.', '-' or '_'")
+    return RemoteTarget(KIND_LOCAL, name.removesuffix(".git"), rev)
+
+
+def _parse_hub(text: str) -> RemoteTarget | None:
     if text.startswith(("hub:", "hf://")):
         repo, rev = _split_revision(text.split(":", 1)[1].removeprefix("//"))
         return _hub_target(repo, rev)
     web = _HUB_WEB_RE.match(text)
-    if web:
-        return _hub_web_target(web.group("rest"))
+    return _hub_web_target(web.group("rest")) if web else None
+
+
+def _guess_hub(text: str) -> RemoteTarget | None:
+    base, rev = _split_revision(text)
+    return RemoteTarget(KIND_HUB, base, rev) if _REPO_ID_RE.match(base) else None
+
+
+def _parse_git(text: str) -> RemoteTarget | None:
     if text.startswith("git+"):
         url, rev = _split_revision(text[len("git+"):])
         return RemoteTarget(KIND_GIT, url, rev)
     if text.startswith(_GIT_URL_PREFIXES) or _SCP_LIKE_RE.match(text):
         url, rev = _split_revision(text)
         return RemoteTarget(KIND_GIT, url, rev)
+    return None
+
+
+def _guess_git(text: str) -> RemoteTarget | None:
     base, rev = _split_revision(text)
     if base.startswith(("/", "./", "../", "~")) or base.endswith(".git") or Path(base).expanduser().is_dir():
         return RemoteTarget(KIND_GIT, str(Path(base).expanduser().resolve()), rev)
-    if _REPO_ID_RE.match(base):
-        return RemoteTarget(KIND_HUB, base, rev)
+    return None
+
+
+def parse_target(spec: str) -> RemoteTarget:
+    """Parse what the user typed into a ``RemoteTarget``: first every backend's explicit forms
+    (prefixes, URLs), then the implicit ones in ``guess_rank`` order (a local path before a repo id)."""
+    text = spec.strip()
+    if not text:
+        raise UsageError("empty remote", "give a repo id (alice/model), local:NAME or a git URL")
+    for backend in BACKENDS:
+        target = backend.parse(text)
+        if target is not None:
+            return target
+    for backend in sorted((b for b in BACKENDS if b.guess), key=lambda b: b.guess_rank):
+        target = backend.guess(text)
+        if target is not None:
+            return target
     raise UsageError(
         f"cannot tell what remote {spec!r} is",
         "use a Hub repo id (alice/model), local:NAME, or a git URL (git+URL, file:///..., git@host:org/repo.git)",
@@ -243,14 +271,67 @@ def open_remote(target: RemoteTarget | str, settings: "Settings | None" = None, 
 
     if isinstance(target, str):
         target = parse_target(target)
-    settings = settings or load_settings()
-    if target.kind == KIND_HUB:
-        from .hf.remote import HubRemote
+    return backend_for(target.kind).open(target, settings or load_settings(), token)
 
-        return HubRemote(target, settings, token=token)
+
+# --- the backends ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One kind of remote: how its specs look, how to open it, what it can do."""
+
+    kind: str
+    parse: Callable[[str], RemoteTarget | None]  # explicit spec forms it owns (a prefix, a URL), else None
+    open: Callable[[RemoteTarget, "Settings", str | None], Remote]  # imports the implementation lazily
+    help: tuple[tuple[str, str], ...]  # (spec forms, what they reach): lines of the push/pull --help
+    display_prefix: str = ""  # how ``RemoteTarget.display`` spells the kind ("hub:", "local:")
+    guess: Callable[[str], RemoteTarget | None] | None = None  # implicit forms (a path, a bare repo id)
+    guess_rank: int = 0  # lower guesses first
+    fills_hf_cache: bool = False  # ``pull --cache`` can fill the Hugging Face cache from it
+
+
+def _open_hub(target: RemoteTarget, settings: "Settings", token: str | None) -> Remote:
+    from .hf.remote import HubRemote
+
+    return HubRemote(target, settings, token=token)
+
+
+def _open_git(target: RemoteTarget, settings: "Settings", token: str | None) -> Remote:
     from .git.remote import GitRemote
 
     return GitRemote(target, settings)
+
+
+BACKENDS: list[Backend] = [
+    Backend(KIND_LOCAL, _parse_local, _open_git, display_prefix="local:", help=(
+        ("local:NAME", "the embedded local registry ($HUBMGR_HOME/registry/NAME.git),"),
+        ("", "created on first push: no server, no account, no network"))),
+    Backend(KIND_HUB, _parse_hub, _open_hub, display_prefix="hub:", guess=_guess_hub, guess_rank=1,
+            fills_hf_cache=True, help=(
+                ("alice/model, hub:alice/model", "a Hugging Face Hub repo (HF_ENDPOINT, HF_TOKEN or --token);"),
+                ("hf://alice/model", "also hf:// URIs and https://huggingface.co/alice/model[/tree/REV]"))),
+    Backend(KIND_GIT, _parse_git, _open_git, guess=_guess_git, guess_rank=0, help=(
+        ("git+URL, file:///x.git, /path/to/bare.git, git@host:org/r.git, https://host/r.git", ""),
+        ("", "any git remote with Git LFS"))),
+]
+
+
+def backend_for(kind: str) -> Backend:
+    for backend in BACKENDS:
+        if backend.kind == kind:
+            return backend
+    raise UsageError(f"unknown remote kind {kind!r}", f"known: {', '.join(b.kind for b in BACKENDS)}")
+
+
+def targets_help() -> str:
+    """The "Targets:" block of ``push``/``pull --help``, from every backend's help lines."""
+    lines = ["\b", "Targets:"]
+    for backend in BACKENDS:
+        for forms, text in backend.help:
+            lines.append(f"  {forms:<28} {text}".rstrip() if len(forms) <= 28 else f"  {forms}")
+    lines.append("  Append @REV for a branch, tag or commit: local:demo@v1")
+    return "\n".join(lines)
 
 
 def branch_moved(remote_name: str, branch: str, expected: str | None, now: str | None) -> "ConflictError":

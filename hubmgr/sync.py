@@ -26,7 +26,7 @@ from .formats.layout import PICKLE_SUFFIXES, is_pickle_name
 from .formats.relpath import check_commit_id
 from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
 from .progress import CancelToken, ProgressSink, check_cancel, no_progress
-from .remotes import KIND_HUB, PushRequest, RemoteFile, RemoteTarget, open_remote, parse_target
+from .remotes import KIND_HUB, PushRequest, RemoteFile, RemoteTarget, backend_for, open_remote, parse_target
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -642,7 +642,7 @@ def _dir_bytes(root: Path) -> int:
 
 def _pull_into_cache(remote: "Remote", t: RemoteTarget, sha: str, asked: str | None, include: tuple[str, ...],
                      exclude: tuple[str, ...], *, catalog: "Catalog | None") -> PullResult:
-    if t.kind != KIND_HUB or not hasattr(remote, "fill_hf_cache"):
+    if not backend_for(t.kind).fills_hf_cache:
         raise UsageError("--cache fills the Hugging Face cache, so it needs a Hub remote",
                          "for git remotes use --dest DIR")
     snapshot = remote.fill_hf_cache(sha, include, revision=asked, exclude=exclude)  # refs/<asked or main> -> sha

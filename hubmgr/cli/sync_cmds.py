@@ -7,19 +7,12 @@ from pathlib import Path
 
 import click
 
+from ..remotes import targets_help
 from . import output
 from .root import CliContext, cli, pass_ctx
 from .serve_cmds import FOLLOW_EXAMPLES, follow_options, run_follow
 
-_TARGETS_HELP = """\b
-Targets:
-  local:NAME                   the embedded local registry ($HUBMGR_HOME/registry/NAME.git),
-                               created on first push: no server, no account, no network
-  alice/model, hub:alice/model a Hugging Face Hub repo (HF_ENDPOINT, HF_TOKEN or --token);
-  hf://alice/model             also hf:// URIs and https://huggingface.co/alice/model[/tree/REV]
-  git+URL, file:///x.git, /path/to/bare.git, git@host:org/r.git, https://host/r.git
-                               any git remote with Git LFS
-  Append @REV for a branch, tag or commit: local:demo@v1"""
+_TARGETS_HELP = targets_help()  # every remote backend's spec forms (hubmgr.remotes.BACKENDS)
 
 
 _token_option = click.option(
