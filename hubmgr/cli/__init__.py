@@ -61,13 +61,11 @@ def main(argv: list[str] | None = None) -> None:
 
             traceback.print_exc()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except Terminated:
-        click.echo("terminated", err=True)
-        sys.exit(128 + 15)
-    except KeyboardInterrupt:
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        # click turns KeyboardInterrupt into Abort (after a newline that ends the terminal's ^C)
+        if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
+            click.echo("terminated", err=True)
+            sys.exit(128 + 15)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except OSError as exc:

@@ -409,14 +409,15 @@ class HubRemote:
             commit_sha, pr_url = info.oid, info.pr_url
             created = commit_sha != head_before
             commit_url = info.commit_url if created else None
-        meter.finish()
-        if request.tag:
-            try:
+        try:
+            meter.finish()
+            if request.tag:
                 self._tag(api, request.tag, commit_sha)
-            except KeyboardInterrupt:
-                raise CancelledError(f"interrupted after commit {commit_sha} was created on {self.repo_id}@{branch} "
-                                     f"(it is there; the tag {request.tag} may be missing)",
-                                     f"push again with --tag {request.tag} to add it") from None
+        except KeyboardInterrupt:  # the commit exists: say so rather than a bare "interrupted"
+            tag = f"; the tag {request.tag} may be missing" if request.tag else ""
+            raise CancelledError(f"interrupted after commit {commit_sha} was created on {self.repo_id}@{branch} "
+                                 f"(it is there{tag})", f"push again to finish{' the tag' if tag else ''}; "
+                                 "nothing is uploaded twice") from None
         if commit_url is None:
             commit_url = f"{self._repo_web_url()}/commit/{commit_sha}"
         return PushOutcome(commit_sha=commit_sha, commit_url=commit_url, created_commit=created,
