@@ -608,13 +608,13 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
     staging = deploy.staging_dir(dest, sha)
     staging.mkdir(parents=True, exist_ok=True)
     before = _dir_bytes(staging)
-    # sizes are known: a full disk is told before the download, as a local problem
-    check_disk_space(staging, sum(f.size for f in files) - before,
-                     hint="free some space on the deploy disk (or pull into another --dest); "
-                          "older releases go with --keep N")
     try:
+        # sizes are known: a full disk is told before the download, as a local problem
+        check_disk_space(staging, sum(f.size for f in files) - before,
+                         hint="free some space on the deploy disk (or pull into another --dest); "
+                              "older releases go with --keep N")
         remote.download(sha, staging, files=files, progress=progress, cancel=cancel)
-    except (OSError, DiskSpaceError) as exc:  # filled up meanwhile: drop the partial download
+    except (OSError, DiskSpaceError) as exc:  # no room: drop the partial download, it only takes space
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError):
             raise local_os_error(exc, f"cannot write the release into {dest}") from exc
