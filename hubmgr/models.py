@@ -388,6 +388,7 @@ class PullResult(JsonMixin):
     bytes_total: int
     bytes_downloaded: int  # 0 when the release was already there
     reused: bool  # the release was already downloaded and verified
+    bytes_shared: int = 0  # files hard-linked (or copied) from kept releases instead of downloaded
     pruned: tuple[str, ...] = ()  # shas of releases deleted by --keep
     cache_dir: str | None = None  # --cache: the HF cache snapshot filled
     pointer: str | None = None  # the pointer file pulled, if any

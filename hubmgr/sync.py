@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from . import deploy
-from .errors import (CancelledError, DiskSpaceError, IncompleteReleaseError, NotFoundError, RemoteNotFoundError,
-                     UnsafeContentError, UsageError, local_os_error)
+from .errors import (CancelledError, ConflictError, CorruptFileError, DiskSpaceError, IncompleteReleaseError,
+                     NotFoundError, RemoteNotFoundError, UnsafeContentError, UsageError, VerificationError,
+                     local_os_error)
 from .formats.hashing import git_blob_sha1
 from .formats.layout import PICKLE_SUFFIXES, is_pickle_name
 from .formats.relpath import check_commit_id
 from .models import PlanFile, PullResult, PushPlan, PushResult, ReleaseLock
 from .progress import CancelToken, ProgressSink, check_cancel, no_progress
 from .remotes import KIND_HUB, PushRequest, RemoteFile, RemoteTarget, backend_for, open_remote, parse_target
+from .shared_files import reuse_kept_files
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -430,6 +432,7 @@ def pull(
     require_signature: tuple[str, ...] | list[str] | None = None,
     token: str | None = None,
     allow_incomplete: bool = False,
+    switch_source: bool = False,
     commit: str | None = None,
     activate: bool = True,
     catalog: "Catalog | None" = None,
@@ -439,6 +442,7 @@ def pull(
 ) -> PullResult:
     """Deploy one exact commit into ``dest`` (verified, atomic) or, with ``cache``, into the HF cache.
 
+    A dest serves one source: pulling another repository into it is refused unless ``switch_source``.
     ``commit``: deploy this sha, already resolved from the asked revision (``pull --follow``), which the
     lock file still records. ``activate=False`` stops after ``releases/<sha>`` is complete: current does
     not move and nothing is pruned (the follow loop smoke-tests first).
@@ -492,12 +496,14 @@ def pull(
     if pointer is not None:
         _check_pointer_files(pointer, files)
     dest_path = Path(dest).expanduser().resolve()
+    if not switch_source:
+        _check_source(dest_path, remote.name)
     with deploy.locked(dest_path):
         deploy.clean_staging(dest_path, keep_sha=sha)
         reused = deploy.release_is_complete(dest_path, sha) and _same_selection(dest_path, sha, files)
-        downloaded = 0
+        downloaded = shared = 0
         if not reused:
-            downloaded = _download_release(remote, t, sha, asked, files, dest_path, trusted=trusted,
+            downloaded, shared = _download_release(remote, t, sha, asked, files, dest_path, trusted=trusted,
                                            progress=progress, cancel=cancel)
         signer = None
         if trusted:  # a reused release is checked again: it may have been pulled before trust was required
@@ -513,7 +519,7 @@ def pull(
         dest=str(dest_path), remote=remote.name, revision=asked, commit_sha=sha,
         release=str(deploy.release_dir(dest_path, sha)), current=str(dest_path / deploy.CURRENT),
         previous_sha=previous, files=len(files), bytes_total=sum(f.size for f in files), bytes_downloaded=downloaded,
-        reused=reused, pruned=pruned, pointer=str(Path(spec).resolve()) if pointer else None, signer=signer,
+        bytes_shared=shared, reused=reused, pruned=pruned, pointer=str(Path(spec).resolve()) if pointer else None, signer=signer,
         warnings=tuple(warnings),
     )
     if catalog is not None:
@@ -521,6 +527,20 @@ def pull(
                             details={"files": result.files, "bytes": result.bytes_total, "reused": reused,
                                      "previous": previous, "pruned": list(pruned)})
     return result
+
+
+def _check_source(dest: Path, source: str) -> None:
+    """A deploy dir remembers its source (the live release's lock file): refuse to mix repositories."""
+    live = deploy.live_sha(dest)
+    if live is None:
+        return
+    try:
+        serving = deploy.read_lock(deploy.release_dir(dest, live)).remote
+    except (NotFoundError, CorruptFileError):
+        return  # a damaged live release is status's business, not a reason to refuse a fix
+    if serving != source:
+        raise ConflictError(f"{dest} serves {serving}; refusing to pull {source} into it",
+                            "pull into another --dest, or pass --switch-source to make it serve the new source")
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".pt", ".pth", ".ckpt")
@@ -601,19 +621,24 @@ def _check_signature(root: Path, locked_files, trusted: tuple[str, ...]) -> dict
 
 def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | None, files: list[RemoteFile],
                       dest: Path, *, trusted: tuple[str, ...] = (), progress: ProgressSink,
-                      cancel: CancelToken | None) -> int:
-    """Download + verify (+ signature check) into the staging dir, write the lock file, rename to releases/<sha>."""
+                      cancel: CancelToken | None) -> tuple[int, int]:
+    """Download + verify (+ signature check) into the staging dir, write the lock file, rename to releases/<sha>.
+
+    Returns (bytes downloaded, bytes shared with kept releases)."""
     from .formats.safetensors_writer import check_disk_space
 
     staging = deploy.staging_dir(dest, sha)
     staging.mkdir(parents=True, exist_ok=True)
+    # files a kept release already has are hard-linked, not downloaded (verified below like the rest)
+    files_to_fetch, shared = reuse_kept_files(dest, staging, files)
     before = _dir_bytes(staging)
     try:
         # sizes are known: a full disk is told before the download, as a local problem
         check_disk_space(staging, sum(f.size for f in files) - before,
                          hint="free some space on the deploy disk (or pull into another --dest); "
                               "older releases go with --keep N")
-        remote.download(sha, staging, files=files, progress=progress, cancel=cancel)
+        if files_to_fetch:
+            remote.download(sha, staging, files=files_to_fetch, progress=progress, cancel=cancel)
     except (OSError, DiskSpaceError) as exc:  # no room: drop the partial download, it only takes space
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError):
@@ -621,7 +646,17 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
         raise
     check_cancel(cancel)
     shutil.rmtree(staging / ".cache", ignore_errors=True)  # a client's resume bookkeeping is not the release
-    locked_files = deploy.verify_files(staging, files, progress=progress, cancel=cancel)
+    for attempt in range(len(files) + 1):
+        try:
+            locked_files = deploy.verify_files(staging, files, progress=progress, cancel=cancel)
+            break
+        except VerificationError:
+            if not shared or attempt == len(files):
+                raise
+            # a kept release's copy changed since it was pulled; verification dropped the link: download it
+            gone = [f for f in files if not (staging / f.path).is_file()]
+            remote.download(sha, staging, files=gone, progress=progress, cancel=cancel)
+            before -= sum(f.size for f in gone)
     signature = None
     if trusted:
         try:
@@ -633,7 +668,7 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
                                            pulled_at=deploy.now_iso(), files=locked_files, signature=signature))
     check_cancel(cancel)
     deploy.promote(staging, dest, sha)
-    return max(0, sum(f.size for f in files) - before)
+    return max(0, sum(f.size for f in files) - before), shared
 
 
 def _dir_bytes(root: Path) -> int:

@@ -175,6 +175,8 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
               help="Only make the release live if its model.sig is signed by this public key (PEM) and covers "
                    "exactly its files. Repeatable. Default: [trust] keys in the config.")
 @click.option("--allow-incomplete", is_flag=True, help="Make a release live even without weights or config.json.")
+@click.option("--switch-source", is_flag=True, help="Allow pulling another repository into a dest that serves a "
+                                                    "different one (refused by default).")
 @_token_option
 @_quiet_option("print only the release path")
 @follow_options
@@ -182,7 +184,8 @@ def _render_push(console, result) -> None:  # noqa: ANN001 - rich Console
 @pass_ctx
 def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, revision: str | None,
              include: tuple[str, ...], exclude: tuple[str, ...], cache: bool, require_signature: tuple[Path, ...],
-             allow_incomplete: bool, token: str | None, quiet: bool, json_mode: bool, **follow: object) -> None:
+             allow_incomplete: bool, switch_source: bool, token: str | None, quiet: bool, json_mode: bool,
+             **follow: object) -> None:
     """Deploy one exact commit of SPEC into --dest, verified, with an atomic switch.
 
     SPEC is a target (see `hubmgr push --help`) with an optional @REV, or a
@@ -210,13 +213,14 @@ def pull_cmd(ctx: CliContext, spec: str, dest: Path | None, keep: int, revision:
         spec = f"{spec}@{revision}" if revision else spec
         run_follow(ctx, spec, dest, keep=keep, json_mode=json_mode, **follow, pull_options={
             "include": include, "exclude": exclude, "require_signature": require_signature or None,
-            "allow_incomplete": allow_incomplete, "token": token})
+            "allow_incomplete": allow_incomplete, "switch_source": switch_source, "token": token})
         return
     if dest is None and not cache:
         raise click.UsageError("give --dest DIR (or --cache for a Hub repo)")
     with output.progress_bars(not (json_mode or quiet)) as progress:
         result = pull(spec, dest=dest, keep=keep, revision=revision, include=include, exclude=exclude, cache=cache,
-                      require_signature=require_signature or None, allow_incomplete=allow_incomplete, token=token, catalog=ctx.catalog(),
+                      require_signature=require_signature or None, allow_incomplete=allow_incomplete,
+                      switch_source=switch_source, token=token, catalog=ctx.catalog(),
                       progress=progress)
     if quiet and not json_mode:
         output.warnings(result.warnings)
@@ -234,6 +238,8 @@ def _render_pull(console, result) -> None:  # noqa: ANN001
         console.print(f"cached {result.remote}{asked} at [bold]{result.commit_sha}[/] in {result.cache_dir}")
         return
     how = "already downloaded" if result.reused else f"{output.human_size(result.bytes_downloaded)} downloaded"
+    if result.bytes_shared:
+        how += f", {output.human_size(result.bytes_shared)} shared with kept releases"
     console.print(f"[bold green]live[/]: {result.current} -> {result.commit_sha} ({result.remote}{asked})")
     console.print(f"  {result.files} files, {output.human_size(result.bytes_total)}, {how}, verified")
     if result.signer:

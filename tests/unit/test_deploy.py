@@ -130,7 +130,7 @@ def test_cancelled_pull_never_changes_current_and_leaves_no_release(remote: DirR
     before = remote.downloads
     done = _pull(remote, dest)
     assert done.commit_sha == b and deploy.live_sha(dest) == b
-    assert remote.downloads - before == 3  # 4 files, 1 already there
+    assert remote.downloads - before == 2  # 4 files: 1 already there, README.md unchanged (linked from a)
     assert not (dest / "releases" / f".staging-{b}").exists()
 
 
