@@ -11,7 +11,6 @@ Core actions: ``scan`` (records in the catalog), ``list_checkpoints``, ``inspect
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Any, Iterable
 
 from .catalog import Catalog
 from .errors import CorruptFileError, HubmgrError, NotFoundError
-from .formats.hashing import HashStats, sha256_cached
-from .formats.layout import (CHECKPOINT_SUFFIXES, CONFIG_FILE, HF_WEIGHT_RE, TOKENIZER_FILES,
-                             sniff_torch_file)
+from .formats.hashing import BufferedHashCache, HashStats, sha256_cached
+from .formats.layout import (CHECKPOINT_SUFFIXES, CONFIG_FACTS, CONFIG_FILE, HF_WEIGHT_RE, TOKENIZER_FILES,
+                             architecture_of, holds_pickles, index_shards, read_config, sniff_torch_file)
 from .formats.lfs_pointer import LfsPointer, read_lfs_pointer
 from .formats.safetensors_header import SafetensorsHeader, read_safetensors_header
 from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, CheckpointList, DeleteResult,
@@ -114,54 +113,18 @@ def _walk_dir(directory: Path, walk: _Walk) -> None:
                 if entry.name.endswith(".bin") and not sniff_torch_file(path):
                     continue
                 walk.candidates.append(Candidate(path, "file"))
-            elif not model_dir and entry.is_file(follow_symlinks=False) and _pickle_by_content(path):
+            elif not model_dir and entry.is_file(follow_symlinks=False) and holds_pickles(path):
                 walk.candidates.append(Candidate(path, "file"))  # .pkl .pth.tar .joblib .npy .bak ...
         except OSError as exc:
             walk.warnings.append(f"{path}: unreadable ({exc.strerror})")
 
 
-def _pickle_by_content(path: Path) -> bool:
-    """Any other file holding pickles: a quick look at its first bytes (formats.sniff)."""
-    from .formats.sniff import sniff_pickle
-
-    if path.suffix in (".json", ".txt", ".md", ".py", ".yaml", ".yml", ".csv", ".jsonl", ".safetensors"):
-        return False
-    return sniff_pickle(path, head_bytes=4096) is not None
-
-
 # -- inspection ----------------------------------------------------------------
-
-
-class _BufferedHashCache:
-    """The catalog's sha256 cache for one scan root: read in one query, new hashes written in one transaction.
-
-    Quacks like the two ``Catalog`` methods ``hashing.sha256_cached`` uses; per-file
-    SQLite round trips dominated a scan of many small checkpoints.
-    """
-
-    def __init__(self, catalog: Catalog, root: str) -> None:
-        self._catalog = catalog
-        self._known = catalog.cached_sha256_under(root)
-        self._pending: list[tuple[str, int, int, int, str]] = []
-
-    def cached_sha256(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
-        row = self._known.get(path)
-        if row is None:
-            return self._catalog.cached_sha256(path, size, mtime_ns, inode)  # outside the root (rare)
-        return row[3] if row[:3] == (size, mtime_ns, inode) else None
-
-    def store_sha256(self, path: str, size: int, mtime_ns: int, inode: int, sha256: str) -> None:
-        self._known[path] = (size, mtime_ns, inode, sha256)
-        self._pending.append((path, size, mtime_ns, inode, sha256))
-
-    def flush(self) -> None:
-        self._catalog.store_sha256_many(self._pending)
-        self._pending = []
 
 
 @dataclass
 class _Ctx:
-    catalog: Any  # Catalog, _BufferedHashCache or None: where sha256_cached looks
+    catalog: Any  # Catalog, BufferedHashCache or None: where sha256_cached looks
     stats: HashStats
     hash_files: bool = True
     root: Path | None = None  # scan root: files of a model dir that link outside it are left out
@@ -318,12 +281,12 @@ def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
     step_from_name = checkpoint_step(directory)
     name = f"{directory.parent.name}/{directory.name}" if step_from_name is not None else directory.name
     warnings: list[str] = [f"{n}: symlink outside the scanned root; not followed" for n in outside]
-    config, config_warning = _read_config(directory)
+    config, config_warning = read_config(directory)
     if config_warning:
         warnings.append(config_warning)
     common: dict[str, Any] = {
         "model_type": config.get("model_type") if isinstance(config.get("model_type"), str) else None,
-        "architecture": _architecture(config),
+        "architecture": architecture_of(config),
         "has_tokenizer": any(t in names for t in TOKENIZER_FILES),
         "step": step_from_name,
     }
@@ -340,7 +303,11 @@ def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
         lfs = _lfs_info(directory, name, size, files, pointers, extra=extra, **common)
         return replace(lfs, warnings=tuple(warnings) + lfs.warnings)
     for index in index_names:
-        shards = _index_shards(directory / index, warnings)
+        try:
+            shards = set(index_shards(directory / index))
+        except CorruptFileError as exc:
+            warnings.append(f"{index}: unreadable index ({type(exc.__cause__).__name__})")
+            shards = set()
         missing = [s for s in shards if s not in names]
         if missing:
             warnings.append(f"{index}: missing shard(s) {', '.join(missing[:3])}")
@@ -362,10 +329,6 @@ def _inspect_dir(directory: Path, ctx: _Ctx) -> CheckpointInfo:
         return _dir_from_bins(bin_infos, base, warnings)
     return replace(_unknown(directory, name, size, "no weights found", files), warnings=tuple(warnings) + (
         "no weights found",))
-
-
-CONFIG_FACTS = ("vocab_size", "n_layer", "num_hidden_layers", "hidden_size", "n_embd", "torch_dtype", "dtype",
-                "tie_word_embeddings")
 
 
 def _other_pickles(directory: Path, names: list[str], done: dict[str, Any]) -> dict[str, SafetyInfo]:
@@ -452,34 +415,6 @@ def _dir_files(directory: Path, root: Path | None) -> tuple[list[str], list[str]
     return names, outside
 
 
-def _read_config(directory: Path) -> tuple[dict[str, Any], str | None]:
-    path = directory / "config.json"
-    if not path.is_file():
-        return {}, None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return {}, f"config.json: unreadable ({exc})"
-    return (data, None) if isinstance(data, dict) else ({}, "config.json: not a JSON object")
-
-
-def _architecture(config: dict[str, Any]) -> str | None:
-    archs = config.get("architectures")
-    if isinstance(archs, list) and archs and isinstance(archs[0], str):
-        return archs[0]
-    return None
-
-
-def _index_shards(path: Path, warnings: list[str]) -> set[str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        weight_map = data["weight_map"]
-        return {str(v) for v in weight_map.values()}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        warnings.append(f"{path.name}: unreadable index ({type(exc).__name__})")
-        return set()
-
-
 # -- core actions --------------------------------------------------------------
 
 
@@ -503,7 +438,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
         roots.append(root)
         warnings.extend(walk_warnings)
         infos: list[CheckpointInfo] = []
-        hashes = _BufferedHashCache(catalog, root)
+        hashes = BufferedHashCache(catalog, root)
         ctx = _Ctx(hashes, stats, hash_files, Path(root))
         try:
             for i, candidate in enumerate(candidates):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .formats import safetensors_writer as stw
-from .formats.layout import BIN_FILE, BIN_INDEX, SAFETENSORS_FILE, SAFETENSORS_INDEX, is_pickle_name
+from .formats.layout import BIN_FILE, BIN_INDEX, SAFETENSORS_FILE, SAFETENSORS_INDEX, index_shards, is_pickle_name
 from .formats.dtypes import FLOAT_DTYPES, ITEMSIZE, SAFETENSORS_WRITABLE, torch_dtype
 from .errors import (ConflictError, CorruptFileError, MissingToolError, NotFoundError, local_os_error,
                      UnsafePickleError, UsageError)
@@ -254,15 +254,11 @@ def _to_write(tensors: list[SourceTensor]) -> list[stw.TensorBytes]:
 
 
 def _dir_weight_files(src: Path) -> list[Path]:
-    if (src / "model.safetensors").exists() or (src / "model.safetensors.index.json").exists():
+    if (src / SAFETENSORS_FILE).exists() or (src / SAFETENSORS_INDEX).exists():
         raise UsageError(f"{src} already holds safetensors weights", "nothing to convert")
     index = src / BIN_INDEX
     if index.exists():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CorruptFileError(f"{index}: not a valid shard index ({exc})", "re-save the model") from exc
-        names = list(dict.fromkeys(weight_map.values()))
+        names = index_shards(index)
         missing = [n for n in names if not (src / n).is_file()]
         if missing:
             raise NotFoundError(f"{src}: shard {missing[0]} listed in {BIN_INDEX} is missing",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptFileError, MissingToolError, NotFoundError
 from ..formats.hashing import sha256_cached
-from ..formats.layout import TOKENIZER_FILES, WEIGHT_FILES, WEIGHT_INDEXES
+from ..formats.layout import TOKENIZER_FILES, WEIGHT_FILES, WEIGHT_INDEXES, index_shards
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -62,11 +61,7 @@ def find_weights(directory: Path) -> tuple[Path, ...]:
     for name in WEIGHT_INDEXES:
         index = directory / name
         if index.is_file():
-            try:
-                shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise CorruptFileError(f"{index}: not a weight index ({exc})") from exc
-            return tuple(directory / s for s in shards)
+            return tuple(directory / s for s in sorted(index_shards(index)))
     return ()
 
 

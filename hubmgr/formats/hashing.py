@@ -77,3 +77,30 @@ def sha256_cached(path: str | os.PathLike[str], catalog: "Catalog | None", stats
     if catalog is not None:
         catalog.store_sha256(str(p), st.st_size, st.st_mtime_ns, st.st_ino, digest)
     return digest
+
+
+class BufferedHashCache:
+    """The catalog's sha256 cache for one scan root: read in one query, new hashes written in one transaction.
+
+    Quacks like the two ``Catalog`` methods ``hashing.sha256_cached`` uses; per-file
+    SQLite round trips dominated a scan of many small checkpoints.
+    """
+
+    def __init__(self, catalog: "Catalog", root: str) -> None:
+        self._catalog = catalog
+        self._known = catalog.cached_sha256_under(root)
+        self._pending: list[tuple[str, int, int, int, str]] = []
+
+    def cached_sha256(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+        row = self._known.get(path)
+        if row is None:
+            return self._catalog.cached_sha256(path, size, mtime_ns, inode)  # outside the root (rare)
+        return row[3] if row[:3] == (size, mtime_ns, inode) else None
+
+    def store_sha256(self, path: str, size: int, mtime_ns: int, inode: int, sha256: str) -> None:
+        self._known[path] = (size, mtime_ns, inode, sha256)
+        self._pending.append((path, size, mtime_ns, inode, sha256))
+
+    def flush(self) -> None:
+        self._catalog.store_sha256_many(self._pending)
+        self._pending = []

@@ -3,8 +3,13 @@ and which names are pickles. Scan, convert, eval and push all read these (they m
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import CorruptFileError
 
 from .lfs_pointer import LFS_POINTER_PREFIX, looks_like_lfs_pointer
 
@@ -43,3 +48,50 @@ def sniff_torch_file(path: str | os.PathLike[str]) -> bool:
     except OSError:
         return True
     return head[:4] == b"PK\x03\x04" or head[:1] == b"\x80" or looks_like_lfs_pointer(head)
+
+
+# Text and safetensors: never pickles, not worth opening during a scan.
+NOT_PICKLE_SUFFIXES = (".json", ".txt", ".md", ".py", ".yaml", ".yml", ".csv", ".jsonl", ".safetensors")
+
+
+def holds_pickles(path: Path) -> bool:
+    """Any other file holding pickles (.pkl .pth.tar .joblib .npy ...): a look at its first bytes."""
+    from .sniff import sniff_pickle
+
+    return path.suffix not in NOT_PICKLE_SUFFIXES and sniff_pickle(path, head_bytes=4096) is not None
+
+
+# -- the two JSON files of a model dir ---------------------------------------------------------
+
+# config.json keys worth showing (size of the model, dtype, tying).
+CONFIG_FACTS = ("vocab_size", "n_layer", "num_hidden_layers", "hidden_size", "n_embd", "torch_dtype", "dtype",
+                "tie_word_embeddings")
+
+
+def read_config(directory: Path) -> tuple[dict[str, Any], str | None]:
+    """(config.json as a dict, a warning); ({}, None) when there is none."""
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        return {}, None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return {}, f"{CONFIG_FILE}: unreadable ({exc})"
+    return (data, None) if isinstance(data, dict) else ({}, f"{CONFIG_FILE}: not a JSON object")
+
+
+def architecture_of(config: dict[str, Any]) -> str | None:
+    archs = config.get("architectures")
+    if isinstance(archs, list) and archs and isinstance(archs[0], str):
+        return archs[0]
+    return None
+
+
+def index_shards(path: Path) -> list[str]:
+    """The shard file names a ``*.index.json`` maps weights to, each once, in first-seen order."""
+    try:
+        weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
+        return list(dict.fromkeys(str(v) for v in weight_map.values()))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptFileError(f"{path}: not a valid shard index ({type(exc).__name__}: {exc})",
+                               "re-save the model (save_pretrained writes a fresh index)") from exc
