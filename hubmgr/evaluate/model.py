@@ -77,6 +77,16 @@ def weights_sha256(directory: str | Path, catalog: "Catalog | None" = None) -> t
     return f"{len(files)} shards", hashlib.sha256(lines.encode()).hexdigest()
 
 
+def check_pickled_weights(model_dir: ModelDir) -> None:
+    """Pickled weights (pytorch_model*.bin) must pass hubmgr's own reader before transformers sees them:
+    only allow-listed globals, and every tensor view inside its storage (bounds before numpy/torch)."""
+    from ..formats.torchfile import load_torch_file
+
+    for weights in model_dir.weights:
+        if weights.suffix != ".safetensors":
+            load_torch_file(weights, strict=True)  # UnsafePickleError / CorruptFileError, nothing executed
+
+
 def load_model(model_dir: ModelDir) -> tuple[Any, Any]:
     try:
         import torch  # noqa: F401
@@ -85,6 +95,7 @@ def load_model(model_dir: ModelDir) -> tuple[Any, Any]:
     except ImportError as exc:
         raise MissingToolError("evaluation needs torch and transformers", "pip install 'hubmgr[ml]'") from exc
     hf_logging.disable_progress_bar()
+    check_pickled_weights(model_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir.tokenizer_path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(model_dir.path, local_files_only=True)

@@ -3,6 +3,7 @@ them, and every pickle/zip reader has explicit limits with a one-line error and 
 
 from __future__ import annotations
 
+import json
 import pickle
 import resource
 import struct
@@ -136,3 +137,33 @@ def test_deeply_nested_legacy_pickle_is_refused_not_a_recursion_crash(tmp_path: 
     with pytest.raises(CorruptFileError, match="nests"):
         load_torch_file(nested, strict=False)
     _one_line_failure(run_cli("inspect", str(nested)), "nests")
+
+
+@pytest.mark.parametrize("bad", ["stride", "payload"])
+def test_eval_checks_pickled_weights_before_transformers_loads_them(tmp_path: Path, tiny_gpt2_dir: Path, run_cli,
+                                                                    bad: str) -> None:
+    import shutil
+
+    model = Path(shutil.copytree(tiny_gpt2_dir, tmp_path / "m"))
+    (model / "model.safetensors").unlink()
+    if bad == "stride":
+        hf.write_torch_with_views(model / "pytorch_model.bin", {"transformer.wte.weight": (0, (4, 4), (2**40, 1))})
+    else:
+        hf.write_torch_with_views(model / "pytorch_model.bin", {"transformer.wte.weight": (0, (4,), (1,))},
+                                  extra={"x": hf.RunsShell(f"touch {tmp_path / 'ran'}")})
+    run = run_cli("eval", str(model), "--n", "2")
+    _one_line_failure(run, "storage", "os.system", "posix.system", "allow-list")
+    assert not (tmp_path / "ran").exists()
+
+
+def test_zip_with_an_empty_member_name_is_graded_not_a_crash(tmp_path: Path, run_cli) -> None:
+    # Found by bench/fuzz.py: ZipInfo.is_dir() raises IndexError on an empty name.
+    import zipfile
+
+    path = tmp_path / "empty_name.pth"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(zipfile.ZipInfo(""), b"\x80\x02N.")  # first: the sniffer looks at it before data.pkl
+        zf.writestr("archive/data.pkl", pickle.dumps({"a": 1}, protocol=2))
+    run = run_cli("inspect", str(path), "--json")
+    assert run.exit_code in (0, 1) and "Traceback" not in run.stderr, run.stderr
+    assert json.loads(run.stdout)["safety"]["verdict"]

@@ -108,3 +108,4 @@ def test_pull_cache_still_works_against_an_honest_server(hub_server, pushed, tmp
     folder = Path(json.loads(cached.stdout)["cache_dir"])
     assert folder.name == sha and (folder / "model.safetensors").is_file()
     assert folder.resolve().is_relative_to((tmp_path / "hf-cache").resolve())
+
