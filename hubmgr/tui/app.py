@@ -551,11 +551,14 @@ class HubmgrApp(App[None]):
             return
         # Suggest where it went last time, else the embedded local registry under its own name.
         target = row.sync.remote or f"local:{_registry_name(row.name)}"
-        self.push_screen(PushFormScreen(row.path, row.name, target=target), self._plan_push)
+        run = Path(row.path).is_dir() and core("trainer_run", "is_trainer_run")(Path(row.path))
+        self.push_screen(PushFormScreen(row.path, row.name, target=target, trainer_run=run), self._plan_push)
 
     def _push_kwargs(self, form: PushForm) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(revision=form.revision, tag=form.tag, private=form.private,
                                       message=form.message, create_pr=form.create_pr, catalog=self.catalog,
+                                      checkpoint=form.checkpoint, best_by=form.best_by, include=form.include,
+                                      exclude=form.exclude,
                                       **self.action_options.get("push", {}))
         if self.remote_factory is not None:
             kwargs["remote"] = self.remote_factory(form.target)

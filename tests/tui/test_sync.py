@@ -10,21 +10,9 @@ from textual.widgets import DataTable
 from hubmgr.tui.screens.dialogs import ErrorScreen, PushPlanScreen
 from hubmgr.tui.screens.forms import PullFormScreen, PushFormScreen
 from hubmgr.tui.screens.remote_browser import RemoteBrowserScreen
-from tui_helpers import TERMINAL, open_action, plain, settle
+from tui_helpers import TERMINAL, fill, open_action, plain, settle
 
 pytestmark = pytest.mark.anyio
-
-
-async def fill(pilot, app, widget_id: str, text: str) -> None:
-    """Type a short value key by key; set a long one (a temp path) directly to keep the test fast."""
-    box = app.screen.query_one(f"#{widget_id}")
-    box.focus()
-    box.value = ""
-    if len(text) <= 24:
-        await pilot.press(*text)
-    else:
-        box.value = text
-    await pilot.pause()
 
 
 async def test_push_form_shows_dry_run_plan_then_pushes(make_app, catalog, workspace: Path) -> None:

@@ -66,3 +66,15 @@ async def open_action(pilot, app, name: str, key: str) -> None:
     await select(pilot, app, name)
     await pilot.press(key)
     await settle(pilot, app)
+
+
+async def fill(pilot, app, widget_id: str, text: str) -> None:
+    """Type a short value key by key; set a long one (a temp path) directly to keep the test fast."""
+    box = app.screen.query_one(f"#{widget_id}")
+    box.focus()
+    box.value = ""
+    if len(text) <= 24:
+        await pilot.press(*text)
+    else:
+        box.value = text
+    await pilot.pause()

@@ -20,6 +20,15 @@ class PushForm:
     private: bool
     message: str
     create_pr: bool = False
+    checkpoint: str | None = None  # Trainer run: best | last | N (push that checkpoint as the model)
+    best_by: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+def _patterns(text: str) -> tuple[str, ...]:
+    """'*.json, *.safetensors' or '*.json *.safetensors' -> ('*.json', '*.safetensors')."""
+    return tuple(p for p in text.replace(",", " ").split() if p)
 
 
 @dataclass(frozen=True)
@@ -56,12 +65,14 @@ class PushFormScreen(_Form):
 
     SUBMIT_ID = "plan"
 
-    def __init__(self, path: str, name: str, *, target: str = "", message: str = "") -> None:
+    def __init__(self, path: str, name: str, *, target: str = "", message: str = "",
+                 trainer_run: bool = False) -> None:
         super().__init__()
         self.path = path
         self.checkpoint_name = name
         self._target = target
         self._message = message or f"Upload {name} with hubmgr"
+        self.trainer_run = trainer_run  # offer the checkpoint choice (best | last | N)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog form"):
@@ -75,6 +86,21 @@ class PushFormScreen(_Form):
                 with Vertical():
                     yield Label("Tag")
                     yield Input(placeholder="v1", id="tag")
+            if self.trainer_run:
+                with Horizontal(classes="row"):
+                    with Vertical():
+                        yield Label("Checkpoint (empty: the final model)")
+                        yield Input(placeholder="best, last or a step", id="checkpoint")
+                    with Vertical():
+                        yield Label("Best by metric")
+                        yield Input(placeholder="metric_for_best_model", id="best_by")
+            with Horizontal(classes="row"):
+                with Vertical():
+                    yield Label("Include (globs)")
+                    yield Input(placeholder="*.json *.safetensors", id="include")
+                with Vertical():
+                    yield Label("Exclude (globs)")
+                    yield Input(placeholder="*.md", id="exclude")
             yield Label("Commit message")
             yield Input(self._message, id="message")
             with Horizontal(classes="row"):
@@ -102,6 +128,9 @@ class PushFormScreen(_Form):
             tag=self._value("tag") or None, private=self.query_one("#private", Checkbox).value,
             message=self._value("message") or f"Upload {self.checkpoint_name} with hubmgr",
             create_pr=self.query_one("#create_pr", Checkbox).value,
+            checkpoint=(self._value("checkpoint") or None) if self.trainer_run else None,
+            best_by=(self._value("best_by") or None) if self.trainer_run else None,
+            include=_patterns(self._value("include")), exclude=_patterns(self._value("exclude")),
         ))
 
 
