@@ -116,6 +116,9 @@ class ModelPool:
     def check(self) -> None:
         """Act on a change of ``current``: load the new release and swap, or record why not."""
         target = self._target()
+        if target is None and self._seen is None:
+            self._seen = ""  # say it once
+            self.log(f"nothing live in {self.dest} yet; waiting for `hubmgr pull ... --dest {self.dest}`")
         if target is None or target == self._seen:
             return
         self._seen = target

@@ -74,8 +74,11 @@ def _prepare(dest: str | os.PathLike[str], host: str, port: int, max_queue: int,
     from .app import build_app
 
     dest_path = Path(dest).expanduser().resolve()
-    if not dest_path.is_dir():
-        raise NotFoundError(f"no deploy dir {dest_path}", "pull a release first: hubmgr pull SPEC --dest DIR")
+    try:  # serve may start before the first pull (systemd): wait for `current` to appear
+        dest_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NotFoundError(f"cannot use deploy dir {dest_path}: {exc.strerror or exc}",
+                            "give a --dest that exists or can be created") from exc
     if max_queue < 0:
         raise UsageError("--max-queue must be 0 or more", "e.g. --max-queue 64")
     if threads:
