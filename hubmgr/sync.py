@@ -209,28 +209,13 @@ def _plan(staged, t: RemoteTarget, remote: "Remote", branch: str | None, *, incl
     )
 
 
-def plan_push(
-    path: str | os.PathLike[str],
-    target: RemoteTarget | str,
-    *,
-    checkpoint: str | None = None,
-    best_by: str | None = None,
-    include: tuple[str, ...] | list[str] = (),
-    exclude: tuple[str, ...] | list[str] = (),
-    delete: tuple[str, ...] | list[str] = (),
-    mirror: bool = False,
-    allow_pickle: bool = False,
-    convert: bool = False,
-    revision: str | None = None,
-    catalog: "Catalog | None" = None,
-    remote: "Remote | None" = None,
-    progress: ProgressSink = no_progress,
-    cancel: CancelToken | None = None,
-) -> PushPlan:
-    """What ``push`` with the same options does (it runs this very staging and comparison). Changes nothing."""
-    return push(path, target, checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude,
-                delete=delete, mirror=mirror, allow_pickle=allow_pickle, convert=convert, revision=revision,
-                dry_run=True, sign="", catalog=catalog, remote=remote, progress=progress, cancel=cancel).plan
+def plan_push(path: str | os.PathLike[str], target: RemoteTarget | str, **options) -> PushPlan:
+    """What ``push(path, target, **options)`` does: it runs this very staging and comparison, then stops.
+
+    Changes nothing (no signature is made: signing needs the key, and the plan's files are the same).
+    """
+    options.setdefault("sign", "")
+    return push(path, target, dry_run=True, **options).plan
 
 
 def remote_deletions(remote_files: Iterable[RemoteFile], pushed: Iterable[str], *, include: tuple[str, ...] = (),
