@@ -44,6 +44,8 @@ def test_default_deletes_nothing_never_pushed(run_cli, run: Path, tmp_path: Path
     reasons = {Path(i["path"]).name: " ".join(i["reasons"]) for i in doc["items"]}
     assert "never pushed" in reasons["checkpoint-2"] and "--include-unpushed" in reasons["checkpoint-2"]
     assert all((run / f"checkpoint-{n}").is_dir() for n in range(1, 5))
+    every = run_cli("--catalog", db, "gc", "--dry-run", "--json").json()  # no RUN_DIR: the catalogued runs
+    assert every["runs"] == [str(run)] and every["items"] == doc["items"]
 
 
 def test_dry_run_is_the_real_run_and_keeps_pushed_deployed_best(run_cli, run: Path, tmp_path: Path) -> None:
