@@ -56,7 +56,7 @@ class Staged:
 
 
 def _in_scope(rel: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    from .sync import _in_scope as in_scope  # one definition of --include/--exclude matching
+    from .remotes import in_scope  # one definition of --include/--exclude matching
 
     return in_scope(rel, include, exclude)
 

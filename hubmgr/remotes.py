@@ -24,10 +24,11 @@ Any spec may end in ``@REV`` (branch, tag or commit sha), e.g. ``local:demo@v1``
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 from .errors import UsageError
 from .models import JsonMixin
@@ -332,6 +333,33 @@ def targets_help() -> str:
             lines.append(f"  {forms:<28} {text}".rstrip() if len(forms) <= 28 else f"  {forms}")
     lines.append("  Append @REV for a branch, tag or commit: local:demo@v1")
     return "\n".join(lines)
+
+
+def open_target(target: RemoteTarget | str, remote: "Remote | None" = None, token: str | None = None
+                ) -> tuple[RemoteTarget, "Remote"]:
+    """(target, remote): ``remote`` if given (tests, the TUI), else opened from the target."""
+    t = parse_target(target) if isinstance(target, str) else target
+    return t, remote if remote is not None else open_remote(t, token=token)
+
+
+def asked_revision(target: RemoteTarget, revision: str | None) -> str | None:
+    """The revision of ``SPEC@REV`` or ``--revision`` (giving two different ones is refused)."""
+    if revision and target.revision and revision != target.revision:
+        raise UsageError(f"two revisions given: {target.revision!r} in the target and --revision {revision!r}",
+                         "give only one")
+    return revision or target.revision
+
+
+def path_matches(path: str, patterns: Iterable[str]) -> bool:
+    """``--include``/``--exclude`` matching as ``hf`` does it: the repo path or its file name."""
+    name = path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def in_scope(path: str, include: tuple[str, ...] | list[str], exclude: tuple[str, ...] | list[str]) -> bool:
+    if include and not path_matches(path, include):
+        return False
+    return not path_matches(path, exclude)
 
 
 def branch_moved(remote_name: str, branch: str, expected: str | None, now: str | None) -> "ConflictError":
