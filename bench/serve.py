@@ -145,13 +145,17 @@ def main() -> None:
             except OSError:
                 pass
             time.sleep(0.2)
-        base, served = [], []
+        base, served, health = [], [], []
         for _ in range(10):
             c.complete()
             in_process()
-        for _ in range(args.requests):  # interleaved: both see the same machine load
+        for _ in range(args.requests):  # interleaved: all three see the same machine load
             base.append(in_process())
             served.append(c.complete()[0])
+            t0 = time.perf_counter()
+            c.conn.request("GET", "/health")
+            c.conn.getresponse().read()
+            health.append(time.perf_counter() - t0)
         del lm
         steady = load_clients(host, port, args.seconds)
 
@@ -177,13 +181,16 @@ def main() -> None:
     outside = [lat for start, lat, _, _ in swapping if not any(a <= start + lat and start <= b for a, b in windows)]
     failed = sum(1 for *_, status in steady + swapping if status != 200)
     ms = lambda v: f"{v * 1000:7.2f}"  # noqa: E731
-    print(f"\nhubmgr serve bench: tiny GPT-2 (2 layers, d=64), prompt {PROMPT!r}, max_tokens 8, greedy, "
+    load = os.getloadavg()[0]
+    print(f"\nhubmgr serve bench (load average {load:.1f}): tiny GPT-2 (2 layers, d=64), prompt {PROMPT!r}, max_tokens 8, greedy, "
           f"torch threads {args.threads}, {os.cpu_count()} CPUs (shared: numbers are noisy)\n")
     print("| measure                                   |  p50 ms |  p99 ms |      n |")
     print("|-------------------------------------------|---------|---------|--------|")
     print(f"| model.generate in-process                 | {ms(pct(base, 50))} | {ms(pct(base, 99))} | {len(base):6d} |")
     print(f"| POST /v1/completions, 1 client            | {ms(pct(served, 50))} | {ms(pct(served, 99))} | "
           f"{len(served):6d} |")
+    print(f"| GET /health (HTTP round trip, no model)   | {ms(pct(health, 50))} | {ms(pct(health, 99))} | "
+          f"{len(health):6d} |")
     print(f"| 4 clients, steady                         | {ms(pct([r[1] for r in steady], 50))} | "
           f"{ms(pct([r[1] for r in steady], 99))} | {len(steady):6d} |")
     print(f"| 4 clients, outside swap windows           | {ms(pct(outside, 50))} | {ms(pct(outside, 99))} | "

@@ -12,8 +12,8 @@ the failure is logged and written to ``DEST/.hubmgr-serve.json`` for ``hubmgr st
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -135,6 +135,11 @@ class ModelPool:
             return
         self.log(f"loading release {sha[:12]}")
         t0 = time.monotonic()
+        # Loading is mostly Python holding the GIL; generation drops and retakes it around every torch op,
+        # waiting up to the switch interval each time (convoy effect). A short interval while loading keeps
+        # requests moving during a swap.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, 0.0005))
         try:
             lm = load_release(self.dest / deploy.RELEASES / sha)
         except HubmgrError as exc:
@@ -144,6 +149,8 @@ class ModelPool:
                      f"{live.sha[:12] if live else 'nothing'}")
             self.write_state(running=True)
             return
+        finally:
+            sys.setswitchinterval(interval)
         if self._target() != target:  # moved again while loading: do not serve a release that is no longer live
             self.log(f"release {sha[:12]} loaded but current moved on; not switching to it")
             self._seen = None
@@ -159,7 +166,6 @@ class ModelPool:
                 old.retired = True
                 if old.refs == 0:
                     self._drop(old)
-        gc.collect()
         self.log(f"live: release {sha[:12]} ({lm.model_id}), loaded in {time.monotonic() - t0:.1f}s"
                  + (f", was {old.sha[:12]}" if old else ""))
 
