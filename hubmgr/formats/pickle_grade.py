@@ -157,9 +157,9 @@ class _Val:
     def describe(self) -> str:
         if self.kind == "global":
             return self.qual
-        if self.kind in ("obj", "data"):
+        if self.kind in ("obj", "data") or self.kind == "unknown" and self.qual:
             return f"the result of {self.qual}"
-        return f"a {self.kind}"
+        return "an unknown value" if self.kind == "unknown" else f"a {self.kind}"
 
 
 @dataclass
@@ -222,7 +222,7 @@ class _Walk:
             self.classes.setdefault(q)
             return _Val("data", q)
         self.bad(f"{how} calls {q}", q)
-        return _Val("unknown")
+        return _Val("unknown", q)
 
     def new(self, cls: Any, how: str) -> _Val:
         if isinstance(cls, _Val) and cls.kind == "global":
@@ -314,7 +314,7 @@ def grade_pickle(data: bytes | io.BytesIO, start: int = 0) -> PickleGrade:
         error = f"{type(exc).__name__}: {exc}"[:200]
     grade = PickleGrade("unknown", list(w.globals), end=stream.tell(), error=error)
     for q in w.globals:
-        if q not in SAFE_GLOBALS and not is_code_class(q):
+        if q not in SAFE_GLOBALS and not is_code_class(q) and q not in w.offending:
             w.bad(f"imports {q}", q)
     grade.offending, grade.reasons = list(w.offending), list(w.reasons)
     grade.classes = [c for c in w.classes if c not in w.offending]

@@ -72,13 +72,15 @@ PICKLES: dict[str, tuple[str, bytes]] = {
     # family "timeit": code in the setup string
     "timeit_timeit": ("timeit", _wrap(_g("timeit", "timeit") + b"(" + _s("pass") + _s(f"open('{MARKER}','w')")
                                       + b"J\x01\x00\x00\x00tR")),
-    "timeit_timer": ("timeit", _wrap(_g("timeit", "Timer") + b"(" + _s("pass") + _s(f"open('{MARKER}','w')")
-                                     + b"tR")),
+    # timeit.Timer.timeit(Timer("pass", setup=<code>), 1): the unbound method runs the setup
+    "timeit_timer": ("timeit", b"\x80\x04}(" + _s("w") + b"K\x01" + _s("evil") + _s("timeit") + _s("Timer.timeit")
+                     + b"\x93(" + _g("timeit", "Timer") + b"(" + _s("pass") + _s(f"open('{MARKER}','w')") + b"tR"
+                     + b"K\x01tRu."),
     # family "dotted": a harmless-looking module reaching a dangerous one
     "dotted_torch_serialization_os": ("dotted", dotted("torch.serialization", "os.system", CMD)),
     "dotted_collect_env_run": ("dotted", dotted("torch.utils.collect_env", "run", CMD)),
     "dotted_main_torch": ("dotted", dotted("__main__", "torch.serialization.os.system", CMD)),
-    "dotted_numpy_os": ("dotted", dotted("numpy.ctypeslib", "os.system", CMD)),
+    "dotted_collect_env_subprocess": ("dotted", dotted("torch.utils.collect_env", "subprocess.getoutput", CMD)),
     # family "reconstructor": copyreg._reconstructor(Popen, Popen, argv) runs Popen.__init__
     "reconstructor_popen": ("reconstructor", _wrap(_g("copy_reg", "_reconstructor") + b"(" + _g("subprocess", "Popen")
                                                    + _g("subprocess", "Popen") + b"(" + _s("touch") + _s(MARKER)
@@ -307,3 +309,67 @@ def _main_class_model() -> Any:
         main.CorpusNet = cls  # so pickle can find the class by name while saving
     return cls()
 
+
+
+# -- ground truth: does the file really run code? ------------------------------
+
+_LOADER = r"""
+import json, os, sys, time, warnings
+warnings.simplefilter("ignore")
+out = {}
+for key, path, loader, workdir in json.loads(sys.stdin.read()):
+    os.chdir(workdir)
+    try:
+        if loader == "torch":
+            import torch
+            torch.load(path, weights_only=False)
+        elif loader == "numpy":
+            import numpy
+            numpy.load(path, allow_pickle=True)
+        elif loader == "joblib":
+            import joblib
+            joblib.load(path)
+        else:
+            import pickle
+            with open(path, "rb") as fh:
+                pickle.load(fh)
+        out[key] = "loaded"
+    except BaseException as exc:  # a payload may raise anything, even SystemExit
+        out[key] = type(exc).__name__
+time.sleep(1.0)  # Popen payloads finish their child
+print(json.dumps(out))
+"""
+
+
+def loaders_for(path: Path) -> tuple[str, ...]:
+    """The real loaders a user would point at this file: torch.load always, plus its format's own."""
+    name = path.name.lower()
+    extra = {".npy": "numpy", ".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle"}
+    return ("torch",) + tuple(v for k, v in extra.items() if name.endswith(k))
+
+
+def really_runs_code(samples: list[Sample], workroot: str | Path, *, python: str | None = None,
+                     timeout: float = 300) -> dict[Path, bool]:
+    """Load every sample with its real loaders (``torch.load(weights_only=False)`` ...) in ONE throwaway
+    subprocess, each load in its own empty working directory; a sample ran code if ``pwned`` appeared."""
+    import json
+    import subprocess
+    import sys
+
+    workroot = Path(workroot)
+    jobs = []
+    for i, sample in enumerate(samples):
+        for loader in loaders_for(sample.path):
+            workdir = workroot / f"{i}-{loader}"
+            workdir.mkdir(parents=True)
+            jobs.append((f"{i}-{loader}", str(sample.path.resolve()), loader, str(workdir)))
+    proc = subprocess.run([python or sys.executable, "-c", _LOADER], input=json.dumps(jobs), text=True,
+                          capture_output=True, timeout=timeout, cwd=workroot)
+    if proc.returncode != 0:
+        raise RuntimeError(f"loader subprocess failed: {proc.stderr[-2000:]}")
+    json.loads(proc.stdout.strip().splitlines()[-1])  # every load reported back
+    ran = {s.path: False for s in samples}
+    for key, path, _loader, workdir in jobs:
+        if (Path(workdir) / MARKER).exists():
+            ran[samples[int(key.split("-")[0])].path] = True
+    return ran

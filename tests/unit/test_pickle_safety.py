@@ -118,6 +118,20 @@ def test_code_class_rules() -> None:
     assert any(r.startswith("b: ") and "os.system" in r for r in merged.reasons)
 
 
+def test_user_class_only_the_nn_module_way() -> None:
+    """NEWOBJ + one BUILD with a plain dict: needs_code; a call, a dunder key or a second BUILD: unsafe."""
+    new = b"\x80\x02cmy_training_code\nNet\n)\x81"
+    assert grade_pickle(new + b"}X\x01\x00\x00\x00aK\x01sb.").verdict == VERDICT_NEEDS_CODE
+    twice = grade_pickle(new + b"}X\x01\x00\x00\x00aK\x01sb}b.")
+    assert twice.verdict == VERDICT_UNSAFE and any("second BUILD" in r for r in twice.reasons)
+    dunder = grade_pickle(new + b"}X\x0c\x00\x00\x00__setstate__K\x01sb.")
+    assert dunder.verdict == VERDICT_UNSAFE and any("'__setstate__'" in r for r in dunder.reasons)
+    called = grade_pickle(b"\x80\x02cmy_training_code\nNet\n)R.")
+    assert called.verdict == VERDICT_UNSAFE and called.reasons == ["REDUCE calls my_training_code.Net"]
+    state = grade_pickle(new + b"X\x01\x00\x00\x00xb.")
+    assert state.verdict == VERDICT_UNSAFE and "not a dict" in state.reasons[0]
+
+
 def analyze_file_safety(qual: str):
     """SafetyInfo of a pickle that calls ``qual`` with no arguments (hand-assembled, protocol 2)."""
     from hubmgr.formats.pickle_scan import _combine
