@@ -48,9 +48,15 @@ def grade_file(path: str | os.PathLike[str]) -> FileGrade:
     ``.npy`` (``numpy.load(allow_pickle=True)``), a compressed pickle (``joblib.load``).
     """
     path = Path(path)
-    kind = sniff_pickle(path)
-    if kind in ("npy_object", "compressed_pickle"):
-        return _grade_embedded(path, kind)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        head = b""
+    if not head.startswith((b"PK", b"\x80")):  # not torch's own layouts: maybe a pickle inside a wrapper
+        kind = sniff_pickle(path)
+        if kind in ("npy_object", "compressed_pickle"):
+            return _grade_embedded(path, kind)
     try:
         found = find_torch_pickles(path)
     except OSError as exc:
