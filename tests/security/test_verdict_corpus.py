@@ -71,27 +71,37 @@ def test_every_hostile_file_is_unsafe_with_a_reason_and_controls_are_clean(corpu
             assert "__main__.CorpusNet" in safety.classes_needed and not safety.reasons
 
 
+# file -> words its reasons must contain: each names the pickle (or container) torch would read
+EXPECTED_REASONS = {
+    "legacy_magic_p0.pt": "magic number: REDUCE calls os.system",
+    "legacy_keys_p2.pt": "storage keys: REDUCE calls os.system",
+    "legacy_sysinfo_p0.pt": "sys_info: REDUCE calls os.system",
+    "tar_name_is_pickle.pt": "pickle object: REDUCE calls os.system",
+    "tar_storages_member.pt": "storages count: REDUCE calls os.system",
+    "zip_xdata_before_data.pt": "archive/data.pkl: REDUCE calls os.system",
+    "zip_case_variant.pt": "archive/DATA.PKL: REDUCE calls os.system",
+    "zip_duplicate_first_evil.pt": "duplicate member names",
+    "zip_bad_crc.pt": "bad CRC",
+    "zip_encrypted_flag.pt": "encrypted flag",
+    "zip_local_name_differs.pt": "local header names",
+    "dotted_torch_serialization_os.zip.pt": "torch.serialization.os.system through an attribute path",
+    "build_plant_namespace.zip.pt": "NEWOBJ instantiates argparse.Namespace",
+    "build_plant_ordereddict.zip.pt": "sets a const '__setstate__'",
+    "reconstructor_popen.zip.pt": "copyreg._reconstructor with base subprocess.Popen",
+    "from_type_v2_system.zip.pt": "_rebuild_from_type_v2 calls os.system",
+    "inst_os_system.zip.pt": "INST calls os.system",
+    "obj_no_args_partial.zip.pt": "OBJ calls the result of functools.partial",
+    "timeit_timer.zip.pt": "REDUCE calls timeit.Timer",
+    "array.npy": "object array: REDUCE calls os.system",
+    "model.joblib": "decompressed pickle: REDUCE calls os.system",
+}
+
+
 def test_reasons_name_the_path_torch_takes(corpus) -> None:
     files, _, _ = corpus
-    reasons = {p.name: " | ".join(grade_file(p).safety.reasons) for p in files.iterdir()}
-    assert "magic number: REDUCE calls os.system" in reasons["legacy_magic_p0.pt"]
-    assert "storage keys:" in reasons["legacy_keys_p2.pt"] and "sys_info:" in reasons["legacy_sysinfo_p0.pt"]
-    assert "pickle object: REDUCE calls os.system" in reasons["tar_name_is_pickle.pt"]
-    assert "storages count:" in reasons["tar_storages_member.pt"]
-    assert "archive/data.pkl: REDUCE calls os.system" in reasons["zip_xdata_before_data.pt"]
-    assert "archive/DATA.PKL" in reasons["zip_case_variant.pt"]
-    assert "duplicate member names" in reasons["zip_duplicate_first_evil.pt"]
-    assert "bad CRC" in reasons["zip_bad_crc.pt"] and "encrypted flag" in reasons["zip_encrypted_flag.pt"]
-    assert "local header names" in reasons["zip_local_name_differs.pt"]
-    assert "attribute path" in reasons["dotted_torch_serialization_os.zip.pt"]
-    assert "NEWOBJ instantiates argparse.Namespace" in reasons["build_plant_namespace.zip.pt"]
-    assert "sets a const '__setstate__'" in reasons["build_plant_ordereddict.zip.pt"]
-    assert "copyreg._reconstructor with base subprocess.Popen" in reasons["reconstructor_popen.zip.pt"]
-    assert "_rebuild_from_type_v2 calls os.system" in reasons["from_type_v2_system.zip.pt"]
-    assert "INST calls os.system" in reasons["inst_os_system.zip.pt"]
-    assert "OBJ calls the result of functools.partial" in reasons["obj_no_args_partial.zip.pt"]
-    assert "object array: REDUCE calls os.system" in reasons["array.npy"]
-    assert "decompressed pickle: REDUCE calls os.system" in reasons["model.joblib"]
+    missing = {name: grade_file(files / name).safety.reasons for name, words in EXPECTED_REASONS.items()
+               if not any(words in r for r in grade_file(files / name).safety.reasons)}
+    assert missing == {}
 
 
 def test_every_corpus_file_is_recognised_as_a_pickle_by_content(corpus) -> None:
