@@ -17,7 +17,6 @@ import contextlib
 import logging
 import re
 import shutil
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +30,7 @@ from .. import __version__
 from ..formats.relpath import SHA256_HEX, check_commit_id, check_inside, check_relpath, is_commit_id, is_safe_relpath
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget, branch_moved
+from .transfer import TransferMeter, metered_add_class, upload_batches
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -39,9 +39,6 @@ LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
 DOWNLOAD_ATTEMPTS = 4  # per file, on top of huggingface_hub's own in-call retries/resume
 METADATA_ATTEMPTS = 4  # idempotent reads (revision, files, refs, commits) on 5xx / network errors
 log = logging.getLogger("hubmgr.hf")
-UPLOAD_BATCH_BYTES = 256 * 10**6  # pre-upload files in batches so progress moves between them
-UPLOAD_BATCH_FILES = 64
-PROGRESS_INTERVAL = 0.05  # seconds between byte updates of one transfer
 # A Hub user/org token: "hf_" + 30 or more letters and digits as one word. Not "hf_home" or "hf_cache".
 _TOKEN_RE = re.compile(r"(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,}(?![A-Za-z0-9_])")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -247,7 +244,7 @@ class HubRemote:
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         api = self._api()
-        meter = _TransferMeter(progress, f"pull:{self.repo_id}", f"downloading {self.repo_id}",
+        meter = TransferMeter(progress, f"pull:{self.repo_id}", f"downloading {self.repo_id}",
                                total_bytes=sum(f.size for f in files), total_files=len(files), cancel=cancel)
 
         def fetch(f: RemoteFile) -> None:
@@ -372,9 +369,9 @@ class HubRemote:
             raise branch_moved(f"{self.endpoint_display}/{self.repo_id}", branch, request.base_commit, head_before)
 
         sizes = {rel: request.local_path(rel).stat().st_size for rel in request.upload}
-        meter = _TransferMeter(progress, f"push:{self.repo_id}", f"uploading to {self.repo_id}",
+        meter = TransferMeter(progress, f"push:{self.repo_id}", f"uploading to {self.repo_id}",
                                total_bytes=sum(sizes.values()), total_files=len(request.upload), cancel=cancel)
-        metered_add = _metered_add_class()
+        metered_add = metered_add_class()
         known = {path: sha for path, sha in request.hashes if sha}
         additions = []
         for rel in request.upload:
@@ -390,7 +387,7 @@ class HubRemote:
         bytes_sent = 0
         sent: list[str] = []
         if additions or deletions:
-            for batch in _batches(additions, sizes):
+            for batch in upload_batches(additions, sizes):
                 check_cancel(cancel)
                 with self._hub_errors("upload files", branch):
                     api.preupload_lfs_files(self.repo_id, batch, revision=branch, create_pr=request.create_pr or None)
@@ -484,41 +481,6 @@ def _interrupted_while_committing(remote: "HubRemote", branch: str) -> Iterator[
                              f"see the branch head: hubmgr remote ls {remote.repo_id}@{branch}") from None
 
 
-def _metered_add_class() -> type:
-    """``CommitOperationAdd`` whose LFS upload stream reports bytes read to ``op.on_bytes``.
-
-    The library reads LFS content through ``as_file(with_tqdm=True)`` (basic and multipart
-    uploads); with bars disabled we count those reads instead. Xet uploads take paths and
-    do not come here: their progress moves per pre-upload batch.
-    """
-    from huggingface_hub import CommitOperationAdd
-
-    class MeteredCommitOperationAdd(CommitOperationAdd):
-        on_bytes: Callable[[int], None] | None = None
-        counted = 0
-
-        @contextlib.contextmanager
-        def as_file(self, with_tqdm: bool = False) -> Iterator[Any]:
-            if not with_tqdm or self.on_bytes is None or not isinstance(self.path_or_fileobj, (str, Path)):
-                with super().as_file(with_tqdm=with_tqdm) as fh:
-                    yield fh
-                return
-            with open(self.path_or_fileobj, "rb") as fh:
-                raw_read = fh.read
-
-                def read(size: int | None = -1) -> bytes:
-                    data = raw_read(size)
-                    self.counted += len(data)
-                    self.on_bytes(len(data))
-                    return data
-
-                fh.read = read  # what huggingface_hub's own tqdm_stream_file does
-                yield fh
-
-    return MeteredCommitOperationAdd
-
-
-
 def _is_network_error(exc: BaseException) -> bool:
     try:
         import httpx2
@@ -535,113 +497,3 @@ def _transient(exc: RemoteError) -> RemoteError:
 
 def is_transient(exc: BaseException) -> bool:
     return bool(getattr(exc, "transient", False))
-
-
-def _batches(additions: list, sizes: dict[str, int]) -> Iterator[list]:
-    batch: list = []
-    total = 0
-    for op in additions:
-        batch.append(op)
-        total += sizes[op.path_in_repo]
-        if total >= UPLOAD_BATCH_BYTES or len(batch) >= UPLOAD_BATCH_FILES:
-            yield batch
-            batch, total = [], 0
-    if batch:
-        yield batch
-
-
-class _TransferMeter:
-    """Aggregates per-file byte counts from worker threads into two progress tasks (bytes, files).
-
-    ``bar_class(name)`` returns a tqdm-compatible class that ``huggingface_hub`` instantiates
-    for one file's download; its ``update(n)`` feeds the byte counter and checks ``cancel``.
-    """
-
-    def __init__(self, sink: ProgressSink, task: str, description: str, *, total_bytes: int, total_files: int,
-                 cancel: CancelToken | None) -> None:
-        self._sink, self._task, self._desc = sink, task, description
-        self.total_bytes, self.total_files = total_bytes, total_files
-        self._bytes = 0
-        self._files = 0
-        self._cancel = cancel
-        self.stopped = False  # set when another file failed: stop the rest
-        self._lock = threading.Lock()
-        self._last = 0.0
-        self._emit(force=True)
-
-    def _emit(self, force: bool = False, finished: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < PROGRESS_INTERVAL:
-            return
-        self._last = now
-        self._sink(ProgressEvent(f"{self._task}:bytes", self._desc, self._bytes, self.total_bytes, "B",
-                                 finished=finished))
-        self._sink(ProgressEvent(f"{self._task}:files", f"{self._desc} (files)", self._files, self.total_files,
-                                 "files", finished=finished))
-
-    def add(self, n: int) -> None:
-        with self._lock:
-            self._bytes = min(self.total_bytes, max(0, self._bytes + n))  # retried reads count twice
-            self._emit()
-
-    def bar_class(self, name: str) -> Callable[..., Any]:
-        meter = self
-
-        class _Bar:
-            """Stands in for tqdm inside huggingface_hub: counts bytes, draws nothing."""
-
-            def __init__(self, *args: Any, initial: int = 0, **kwargs: Any) -> None:
-                self.n = 0
-                self.total = kwargs.get("total")
-                if initial:
-                    self.update(initial)
-
-            def update(self, n: int | float = 1) -> None:
-                if meter.stopped or (meter._cancel is not None and meter._cancel.cancelled):
-                    raise CancelledError()
-                n = int(n)
-                self.n += n
-                _Bar.counted += n
-                meter.add(n)
-
-            def __enter__(self) -> "_Bar":
-                return self
-
-            def __exit__(self, *exc: Any) -> None:
-                return None
-
-            def close(self) -> None:
-                pass
-
-            def set_description(self, *args: Any, **kwargs: Any) -> None:
-                pass
-
-            refresh = set_postfix = set_description
-
-        _Bar.counted = 0  # type: ignore[attr-defined]
-        return _Bar
-
-    def rewind(self, bar: Any) -> None:
-        """Forget what a failed attempt of one file counted."""
-        counted = getattr(bar, "counted", 0)
-        if counted:
-            self.add(-counted)
-            bar.counted = 0
-
-    def file_done(self, size: int, counter: Any = None) -> None:
-        """One file finished; ``counter`` (a bar or an upload op) holds the bytes already reported."""
-        with self._lock:
-            counted = min(size, getattr(counter, "counted", 0) if counter is not None else 0)
-            # Files the library skipped (already complete, unchanged) reported nothing: count them now.
-            self._bytes = min(self.total_bytes, self._bytes + size - counted)
-            self._files += 1
-            self._emit(force=True)
-
-    def abort(self) -> None:
-        self.stopped = True
-        with self._lock:
-            self._emit(force=True, finished=True)
-
-    def finish(self) -> None:
-        with self._lock:
-            self._emit(force=True, finished=True)

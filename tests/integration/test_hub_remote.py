@@ -37,9 +37,9 @@ def _all(folder: Path) -> tuple[str, ...]:
 
 
 def test_push_creates_private_repo_lists_and_tags(hub_server, folder: Path, monkeypatch) -> None:
-    from hubmgr.hf import remote as hub
+    from hubmgr.hf import transfer
 
-    monkeypatch.setattr(hub, "PROGRESS_INTERVAL", 0)
+    monkeypatch.setattr(transfer, "PROGRESS_INTERVAL", 0)
     events: list[ProgressEvent] = []
     remote = _remote("alice/tiny")
     assert remote.name == "hub:alice/tiny"
