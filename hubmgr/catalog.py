@@ -105,6 +105,11 @@ MIGRATIONS: list[str] = [
         recorded_at REAL NOT NULL
     );
     """,
+    # 3: what a checkpoint's files looked like when inspected (names, sizes, mtimes, inodes), so a
+    # rescan of an unchanged checkpoint reads no file contents (issue 16).
+    """
+    ALTER TABLE checkpoints ADD COLUMN fingerprint TEXT;
+    """,
 ]
 
 
@@ -371,21 +376,37 @@ class Catalog:
 
     # -- checkpoints -----------------------------------------------------------
     @_best_effort(None)
-    def upsert_checkpoints(self, infos: list[CheckpointInfo] | tuple[CheckpointInfo, ...]) -> None:
+    def upsert_checkpoints(self, infos: list[CheckpointInfo] | tuple[CheckpointInfo, ...],
+                           fingerprints: dict[str, str] | None = None) -> None:
         now = time.time()
+        fingerprints = fingerprints or {}
         rows = [
             (
                 i.path, i.name, i.kind, i.format, i.size_bytes, i.params, i.step, i.best_metric,
-                i.safety.verdict, json.dumps(i.to_dict()), now,
+                i.safety.verdict, json.dumps(i.to_dict()), now, fingerprints.get(i.path),
             )
             for i in infos
         ]
         with self._connect() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO checkpoints(path, name, kind, format, size_bytes, params, step,"
-                " best_metric, verdict, info_json, scanned_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " best_metric, verdict, info_json, scanned_at, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
+
+    def fingerprints_under(self, prefix: str) -> dict[str, str]:
+        """path -> fingerprint of every checkpoint stored under ``prefix`` (one query for a rescan)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT path, fingerprint FROM checkpoints WHERE (path = ? OR path LIKE ? ESCAPE '\\')"
+                                " AND fingerprint IS NOT NULL", (prefix, _like_under(prefix))).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def checkpoint_summaries_under(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """path -> stored info without its tensor list (SQLite drops it before Python parses)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT path, json_remove(info_json, '$.tensors') FROM checkpoints"
+                                " WHERE path = ? OR path LIKE ? ESCAPE '\\'", (prefix, _like_under(prefix))).fetchall()
+        return {r[0]: json.loads(r[1]) for r in rows}
 
     def list_checkpoint_dicts(self, *, tensors: bool = True) -> list[dict[str, Any]]:
         """Every stored checkpoint as its JSON dict (the shape of ``CheckpointInfo.to_dict()``).

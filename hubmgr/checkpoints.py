@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from .catalog import Catalog
 from .errors import CorruptFileError, HubmgrError, NotFoundError
 from .formats.hashing import BufferedHashCache, HashStats, sha256_cached
+from .rescan import fingerprint
 from .formats.layout import (CHECKPOINT_SUFFIXES, CONFIG_FACTS, CONFIG_FILE, HF_WEIGHT_RE, TOKENIZER_FILES,
                              architecture_of, holds_pickles, index_shards, read_config, sniff_torch_file)
 from .formats.lfs_pointer import LfsPointer, read_lfs_pointer
@@ -437,7 +438,11 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
         root = str(Path(os.path.realpath(raw)))
         roots.append(root)
         warnings.extend(walk_warnings)
-        infos: list[CheckpointInfo] = []
+        infos: list[CheckpointInfo] = []  # inspected now
+        unchanged: list[CheckpointInfo] = []  # files exactly as when last inspected: not read again
+        fingerprints: dict[str, str] = {}
+        known = catalog.fingerprints_under(root)
+        stored = None
         hashes = BufferedHashCache(catalog, root)
         ctx = _Ctx(hashes, stats, hash_files, Path(root))
         try:
@@ -445,18 +450,30 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
                 check_cancel(cancel)
                 progress(ProgressEvent("scan:inspect", f"inspecting {candidate.path.name}", i, len(candidates),
                                        unit="checkpoints"))
+                fp = fingerprint(candidate.path, is_dir=candidate.kind == "dir", hash_files=hash_files)
+                key = str(candidate.path)
+                if fp is not None and known.get(key) == fp:
+                    stored = catalog.checkpoint_summaries_under(root) if stored is None else stored
+                    if key in stored:
+                        info = info_from_dict(stored[key])
+                        warnings.extend(f"{info.path}: {w}" if not w.startswith("/") else w for w in info.warnings)
+                        unchanged.append(info)
+                        continue
                 info = _safe_inspect(candidate, ctx)
+                if fp is not None:
+                    fingerprints[info.path] = fp
                 warnings.extend(f"{info.path}: {w}" if not w.startswith("/") else w for w in info.warnings)
                 infos.append(info)
         finally:
             hashes.flush()  # hashes done before a cancel are kept
         progress(ProgressEvent("scan:inspect", "inspected", len(candidates), len(candidates), unit="checkpoints",
                                finished=True))
-        catalog.upsert_checkpoints(infos)
+        catalog.upsert_checkpoints(infos, fingerprints)
         _record_lineage(infos, catalog, warnings)
         if Path(root).is_dir():
-            forgotten += catalog.forget_missing(root, {i.path for i in infos})
+            forgotten += catalog.forget_missing(root, {i.path for i in (*infos, *unchanged)})
         found.extend(infos)
+        found.extend(unchanged)
     summaries = tuple(replace(i, tensors=()) for i in found)
     return ScanResult(summaries, tuple(dict.fromkeys(warnings)), stats.files_hashed, stats.bytes_hashed,
                       forgotten, tuple(roots))

@@ -458,11 +458,13 @@ def _check_replaceable(out_path: Path, *, as_dir: bool, force: bool) -> None:
 
 def _record(catalog: Any, result: ConvertResult, as_dir: bool) -> int:
     """The conversion row, plus the outputs' hashes in the hash cache (a rescan then hashes nothing)."""
+    from .formats.hashing import change_ns
+
     out = Path(result.output)
     for f in result.files:
         path = out / f.path if as_dir else out
         st = path.stat()
-        catalog.store_sha256(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, f.sha256)
+        catalog.store_sha256(str(path.resolve()), st.st_size, change_ns(st), st.st_ino, f.sha256)
     return catalog.record_conversion(source_path=result.source, source_sha256=result.source_sha256,
                                      output_path=result.output, outputs=[f.to_dict() for f in result.files])
 

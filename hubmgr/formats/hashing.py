@@ -1,4 +1,4 @@
-"""sha256 of files, cached in the catalog by (path, size, mtime_ns, inode).
+"""sha256 of files, cached in the catalog by (path, size, last change time, inode).
 
 Uses ``hashlib.file_digest`` (fast, no subprocess). The cache makes a rescan of
 unchanged files hash nothing.
@@ -62,12 +62,21 @@ class HashStats:
         self.bytes_hashed = 0
 
 
+def change_ns(st: os.stat_result) -> int:
+    """The cache's "last changed" time: the later of mtime and ctime.
+
+    ctime moves with every write and cannot be set back (utime() restores only mtime), so a
+    file rewritten in place with its mtime put back is still hashed again.
+    """
+    return max(st.st_mtime_ns, st.st_ctime_ns)
+
+
 def sha256_cached(path: str | os.PathLike[str], catalog: "Catalog | None", stats: HashStats | None = None) -> str:
     """sha256 of ``path``, reusing the catalog's cached value while the file is unchanged."""
     p = Path(path).resolve()
     st = p.stat()
     if catalog is not None:
-        cached = catalog.cached_sha256(str(p), st.st_size, st.st_mtime_ns, st.st_ino)
+        cached = catalog.cached_sha256(str(p), st.st_size, change_ns(st), st.st_ino)
         if cached is not None:
             return cached
     digest = sha256_file(p)
@@ -75,7 +84,7 @@ def sha256_cached(path: str | os.PathLike[str], catalog: "Catalog | None", stats
         stats.files_hashed += 1
         stats.bytes_hashed += st.st_size
     if catalog is not None:
-        catalog.store_sha256(str(p), st.st_size, st.st_mtime_ns, st.st_ino, digest)
+        catalog.store_sha256(str(p), st.st_size, change_ns(st), st.st_ino, digest)
     return digest
 
 
