@@ -149,3 +149,18 @@ def test_trainer_training_args_needs_code_not_unsafe(tmp_path: Path) -> None:
     assert "transformers.training_args.TrainingArguments" in info.classes_needed
     assert analyze_file(out / "checkpoint-1" / "optimizer.pt").safety.verdict == VERDICT_SAFE
     assert analyze_file(out / "checkpoint-1" / "rng_state.pth").safety.verdict == VERDICT_SAFE
+
+
+def test_inst_and_obj_are_calls_even_without_arguments() -> None:
+    inst = grade_pickle(b"(ios\ngetpid\n.")  # protocol 0: INST with no arguments
+    assert inst.verdict == VERDICT_UNSAFE and inst.reasons == ["INST calls os.getpid"]
+    obj = grade_pickle(b"\x80\x02(cmy_training_code\nNet\no.")  # OBJ of a user class, no arguments
+    assert obj.verdict == VERDICT_UNSAFE and obj.reasons == ["OBJ calls my_training_code.Net"]
+
+
+def test_torchscript_archive_is_unsafe_with_the_reason(tmp_path: Path) -> None:
+    """torch.load hands a TorchScript zip to torch.jit.load: not a weights file it can vouch for."""
+    path = tmp_path / "scripted.pt"
+    torch.jit.script(torch.nn.Linear(2, 2)).save(str(path))
+    info = analyze_file(path).safety
+    assert info.verdict == VERDICT_UNSAFE and any("TorchScript" in r for r in info.reasons), info
