@@ -43,7 +43,7 @@ def scan_cmd(ctx: CliContext, paths: tuple[Path, ...], no_hash: bool, rebuild: b
     if rebuild:
         aside = catalog.move_aside()
         if aside is not None:
-            output.stderr.print(f"moved the old catalog to {aside}", highlight=False)
+            output.note(f"moved the old catalog to {aside}")
     with output.progress_bars(not json_mode) as progress:
         result = scan(roots, catalog=catalog, progress=progress, hash_files=not no_hash)
     output.emit(result, json_mode=json_mode, render=lambda console: _render_scan(console, result))
