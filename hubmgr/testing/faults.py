@@ -420,6 +420,15 @@ def _environ(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def default_signals() -> None:
+    """``preexec_fn`` for a child that must feel Ctrl-C / ``kill`` like a shell's foreground job, even
+    when this process runs in the background (where SIGINT is inherited as ignored)."""
+    import signal as _signal
+
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+
+
 def _is_early(returncode: int, stderr: str, signame: str) -> bool:
     """The signal landed outside hubmgr's handlers: the interpreter was still starting (site, before
     our entry point) or already tearing down (it restores default handlers after the work is done)."""
@@ -484,7 +493,7 @@ def run_trials(root: Path, *, scenarios: Sequence[str] = SCENARIOS, trials: int 
                 delay = rng.uniform(0.0, duration * 1.05)
                 args = sc.command()
                 proc = subprocess.Popen([*hubmgr_command(), *args], cwd=home, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+                                        stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
                 time.sleep(delay)
                 signalled = proc.poll() is None
                 if signalled:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hubmgr.errors import CancelledError
+from hubmgr.testing.faults import default_signals
 
 
 @pytest.mark.parametrize("signame, code, line", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
@@ -21,7 +22,7 @@ def test_a_signal_while_the_cli_is_still_importing_is_one_line(tmp_path: Path, s
     # -X importtime prints a line as each module finishes: once click is in, hubmgr's entry point has
     # installed its handler and the heavy imports are under way
     proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "hubmgr", "ls"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals,
                             env={**os.environ, "HUBMGR_HOME": str(tmp_path / "home")})
     seen = []
     for raw in proc.stderr:

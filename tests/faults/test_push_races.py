@@ -14,7 +14,7 @@ import pytest
 from hubmgr import sync
 from hubmgr.errors import ConflictError
 from hubmgr.git.cmd import git_text, run_git
-from hubmgr.remotes import open_remote
+from hubmgr.remotes import PushRequest, open_remote
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is required")
 
@@ -39,15 +39,10 @@ def _local_tree(folder: Path) -> dict[str, str]:
         p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
 
 
-def _push_other_while_planning(other: Path, spec: str):
-    """A progress sink that lands a push of ``other`` while the first push is still hashing (planning)."""
-    done = []
-
-    def sink(event) -> None:  # noqa: ANN001
-        if event.task == "push:hash" and not done:
-            done.append(sync.push(other, spec))
-
-    return sink, done
+def _request(plan, folder: Path, *, check_base: bool) -> PushRequest:
+    return PushRequest(folder=str(folder), upload=tuple(f.path for f in plan.upload),
+                       keep=tuple(f.path for f in plan.skip), revision=plan.revision, message="B",
+                       base_commit=plan.base_commit, check_base=check_base)
 
 
 @pytest.mark.parametrize("kind", ["local", "bare"])
@@ -57,25 +52,23 @@ def test_a_push_whose_plan_went_stale_is_refused_and_nothing_mixes(tmp_path: Pat
     else:
         run_git(["init", "-q", "--bare", str(tmp_path / "bare.git")])
         spec = str(tmp_path / "bare.git")
-    base = _model(tmp_path / "base", "0")
-    sync.push(base, spec)
+    sync.push(_model(tmp_path / "base", "0"), spec)
     a, b = _model(tmp_path / "a", "A"), _model(tmp_path / "b", "B")
     (b / "README.md").write_text("# model 0\n")  # B's README equals the base's: planned as unchanged
-    sink, landed = _push_other_while_planning(a, spec)
+    plan_b = sync.plan_push(b, spec)  # B plans against the base ...
+    landed = sync.push(a, spec)  # ... A lands first
+    assert landed.created_commit and plan_b.base_commit != landed.commit_sha
     with pytest.raises(ConflictError, match="moved since the push was planned"):
-        sync.push(b, spec, progress=sink)
-    assert landed and landed[0].created_commit
-    remote = open_remote(spec)
-    files = {f.path: f for f in remote.list_files(remote.resolve_revision(None))}
-    got = json.loads(run_git(["--git-dir", str(remote.git_dir), "cat-file", "blob",
-                              f"{landed[0].commit_sha}:config.json"], lfs=False).stdout)
-    assert got == {"version": "A"} and files["model.safetensors"].sha256 == _local_tree(a)["model.safetensors"]
-    again = sync.push(b, spec)  # a fresh plan goes on top of A: B whole
-    assert again.created_commit
-    tip = open_remote(spec)
-    tree = {f.path: f.sha256 for f in tip.list_files(tip.resolve_revision(None))}
-    want = _local_tree(b)
-    assert all(tree[p] == want[p] for p in ("model.safetensors", "README.md"))
+        open_remote(spec).push(_request(plan_b, b, check_base=True))
+    assert open_remote(spec).resolve_revision(None) == landed.commit_sha  # nothing was pushed
+    # what the check prevents: the stale plan keeps A's README as "unchanged" and mixes the models
+    mixed = open_remote(spec).push(_request(plan_b, b, check_base=False))
+    tree = _tree(spec)
+    assert mixed.created_commit and tree["model.safetensors"] == _local_tree(b)["model.safetensors"]
+    assert tree["README.md"] == _local_tree(a)["README.md"] != _local_tree(b)["README.md"]
+    again = sync.push(b, spec)  # a fresh plan: B whole
+    tree = _tree(spec)
+    assert again.created_commit and all(tree[p] == _local_tree(b)[p] for p in ("model.safetensors", "README.md"))
 
 
 def test_two_concurrent_cli_pushes_to_one_local_repo_never_mix(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from hubmgr.convert import convert_checkpoint
+from hubmgr.testing.faults import default_signals
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,8 @@ def test_kill_9_mid_write_leaves_no_final_output(tmp_path: Path, big_checkpoint:
 def test_ctrl_c_mid_write_removes_the_temp_output(tmp_path: Path, big_checkpoint: Path) -> None:
     final = tmp_path / "out.safetensors"
     args = [*_hubmgr_cmd(), "--catalog", str(tmp_path / "c.db"), "convert", str(big_checkpoint), "--out", str(final)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # default_signals: SIGINT reaches it even when pytest runs as a background job (SIGINT ignored)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=default_signals)
     temp = tmp_path / f".{final.name}.hubmgr-tmp-{proc.pid}"
     deadline = time.monotonic() + 60
     try:
