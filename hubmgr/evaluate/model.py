@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ModelDir:
     path: Path
+    weights: tuple[Path, ...]  # one file, or every shard
     tokenizer_path: Path  # usually ``path``; the run dir for a Trainer checkpoint-N saved without one
 
 
@@ -51,7 +52,7 @@ def resolve_model_dir(path: str | Path) -> ModelDir:
             "save them next to the weights: model.config.save_pretrained(DIR) and tokenizer.save_pretrained(DIR)"
             " (hubmgr convert writes safetensors; copy config.json and the tokenizer files from the base model)",
         )
-    return ModelDir(directory, tokenizer_path)
+    return ModelDir(directory, weights, tokenizer_path)
 
 
 def find_weights(directory: Path) -> tuple[Path, ...]:
