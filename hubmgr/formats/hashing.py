@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..progress import check_cancel
 
@@ -27,9 +27,10 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def hash_file(path: str | os.PathLike[str], *, want_git_blob_sha1: bool = False,
-              cancel: "CancelToken | None" = None, on_bytes: Callable[[int], None] | None = None
-              ) -> tuple[str, str | None]:
-    """(sha256, git blob sha1 or None) of a file in one read, cancellable, reporting bytes as it goes."""
+              cancel: "CancelToken | None" = None, on_bytes: Callable[[int], None] | None = None,
+              copy_to: BinaryIO | None = None) -> tuple[str, str | None]:
+    """(sha256, git blob sha1 or None) of a file in one read, cancellable, reporting bytes as it goes;
+    ``copy_to`` also gets every byte (copy and hash in one pass)."""
     size = os.stat(path).st_size
     sha256 = hashlib.sha256()
     sha1 = hashlib.sha1(b"blob %d\0" % size) if want_git_blob_sha1 else None
@@ -40,6 +41,8 @@ def hash_file(path: str | os.PathLike[str], *, want_git_blob_sha1: bool = False,
             if not chunk:
                 break
             sha256.update(chunk)
+            if copy_to is not None:
+                copy_to.write(chunk)
             if sha1 is not None:
                 sha1.update(chunk)
             if on_bytes:

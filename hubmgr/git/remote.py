@@ -28,7 +28,7 @@ from ..remotes import (KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, Remot
                        branch_moved)
 from . import registry as local_registry
 from .cmd import GitError, redact, run_git
-from ..formats.hashing import sha256_file
+from ..formats.hashing import hash_file, sha256_file
 from ..formats.lfs_pointer import LFS_POINTER_MAX, parse_lfs_pointer
 from .code_repo import read_blobs
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 LFS_PATTERNS = ("*.safetensors", "*.bin", "*.pth", "*.pt", "*.ckpt", "*.onnx", "*.gguf", "*.h5", "*.msgpack")
 LFS_ATTRS = "filter=lfs diff=lfs merge=lfs -text"
 _HEX_RE = re.compile(r"^[0-9a-f]{4,40}$")
-_CHUNK = 8 * 1024 * 1024
 
 
 def gitattributes_text(existing: str, big_files: Sequence[str]) -> str:
@@ -533,18 +532,11 @@ def _size(path: Path) -> int:
 
 
 def _copy_hashing(src: Path, out: Path, cancel: CancelToken | None) -> str:
-    digest = hashlib.sha256()
     tmp = out.with_name(f".{out.name}.part")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        while True:
-            check_cancel(cancel)
-            chunk = fin.read(_CHUNK)
-            if not chunk:
-                break
-            digest.update(chunk)
-            fout.write(chunk)
+    with open(tmp, "wb") as fout:
+        digest, _ = hash_file(src, cancel=cancel, copy_to=fout)
     os.replace(tmp, out)
-    return digest.hexdigest()
+    return digest
 
 
 __all__ = ["GitRemote", "LFS_PATTERNS", "gitattributes_text", "lfs_object_path"]
