@@ -153,16 +153,19 @@ def _stage(folder: Path, t: RemoteTarget, *, checkpoint, best_by, include, exclu
                  progress=progress, cancel=cancel)
 
 
-def _plan(staged, t: RemoteTarget, remote: "Remote", branch: str | None, *, include, exclude, delete, mirror,
-          cancel) -> PushPlan:
-    """Compare the staged files with the remote revision; changes nothing."""
-    base_commit = None
-    remote_files: dict[str, RemoteFile] = {}
+def _remote_state(remote: "Remote", branch: str | None) -> tuple[str | None, dict[str, RemoteFile]]:
+    """The branch tip the plan is made against (resolved before any hashing: a push landing meanwhile
+    makes this plan stale, and the remote refuses it) and its files."""
     try:
         base_commit = remote.resolve_revision(branch)
-        remote_files = {f.path: f for f in remote.list_files(base_commit)}
+        return base_commit, {f.path: f for f in remote.list_files(base_commit)}
     except RemoteNotFoundError:
-        pass  # a new repository or branch: everything is new
+        return None, {}  # a new repository or branch: everything is new
+
+
+def _plan(staged, t: RemoteTarget, remote: "Remote", branch: str | None, base_commit: str | None,
+          remote_files: dict[str, RemoteFile], *, include, exclude, delete, mirror, cancel) -> PushPlan:
+    """Compare the staged files with the remote revision; changes nothing."""
     upload, skip = [], []
     for rel, file in sorted(staged.files.items()):
         check_cancel(cancel)
@@ -273,13 +276,14 @@ def push(
         from .trust import SIGNATURE_NAME
 
         exclude = (*exclude, SIGNATURE_NAME)
+    base_commit, remote_files = _remote_state(remote, branch)
     staged = _stage(folder, t, checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude,
                     allow_pickle=allow_pickle, convert=convert, record=not dry_run, catalog=catalog,
                     progress=progress, cancel=cancel)
     scratch = None
     try:
-        plan = _plan(staged, t, remote, branch, include=include, exclude=exclude, delete=delete, mirror=mirror,
-                     cancel=cancel)
+        plan = _plan(staged, t, remote, branch, base_commit, remote_files, include=include, exclude=exclude,
+                     delete=delete, mirror=mirror, cancel=cancel)
         signed = None
         if sign_key is not None:
             from . import paths

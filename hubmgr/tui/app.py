@@ -551,7 +551,7 @@ class HubmgrApp(App[None]):
             return
         # Suggest where it went last time, else the embedded local registry under its own name.
         target = row.sync.remote or f"local:{_registry_name(row.name)}"
-        run = Path(row.path).is_dir() and core("trainer_run", "is_trainer_run")(Path(row.path))
+        run = Path(row.path).is_dir() and bool(core("trainer_run", "checkpoint_dirs")(Path(row.path)))
         self.push_screen(PushFormScreen(row.path, row.name, target=target, trainer_run=run), self._plan_push)
 
     def _push_kwargs(self, form: PushForm) -> dict[str, Any]:
