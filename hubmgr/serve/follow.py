@@ -127,7 +127,6 @@ class _Follower:
             self.emit("smoke-passed", sha, output)
         with deploy.locked(self.dest):
             previous = deploy.switch_current(self.dest, sha)
-            deploy.prune(self.dest, self.opts.keep)
         self.emit("live", sha, f"current -> {sha} (was {previous[:12] if previous else 'nothing'})")
         if self.opts.health_url:
             seen = wait_ready(self.opts.health_url, sha, self.opts.ready_timeout, cancel)
@@ -141,6 +140,8 @@ class _Follower:
                 self._discard(sha)
                 return self.fail(sha, "rolled-back", f"{why}; rolled back to {previous[:12]}")
             self.emit("ready", sha, f"{self.opts.health_url} reports {sha[:12]}")
+        with deploy.locked(self.dest):  # only now: the rollback target must survive until the new one is healthy
+            deploy.prune(self.dest, self.opts.keep)
         self.save()
         return True
 

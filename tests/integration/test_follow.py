@@ -96,8 +96,9 @@ def test_health_url_ready_and_rollback_when_never_ready(run_cli, tiny_gpt2_dir: 
         assert serving.pool.live.sha == v2
 
         v3 = publish(run_cli, tiny_gpt2_dir, tmp_path, readme="v3", tag="prod")
+        # --keep 1: the rollback target must still be there when the health check fails
         run = follow_once(run_cli, "local:demo@prod", dest, "--no-smoke-test", "--health-url",
-                          f"{stuck.url}/ready", "--ready-timeout", "2")
+                          f"{stuck.url}/ready", "--ready-timeout", "2", "--keep", "1")
         assert run.exit_code == 1 and kinds(run) == ["pulled", "live", "rolled-back"], run.stdout
         assert f"did not report {v3[:12]}" in run.stdout and f"last: {v1}" in run.stdout
         assert deploy.live_sha(dest) == v2 and not deploy.release_dir(dest, v3).exists()
