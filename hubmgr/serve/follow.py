@@ -193,6 +193,12 @@ def wait_ready(url: str, sha: str, timeout: float, cancel: CancelToken | None = 
         time.sleep(0.25)
 
 
+def next_wait(interval: float, failures: int, jitter: float, rng: random.Random | None = None) -> float:
+    """Seconds to the next check: the interval, doubled per failure in a row (capped), +-jitter."""
+    wait = min(interval * 2 ** min(failures, 12), max(MAX_BACKOFF, interval))
+    return wait * (rng or random).uniform(1 - jitter, 1 + jitter)
+
+
 def follow(spec: str, *, dest: str | os.PathLike[str], options: FollowOptions = FollowOptions(), once: bool = False,
            on_event: Callable[[FollowEvent], None] = lambda e: None, catalog=None,  # noqa: ANN001
            cancel: CancelToken | None = None, sleep: Callable[[float], None] = time.sleep) -> FollowResult:
@@ -217,9 +223,7 @@ def follow(spec: str, *, dest: str | os.PathLike[str], options: FollowOptions = 
             return FollowResult(spec, str(dest_path), deploy.live_sha(dest_path), ok, tuple(follower.events))
         failures = failures + 1 if follower.failed else 0  # waiting on a known-bad sha is not a new failure
         follower.failed = False
-        wait = min(options.interval * (2 ** min(failures, 12)), max(MAX_BACKOFF, options.interval))
-        wait *= random.uniform(1 - options.jitter, 1 + options.jitter)
-        end = time.monotonic() + wait
+        end = time.monotonic() + next_wait(options.interval, failures, options.jitter)
         while time.monotonic() < end:
             check_cancel(cancel)
             sleep(min(1.0, max(0.0, end - time.monotonic())))

@@ -12,7 +12,9 @@ import pytest
 
 from hubmgr import deploy
 from hubmgr.progress import CancelToken
-from hubmgr.serve.follow import FollowOptions, follow
+import random
+
+from hubmgr.serve.follow import MAX_BACKOFF, FollowOptions, follow, next_wait
 from hubmgr.serve.server import start_in_thread
 from serve_helpers import broken_release, publish
 
@@ -132,3 +134,28 @@ def test_follow_loop_picks_up_a_move_until_cancelled(run_cli, tiny_gpt2_dir: Pat
     assert not worker.is_alive()
     assert [e.kind for e in events].count("live") == 2
     assert [e.kind for e in events].count("up-to-date") <= 2  # said once per sha, not every 0.2 s
+
+
+def test_failures_back_off_with_jitter_and_are_one_line_each(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    waits = [next_wait(60, k, 0.1, rng) for k in range(20)]
+    assert 54 <= waits[0] <= 66 and 108 <= waits[1] <= 132 and 216 <= waits[2] <= 264  # doubles per failure
+    assert max(waits) <= MAX_BACKOFF * 1.1 and waits[-1] >= MAX_BACKOFF * 0.9  # capped
+    assert len({round(w, 6) for w in (next_wait(60, 0, 0.1, rng) for _ in range(20))}) == 20  # hosts spread out
+
+    # a remote that does not exist: each round is one "error" event, and the loop keeps going with backoff
+    events, slept = [], []
+    cancel = CancelToken()
+
+    def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+        if len([e for e in events if e.kind == "error"]) >= 3:
+            cancel.cancel()
+
+    with pytest.raises(Exception) as stopped:
+        follow("local:missing@prod", dest=tmp_path / "srv", options=FollowOptions(interval=0.05, smoke_test=None),
+               on_event=events.append, cancel=cancel, sleep=fake_sleep)
+    assert type(stopped.value).__name__ == "CancelledError"
+    assert [e.kind for e in events] == ["error"] * 3 and all("missing" in e.message for e in events)
+    assert deploy.live_sha(tmp_path / "srv") is None
