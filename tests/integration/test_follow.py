@@ -150,12 +150,16 @@ def test_failures_back_off_with_jitter_and_are_one_line_each(tmp_path: Path) -> 
     def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
         time.sleep(seconds)
-        if len([e for e in events if e.kind == "error"]) >= 3:
+
+    def on_event(event) -> None:  # noqa: ANN001
+        events.append(event)
+        if len(events) == 3:
             cancel.cancel()
 
     with pytest.raises(Exception) as stopped:
         follow("local:missing@prod", dest=tmp_path / "srv", options=FollowOptions(interval=0.05, smoke_test=None),
-               on_event=events.append, cancel=cancel, sleep=fake_sleep)
+               on_event=on_event, cancel=cancel, sleep=fake_sleep)
     assert type(stopped.value).__name__ == "CancelledError"
     assert [e.kind for e in events] == ["error"] * 3 and all("missing" in e.message for e in events)
     assert deploy.live_sha(tmp_path / "srv") is None
+    assert 0.25 < sum(slept) < 2  # 0.1 + 0.2 (+-10%): the second wait doubled
