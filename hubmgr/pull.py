@@ -253,15 +253,18 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
         raise
     check_cancel(cancel)
     shutil.rmtree(staging / ".cache", ignore_errors=True)  # a client's resume bookkeeping is not the release
-    for attempt in range(len(files) + 1):
+    linked = [f for f in files if f not in files_to_fetch]
+    while True:
         try:
             locked_files = deploy.verify_files(staging, files, progress=progress, cancel=cancel)
             break
         except VerificationError:
-            if not shared or attempt == len(files):
+            # a kept release's copy changed since it was pulled (verification dropped the link): download
+            # it instead. A bad download is not retried here: it fails the pull as always.
+            gone = [f for f in linked if not (staging / f.path).is_file()]
+            if not gone:
                 raise
-            # a kept release's copy changed since it was pulled; verification dropped the link: download it
-            gone = [f for f in files if not (staging / f.path).is_file()]
+            linked = [f for f in linked if f not in gone]
             remote.download(sha, staging, files=gone, progress=progress, cancel=cancel)
             before -= sum(f.size for f in gone)
     signature = None
