@@ -14,5 +14,5 @@ MAX_NESTING = 200  # containers inside containers, when walking an unpickled tre
 
 # safetensors headers: the `safetensors` library refuses headers over 100 MB; we do the same.
 MAX_SAFETENSORS_HEADER = 100_000_000
-MAX_JSON_DEPTH = 32  # a valid header nests 3 deep ({name: {"shape": [..]}})
+MAX_JSON_DEPTH = 127  # serde_json's recursion limit (the library's), counting the outer object
 MAX_INT_DIGITS = 20  # u64 fits in 20 digits; the library parses offsets and dims as usize

@@ -26,7 +26,7 @@ from .dtypes import SAFETENSORS_BITS
 
 SAFETENSORS_MAX_HEADER = limits.MAX_SAFETENSORS_HEADER
 _U64 = 1 << 64
-_MAX_DEPTH = 127  # serde_json's recursion limit, counting the outer object
+_MAX_DEPTH = limits.MAX_JSON_DEPTH
 _HINT = "the file is truncated, corrupt or not safetensors"
 
 
