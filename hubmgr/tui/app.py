@@ -22,6 +22,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from ..errors import CancelledError, HubmgrError, NotFoundError
+from ..units import printable
 from ..progress import CancelToken, ProgressEvent, ProgressSink, Throttled, check_cancel
 from .actions import ACTIONS, ACTIONS_BY_ID, SCOPE_SELECTED, bindings
 from .messages import (CatalogLoaded, DetailsLoaded, OperationFailed, OperationFinished, ProgressUpdated,
@@ -146,7 +147,8 @@ class HubmgrApp(App[None]):
     # -- notifications ---------------------------------------------------------------------
     def tell(self, text: str, *, severity: str = "information", timeout: float | None = None) -> None:
         self.notices.append((severity, text))
-        self.notify(text, severity=severity, timeout=timeout or (8 if severity == "error" else 4), markup=False)
+        self.notify(printable(text), severity=severity, timeout=timeout or (8 if severity == "error" else 4),
+                    markup=False)  # names in notices come from files and remotes: no markup, no raw ESC
 
     # -- workers: every thread this app starts is below -------------------------------------
     @work(thread=True, exit_on_error=False, group="catalog", exclusive=True)

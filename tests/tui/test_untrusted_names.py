@@ -35,3 +35,16 @@ async def test_crafted_names_are_inert_in_tui_cells(make_app, catalog, workspace
         tensors = detail.query_one("#tensor-table", DataTable)
         shown = [tensors.get_row_at(i)[0].plain for i in range(tensors.row_count)]
         assert shown == ["\\x1b[1A\\x1b[2K  safety  safe"]
+
+
+async def test_error_dialog_and_notices_show_crafted_names_inert(make_app) -> None:
+    from hubmgr.tui.screens.dialogs import ErrorScreen
+
+    app = make_app()
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app, until=lambda: app.catalog_loaded)
+        app.push_screen(ErrorScreen("convert failed", "refusing [bold]x\x1b[2J.pth[/]: bad", "hint [red]y"))
+        await settle(pilot, app)
+        message = plain(app.screen.query_one("#error-message"))
+        assert "[bold]x\\x1b[2J.pth[/]" in message and "\x1b" not in message
+        assert "hint [red]y" in plain(app.screen.query_one("#error-hint"))

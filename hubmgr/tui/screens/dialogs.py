@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, Static
+
+from ...units import printable
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -110,9 +113,10 @@ class ErrorScreen(_CloseableScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog error"):
             yield Label(self._title, classes="dialog-title danger")
-            yield Static(self.message, id="error-message")
+            # Text, not markup: messages carry file, tensor and repo names from untrusted sources.
+            yield Static(Text(printable(self.message)), id="error-message")
             if self.hint:
-                yield Static(f"hint: {self.hint}", id="error-hint", classes="hint")
+                yield Static(Text(f"hint: {printable(self.hint)}"), id="error-hint", classes="hint")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close", variant="primary")
 
