@@ -5,8 +5,10 @@ would; one ``checkpoint-N`` with ``--checkpoint``), turns ``training_args.bin`` 
 ``training_args.json`` (read statically), converts pickled weights with ``--convert``, writes a
 missing model card for the push target, and hashes every file. When nothing is generated or
 moved, the remote reads the user's folder directly; otherwise a staging dir under
-``$HUBMGR_HOME/staging`` holds hard links (copies across file systems) plus the generated files,
-and is removed afterwards. Nothing is ever written into the user's folder.
+``$HUBMGR_HOME/staging`` holds the generated files plus symlinks to the user's files, and the
+remote reads those bytes from where they are (``PushRequest.sources``). No hard links: a new link
+changes the file's ctime, which would void its cached sha256 and make every push re-hash the
+weights. The staging dir is removed afterwards; nothing is ever written into the user's folder.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ class Staged:
     source: Path  # the dir the model comes from (the run, the checkpoint, or the folder itself)
     files: dict[str, Path]  # relpath -> file whose bytes are pushed
     hashes: dict[str, tuple[int, str]] = field(default_factory=dict)  # relpath -> (size, sha256)
-    originals: dict[str, Path] = field(default_factory=dict)  # relpath -> the user's file a staged link shares
     origins: dict[str, str] = field(default_factory=dict)  # relpath -> where it comes from, if not the same path
     left_out: list[LeftOut] = field(default_factory=list)
     checkpoint: Path | None = None
@@ -48,6 +49,11 @@ class Staged:
     card_written: bool = False
     warnings: list[str] = field(default_factory=list)
     root: Path | None = None  # staging dir to remove
+
+    @property
+    def sources(self) -> tuple[tuple[str, str], ...]:
+        """(repo path, local file) of every file whose bytes are not at ``folder/path`` (PushRequest.sources)."""
+        return tuple((rel, str(p)) for rel, p in sorted(self.files.items()) if p != self.folder / rel)
 
     def cleanup(self) -> None:
         if self.root is not None:
@@ -138,14 +144,6 @@ def stage(
     return staged
 
 
-def _link(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src.resolve(), dest)  # same file system: no copy of multi-GB weights
-    except OSError:
-        shutil.copy2(src.resolve(), dest)
-
-
 def _fill_staging(staged: Staged, args_bin: list[str], pickles: list[str], *, record_conversion: bool,
                   catalog: "Catalog | None", progress: ProgressSink, cancel: CancelToken | None) -> None:
     from . import paths
@@ -159,7 +157,8 @@ def _fill_staging(staged: Staged, args_bin: list[str], pickles: list[str], *, re
         check_cancel(cancel)
         if rel in args_bin:
             continue
-        _link(src, model / rel)
+        (model / rel).parent.mkdir(parents=True, exist_ok=True)
+        (model / rel).symlink_to(src.resolve())  # for --convert and .gitattributes; bytes are read at src
         if src != staged.folder / rel or staged.checkpoint is not None:  # with --checkpoint: say from where
             staged.origins[rel] = src.relative_to(staged.folder).as_posix()
     for rel in args_bin:
@@ -176,8 +175,6 @@ def _fill_staging(staged: Staged, args_bin: list[str], pickles: list[str], *, re
             staged.left_out.append(LeftOut(shown, f"a pickle: pushed as {out_rel} instead"))
         else:
             staged.left_out.append(LeftOut(shown, f"a pickle that could not be read statically ({why})"))
-    staged.originals = {rel: src for rel, src in staged.files.items()}  # hash the user's path: its sha is cached
-    staged.files = {rel: model / rel for rel in staged.files}
     staged.folder = model
     if pickles:
         _convert(staged, pickles, record_conversion=record_conversion, catalog=catalog, progress=progress,
@@ -203,7 +200,6 @@ def _convert(staged: Staged, pickles: list[str], *, record_conversion: bool, cat
     for rel in new_files:
         if rel not in staged.files:
             staged.origins[rel] = f"converted from {', '.join(staged.converted)}"
-    staged.originals = {rel: p for rel, p in staged.originals.items() if rel in new_files and rel not in pickles}
     staged.files = new_files
     staged.folder = converted_dir
 
@@ -217,7 +213,7 @@ def _hash(staged: Staged, catalog: "Catalog | None", progress: ProgressSink, can
         check_cancel(cancel)
         progress(ProgressEvent("push:hash", f"hashing {rel}", done, total))
         size = file.stat().st_size
-        staged.hashes[rel] = (size, sha256_cached(staged.originals.get(rel, file), catalog))
+        staged.hashes[rel] = (size, sha256_cached(file, catalog))
         done += size
     progress(ProgressEvent("push:hash", "hashed", done, total, finished=True))
 

@@ -305,7 +305,7 @@ def push(
             request = PushRequest(
                 folder=str(staged.folder), upload=tuple(f.path for f in plan.upload),
                 delete=tuple(f.path for f in plan.delete), keep=tuple(f.path for f in plan.skip),
-                revision=plan.revision, sources=signed.sources if signed else (),
+                revision=plan.revision, sources=(*staged.sources, *(signed.sources if signed else ())),
                 hashes=tuple((f.path, f.sha256) for f in plan.upload if f.sha256),
                 message=message or _default_message(plan), description=description, tag=tag, private=private,
                 create_pr=create_pr, force=force, base_commit=plan.base_commit, check_base=True,

@@ -29,8 +29,10 @@ def run(trainer_run: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(trainer_run, tmp_path / "run-3"))
 
 
-def _tree(root: Path) -> dict[str, tuple[int, int]]:
-    return {p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+def _tree(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Size, mtime and ctime (a hard link would move ctime and void the cached sha256 of the weights)."""
+    return {p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ctime_ns)
+            for p in root.rglob("*")}
 
 
 def _ok(result):
