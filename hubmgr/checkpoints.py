@@ -28,6 +28,7 @@ from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, Checkp
                      FileInfo, SafetyInfo,
                      ScanResult, TensorInfo)
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from .sync_state import sync_states
 
 SKIP_DIRS = {".git", ".hubmgr", "__pycache__", ".cache", "node_modules", ".venv", ".ipynb_checkpoints"}
 METRIC_WORDS = ("loss", "acc", "metric", "eval", "val", "score", "ppl", "perplexity", "f1", "bleu", "rouge")
@@ -152,7 +153,7 @@ def inspect_checkpoint(path: str | os.PathLike[str], *, catalog: Catalog | None 
         info = _inspect_file(p, ctx)
     progress(ProgressEvent("inspect", f"inspected {p.name}", 1, 1, unit="checkpoints", finished=True))
     if catalog is not None:
-        info = replace(info, sync_state=_sync_states(catalog)(info.path))
+        info = replace(info, sync_state=sync_states(catalog)(info))
     from .lineage import lineage_of
 
     return replace(info, lineage=lineage_of(info.path, catalog=catalog))
@@ -530,43 +531,20 @@ def info_from_dict(data: dict[str, Any]) -> CheckpointInfo:
                       for t in data.get("tensors") or ()),
         tied_groups=tuple(tuple(g) for g in data.get("tied_groups") or ()),
         warnings=tuple(data.get("warnings") or ()), extra=dict(data.get("extra") or {}),
-        sync_state=data.get("sync_state"),
+        sync_state=None,  # derived (sync_state.py), never read back from storage
     )
-
-
-def _sync_states(catalog: Catalog) -> Any:
-    """A function path -> ``local`` | ``converted`` | ``pushed <sha7>`` from the catalog's records.
-
-    A pushed converted copy counts for its source too.
-    """
-    pushes: dict[str, list] = {}
-    for p in catalog.list_pushes():
-        pushes.setdefault(p.checkpoint_path, []).append(p)
-    converted_to: dict[str, list[str]] = {}
-    for c in catalog.list_conversions():
-        converted_to.setdefault(c.source_path, []).append(c.output_path)
-
-    def state(path: str) -> str:
-        own = list(pushes.get(path, []))
-        for out in converted_to.get(path, []):
-            own.extend(pushes.get(out, []))
-        if own:
-            return f"pushed {max(own, key=lambda p: p.created_at).commit_sha[:7]}"
-        return "converted" if path in converted_to else "local"
-
-    return state
 
 
 def list_checkpoints(*, catalog: Catalog, progress: ProgressSink = no_progress,
                      cancel: CancelToken | None = None) -> CheckpointList:
     """Every catalogued checkpoint with its derived sync state (tensor lists left out)."""
     check_cancel(cancel)
-    state = _sync_states(catalog)
+    state = sync_states(catalog)
     infos = []
     warnings = []
     for data in catalog.list_checkpoint_dicts():
         info = info_from_dict(data)
-        infos.append(replace(info, tensors=(), sync_state=state(info.path)))
+        infos.append(replace(info, tensors=(), sync_state=state(info)))
         if not Path(info.path).exists():
             warnings.append(f"{info.path}: no longer on disk (rescan to forget it)")
     from .scores import score_column

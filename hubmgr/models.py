@@ -65,6 +65,26 @@ class FileInfo(JsonMixin):
     sha256: str | None = None
 
 
+# Sync states (decided by sync_state.py; `hubmgr ls` and the TUI show these words).
+SYNC_LOCAL = "local only"  # no push or conversion recorded
+SYNC_CONVERTED = "converted"  # a safetensors copy exists, never pushed
+SYNC_PUSHED = "pushed"  # the last push (of it or of its converted copy) holds what is on disk
+SYNC_MODIFIED = "modified"  # a file the last push recorded has other content on disk now (sha256)
+SYNC_PULLED = "pulled"  # a release dir a pull wrote (DEST/releases/<sha>)
+
+
+@dataclass(frozen=True)
+class SyncState(JsonMixin):
+    state: str  # one of the SYNC_* words above
+    remote: str | None = None  # where the last push went (or the pull came from)
+    commit_sha: str | None = None
+
+    @property
+    def text(self) -> str:
+        """'pushed @1a2b3c4', 'modified @1a2b3c4', 'local only': the words of the table's sync column."""
+        return f"{self.state} @{self.commit_sha[:7]}" if self.commit_sha else self.state
+
+
 @dataclass(frozen=True)
 class CheckpointInfo(JsonMixin):
     path: str  # absolute path of the dir or file
@@ -86,7 +106,7 @@ class CheckpointInfo(JsonMixin):
     tied_groups: tuple[tuple[str, ...], ...] = ()  # names sharing one storage
     warnings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific facts (trainer state, class names...)
-    sync_state: str | None = None  # derived by checkpoints.list_checkpoints: local | converted | pushed <sha7>
+    sync_state: SyncState | None = None  # derived from the catalog's records (sync_state.py), never stored
     lineage: Any = None  # lineage.Lineage, filled by inspect (base model, data, code commit, parent, conversion)
 
 

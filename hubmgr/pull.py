@@ -23,6 +23,7 @@ from .remotes import RemoteFile, RemoteTarget, asked_revision, backend_for, in_s
 from .shared_files import reuse_kept_files
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .catalog import Catalog
     from .remotes import Remote
 
@@ -313,9 +314,9 @@ def list_remote(spec: str, *, limit: int = 20, token: str | None = None, remote:
     return RemoteListing(remote=remote.name, refs=tuple(refs), commits=tuple(commits))
 
 
-def list_registry():
+def list_registry(settings: "Settings | None" = None):
     """Every repository of the embedded local registry (``local:NAME``)."""
     from .config import load_settings
     from .git import registry as local
 
-    return local.list_repos(load_settings())
+    return local.list_repos(settings or load_settings())

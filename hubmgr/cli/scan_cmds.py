@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..models import SYNC_LOCAL
 from . import output
 from .root import CliContext, cli, pass_ctx
 
@@ -57,9 +58,9 @@ def ls_cmd(ctx: CliContext, json_mode: bool) -> None:
 
     \b
     Columns: name, kind, format, size, params, step, best metric, safety, sync state
-    (local / converted / pushed <sha>). The best metric is each checkpoint's best score of
-    ONE suite configuration (the one measured on the most checkpoints; named below the
-    table), else the Trainer's metric.
+    (local only / converted / pushed @sha / modified @sha = changed on disk since that push /
+    pulled @sha). The best metric is each checkpoint's best score of ONE suite configuration
+    (the one measured on the most checkpoints; named below the table), else the Trainer's metric.
 
     \b
     Examples:
@@ -186,7 +187,7 @@ def _table(console: Any, infos: Any, *, with_sync: bool, scores: dict[str, float
                output.human_count(info.params), "-" if info.step is None else str(info.step), _metric(info, scores),
                _verdict_cell(info.safety)]
         if with_sync:
-            row.append(info.sync_state or "local")
+            row.append(info.sync_state.text if info.sync_state else SYNC_LOCAL)
         table.add_row(*row)
     console.print(table)
 
@@ -218,7 +219,7 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
              ("params", output.human_count(info.params)), ("dtypes", ", ".join(info.dtypes) or "-"),
              ("architecture", info.architecture), ("model_type", info.model_type),
              ("tokenizer", "yes" if info.has_tokenizer else "no"), ("step", info.step),
-             ("best metric", info.best_metric), ("sync", info.sync_state)]
+             ("best metric", info.best_metric), ("sync", info.sync_state.text if info.sync_state else None)]
     for key, value in facts:
         if value is not None:
             console.print(f"  {key:<13}{safe(value)}")

@@ -1,53 +1,50 @@
 """The hubmgr TUI application: owns the state and starts every worker.
 
 Workers run core functions in threads (``@work(thread=True, exit_on_error=False)``) and post
-messages (``messages.py``); handlers here update state and widgets. Core modules are imported
-inside the workers, so the TUI starts fast and keeps working while a feature is missing.
+messages (``messages.py``); handlers here update state and widgets. What the screens read comes
+from ``data.py``; every action calls one core function with ``progress=`` and ``cancel=``.
 """
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from .. import cards, checkpoints, compare, convert, deploy, evaluate, sync, trainer_run
 from ..errors import CancelledError, HubmgrError, NotFoundError
+from ..models import (SYNC_CONVERTED, SYNC_MODIFIED, SYNC_PUSHED, CardResult, CompareResult, ConvertResult,
+                      EvalResult, PullResult, PushResult, RollbackResult, ScanResult)
 from ..units import printable
 from ..progress import CancelToken, ProgressEvent, ProgressSink, Throttled, check_cancel
+from ..remotes import open_remote
+from . import render
 from .actions import ACTIONS, ACTIONS_BY_ID, SCOPE_SELECTED, bindings
+from .data import BrowserListing, RemoteFactory, error_text, read_details, read_remote_listing, read_snapshot
 from .messages import (CatalogLoaded, DetailsLoaded, OperationFailed, OperationFinished, ProgressUpdated,
                        RemoteListed)
-from .rows import (SORTABLE, CatalogSnapshot, CheckpointDetails, CheckpointRow, build_rows, filter_rows,
-                   short_sha, sort_rows)
-from . import render
+from .rows import SORTABLE, CatalogSnapshot, CheckpointDetails, CheckpointRow, filter_rows, short_sha, sort_rows
 from .screens.dialogs import (ConfirmScreen, ErrorScreen, InputScreen, PushPlanScreen, ResultScreen,
                               TypedConfirmScreen)
 from .screens.forms import GcForm, GcFormScreen, PullForm, PullFormScreen, PushForm, PushFormScreen
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
-from .screens.remote_browser import RemoteBrowserScreen, RemoteListing
+from .screens.remote_browser import RemoteBrowserScreen
 
-RemoteFactory = Callable[[str], Any]
+if TYPE_CHECKING:
+    from ..catalog import Catalog
+    from ..config import Settings
+
 DETAIL_DELAY = 0.06  # seconds the cursor rests before the detail pane reloads
-
-
-def core(module: str, name: str) -> Any:
-    """A core function, imported on first use. A missing one is an error the user can read."""
-    try:
-        return getattr(importlib.import_module(f"hubmgr.{module}"), name)
-    except (ImportError, AttributeError) as exc:
-        raise HubmgrError(f"{module}.{name} is not available in this build ({exc})",
-                          "update hubmgr, or use the CLI for this step") from exc
+BUG_HINT = "this is a bug in hubmgr; please report it"
 
 
 @dataclass
@@ -63,14 +60,6 @@ class Operation:
     id: int = 0
     cancel: CancelToken = field(default_factory=CancelToken)
     tasks: set[str] = field(default_factory=set)  # progress task keys this operation reported
-
-
-def _attr(result: Any, *names: str) -> Any:
-    for name in names:
-        value = getattr(result, name, None)
-        if value not in (None, "", (), []):
-            return value
-    return None
 
 
 def _registry_name(name: str) -> str:
@@ -93,7 +82,7 @@ class HubmgrApp(App[None]):
     TITLE = "hubmgr"
     BINDINGS = bindings()
 
-    def __init__(self, workspace: Path, *, catalog: Any, settings: Any = None,
+    def __init__(self, workspace: Path, *, catalog: "Catalog", settings: "Settings | None" = None,
                  remote_factory: RemoteFactory | None = None, rescan_on_start: bool = True,
                  workspace_label: str | None = None, show_eta: bool = True,
                  scan_paths: Iterable[Path] | None = None,
@@ -105,10 +94,8 @@ class HubmgrApp(App[None]):
         self.workspace = Path(workspace).resolve()
         self.catalog = catalog
         self.settings = settings
-        if remote_factory is None and settings is not None:
-            def remote_factory(spec: str) -> Any:
-                return core("remotes", "open_remote")(spec, settings)
-        self.remote_factory = remote_factory
+        # Tests inject a factory (e.g. a Hub remote with a token); by default the configured remotes.
+        self.remote_factory: RemoteFactory = remote_factory or (lambda spec: open_remote(spec, settings))
         self.rescan_on_start = rescan_on_start
         self.workspace_label = workspace_label or _home_relative(self.workspace)
         self.show_eta = show_eta
@@ -128,7 +115,7 @@ class HubmgrApp(App[None]):
         self.notices: list[tuple[str, str]] = []  # (severity, text) of every notification, for tests
         self.results: dict[str, Any] = {}  # last result per operation name
         self.errors: list[tuple[str, str, str | None]] = []  # (operation, message, hint)
-        self.last_remote_listing: RemoteListing | None = None
+        self.last_remote_listing: BrowserListing | None = None
         self.details: dict[str, CheckpointDetails] = {}
         self.deploy_dirs: list[str] = []  # deploy dirs pulled into this session (rollback suggests them)
         self._detail_timer: Any = None
@@ -140,7 +127,7 @@ class HubmgrApp(App[None]):
 
     def _main_screen(self) -> MainScreen | None:
         for screen in self.screen_stack:
-            if isinstance(screen, MainScreen) and screen.ready:
+            if isinstance(screen, MainScreen) and screen.ready and screen.is_attached:
                 return screen
         return None
 
@@ -159,8 +146,7 @@ class HubmgrApp(App[None]):
             self.post_message(OperationFailed(0, "catalog", exc.message, exc.hint))
             return
         except Exception as exc:  # noqa: BLE001 - never take the UI down
-            self.post_message(OperationFailed(0, "catalog", f"{type(exc).__name__}: {exc}",
-                                              "this is a bug in hubmgr; please report it", bug=True))
+            self.post_message(OperationFailed(0, "catalog", f"{type(exc).__name__}: {exc}", BUG_HINT, bug=True))
             return
         self.post_message(CatalogLoaded(snapshot))
         if then_rescan:
@@ -171,9 +157,7 @@ class HubmgrApp(App[None]):
         try:
             details = read_details(self.catalog, row, card_preview=card_preview)
         except Exception as exc:  # noqa: BLE001 - the pane says what failed; the app goes on
-            message = exc.message if isinstance(exc, HubmgrError) else f"{type(exc).__name__}: {exc}"
-            details = CheckpointDetails(info=row.info, card_markdown=None,
-                                        card_source=f"cannot read details: {message}")
+            details = CheckpointDetails(info=row.info, error=error_text(exc))
         self.post_message(DetailsLoaded(row.path, details))
 
     @work(thread=True, exit_on_error=False, group="remote", exclusive=True)
@@ -206,14 +190,13 @@ class HubmgrApp(App[None]):
         except HubmgrError as exc:
             self.post_message(OperationFailed(op.id, op.name, exc.message, exc.hint))
         except Exception as exc:  # a bug in a core function must not take the UI down
-            self.post_message(OperationFailed(op.id, op.name, f"{type(exc).__name__}: {exc}",
-                                              "this is a bug in hubmgr; please report it", bug=True))
+            self.post_message(OperationFailed(op.id, op.name, f"{type(exc).__name__}: {exc}", BUG_HINT, bug=True))
         else:
             try:
-                summary = op.summarize(result)
-            except Exception:  # noqa: BLE001 - a summary is cosmetic
-                summary = "done"
-            self.post_message(OperationFinished(op.id, op.name, result, summary))
+                summary, summary_error = op.summarize(result), None
+            except Exception as exc:  # noqa: BLE001 - the work is done; say the summary broke, never "done"
+                summary, summary_error = "", f"{type(exc).__name__}: {exc}"
+            self.post_message(OperationFinished(op.id, op.name, result, summary, summary_error))
 
     # -- starting operations ---------------------------------------------------------------
     def start(self, op: Operation) -> Operation:
@@ -264,7 +247,10 @@ class HubmgrApp(App[None]):
     def on_operation_finished(self, message: OperationFinished) -> None:
         op = self._end(message.op_id)
         self.results[message.name] = message.result
-        if message.summary:
+        if message.summary_error:
+            self.errors.append((message.name, message.summary_error, BUG_HINT))
+            self.tell(f"{message.name} finished, but its summary failed: {message.summary_error}", severity="warning")
+        elif message.summary:
             self.tell(f"{message.name}: {message.summary}")
         if op is not None:
             if op.after is not None:
@@ -273,8 +259,7 @@ class HubmgrApp(App[None]):
                 except Exception as exc:  # noqa: BLE001 - showing a result must not crash the app
                     self.errors.append((message.name, f"{type(exc).__name__}: {exc}", None))
                     self.push_screen(ErrorScreen(f"{message.name}: cannot show the result",
-                                                 f"{type(exc).__name__}: {exc}",
-                                                 "this is a bug in hubmgr; please report it"))
+                                                 f"{type(exc).__name__}: {exc}", BUG_HINT))
             if op.reload_catalog:
                 self.load_catalog()
 
@@ -326,7 +311,8 @@ class HubmgrApp(App[None]):
             text.append(f"{counts['total']} checkpoints")
             if self.filter_text:
                 text.append(f" ({shown} shown)", style="yellow")
-            for key, style in (("unsafe", "red"), ("converted", "cyan"), ("pushed", "green"), ("behind", "yellow")):
+            for key, style in (("unsafe", "red"), (SYNC_CONVERTED, "cyan"), (SYNC_PUSHED, "green"),
+                               (SYNC_MODIFIED, "yellow")):
                 label = "need care" if key == "unsafe" else key
                 text.append(" · ")
                 text.append(f"{counts[key]} {label}", style=style if counts[key] else "dim")
@@ -459,12 +445,11 @@ class HubmgrApp(App[None]):
             return
         paths, catalog = list(self.scan_paths), self.catalog
 
-        def call(progress, cancel):
-            return core("checkpoints", "scan")(paths, catalog=catalog, progress=progress, cancel=cancel)
+        def call(progress, cancel) -> ScanResult:
+            return checkpoints.scan(paths, catalog=catalog, progress=progress, cancel=cancel)
 
-        def summarize(result):
-            found = len(getattr(result, "checkpoints", ()) or ())
-            warnings = len(getattr(result, "warnings", ()) or ())
+        def summarize(result: ScanResult) -> str:
+            found, warnings = len(result.checkpoints), len(result.warnings)
             return f"{found} checkpoints found" + (f", {warnings} warnings" if warnings else "")
 
         self.start(Operation("rescan", call, summarize, modal_errors=not background))
@@ -475,17 +460,15 @@ class HubmgrApp(App[None]):
             return
         path, catalog, options = row.path, self.catalog, self.action_options.get("convert", {})
 
-        def call(progress, cancel):
-            return core("convert", "convert_checkpoint")(path, catalog=catalog, progress=progress, cancel=cancel,
-                                                         **options)
+        def call(progress, cancel) -> ConvertResult:
+            return convert.convert_checkpoint(path, catalog=catalog, progress=progress, cancel=cancel, **options)
 
-        def summarize(result):
-            out = _attr(result, "output_path", "output", "out", "dest")
-            return f"{row.name} -> {out}" if out else f"{row.name} converted"
+        def summarize(result: ConvertResult) -> str:
+            return f"{row.name} -> {result.output}"
 
         self.start(Operation("convert", call, summarize, after=lambda result: self._rescan_paths(result)))
 
-    def _rescan_paths(self, result: Any) -> None:
+    def _rescan_paths(self, result: ConvertResult) -> None:
         """After convert/pull a new checkpoint exists on disk: rescan so it appears."""
         if not self.running("rescan"):
             self.start_rescan(background=True)
@@ -496,15 +479,12 @@ class HubmgrApp(App[None]):
             return
         path, catalog, options = row.path, self.catalog, self.action_options.get("eval", {})
 
-        def call(progress, cancel):
-            return core("evaluate", "evaluate_checkpoint")(path, catalog=catalog, progress=progress, cancel=cancel,
-                                                           **options)
+        def call(progress, cancel) -> EvalResult:
+            return evaluate.evaluate_checkpoint(path, catalog=catalog, progress=progress, cancel=cancel, **options)
 
-        def summarize(result):
-            metrics = getattr(result, "metrics", None) or {}
-            text = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-            n = getattr(result, "n", None)
-            return f"{row.name}: {text or 'evaluated'}" + (f" on {n}" if n else "")
+        def summarize(result: EvalResult) -> str:
+            text = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+            return f"{row.name}: {text or 'evaluated'}" + (f" on {result.n}" if result.n else "")
 
         self.start(Operation("eval", call, summarize, after=lambda _: self._forget_details(path)))
 
@@ -514,11 +494,11 @@ class HubmgrApp(App[None]):
             return
         path, catalog = row.path, self.catalog
 
-        def call(progress, cancel):
-            return core("cards", "write_card")(path, catalog=catalog, progress=progress, cancel=cancel)
+        def call(progress, cancel) -> CardResult:
+            return cards.write_card(path, catalog=catalog, progress=progress, cancel=cancel)
 
-        def summarize(result):
-            verb = "wrote" if getattr(result, "created", True) else "updated"
+        def summarize(result: CardResult) -> str:
+            verb = "wrote" if result.created else "updated"
             return f"{verb} {Path(result.path).name} of {row.name} ({result.eval_results} eval results)"
 
         self.start(Operation("card", call, summarize, after=lambda _: self._forget_details(path)))
@@ -536,15 +516,14 @@ class HubmgrApp(App[None]):
             return
         catalog = self.catalog
 
-        def call(progress, cancel):
-            return core("compare", "compare_checkpoints")(paths, catalog=catalog, progress=progress, cancel=cancel)
+        def call(progress, cancel) -> CompareResult:
+            return compare.compare_checkpoints(paths, catalog=catalog, progress=progress, cancel=cancel)
 
         self.start(Operation("compare", call, lambda r: f"{len(paths)} checkpoints compared",
                              after=self._show_compare, reload_catalog=False))
 
-    def _show_compare(self, result: Any) -> None:
-        body = render.compare_table(result) if hasattr(result, "rows") else render_result(result)
-        self.push_screen(ResultScreen(f"compare: {len(result.paths)} checkpoints", body))
+    def _show_compare(self, result: CompareResult) -> None:
+        self.push_screen(ResultScreen(f"compare: {len(result.paths)} checkpoints", render.compare_table(result)))
 
     # push: form -> dry-run plan -> confirm -> push
     def action_push(self) -> None:
@@ -553,31 +532,26 @@ class HubmgrApp(App[None]):
             return
         # Suggest where it went last time, else the embedded local registry under its own name.
         target = row.sync.remote or f"local:{_registry_name(row.name)}"
-        run = Path(row.path).is_dir() and bool(core("trainer_run", "checkpoint_dirs")(Path(row.path)))
+        run = Path(row.path).is_dir() and bool(trainer_run.checkpoint_dirs(Path(row.path)))
         self.push_screen(PushFormScreen(row.path, row.name, target=target, trainer_run=run), self._plan_push)
 
     def _push_kwargs(self, form: PushForm) -> dict[str, Any]:
-        kwargs: dict[str, Any] = dict(revision=form.revision, tag=form.tag, private=form.private,
-                                      message=form.message, create_pr=form.create_pr, catalog=self.catalog,
-                                      checkpoint=form.checkpoint, best_by=form.best_by, include=form.include,
-                                      exclude=form.exclude,
-                                      **self.action_options.get("push", {}))
-        if self.remote_factory is not None:
-            kwargs["remote"] = self.remote_factory(form.target)
-        return kwargs
+        return dict(revision=form.revision, tag=form.tag, private=form.private, message=form.message,
+                    create_pr=form.create_pr, catalog=self.catalog, remote=self.remote_factory(form.target),
+                    checkpoint=form.checkpoint, best_by=form.best_by, include=form.include, exclude=form.exclude,
+                    **self.action_options.get("push", {}))
 
     def _plan_push(self, form: PushForm | None) -> None:
         if form is None:
             return
-        def call(progress, cancel):
+        def call(progress, cancel) -> PushResult:
             kwargs = self._push_kwargs(form)  # opening a remote may fail: inside the worker
-            return core("sync", "push")(form.path, form.target, dry_run=True, progress=progress, cancel=cancel,
-                                        **kwargs)
+            return sync.push(form.path, form.target, dry_run=True, progress=progress, cancel=cancel, **kwargs)
 
         self.start(Operation("push plan", call, lambda r: "", reload_catalog=False,
                              after=lambda result: self._confirm_push(form, result)))
 
-    def _confirm_push(self, form: PushForm, result: Any) -> None:
+    def _confirm_push(self, form: PushForm, result: PushResult) -> None:
         def go(confirmed: bool | None) -> None:
             if confirmed:
                 self._push(form)
@@ -586,12 +560,11 @@ class HubmgrApp(App[None]):
                                         confirm_label="Push"), go)
 
     def _push(self, form: PushForm) -> None:
-        def call(progress, cancel):
+        def call(progress, cancel) -> PushResult:
             kwargs = self._push_kwargs(form)
-            return core("sync", "push")(form.path, form.target, dry_run=False, progress=progress, cancel=cancel,
-                                        **kwargs)
+            return sync.push(form.path, form.target, dry_run=False, progress=progress, cancel=cancel, **kwargs)
 
-        def summarize(result):
+        def summarize(result: PushResult) -> str:
             if not result.created_commit:
                 return f"{Path(form.path).name}: nothing changed on {result.target} (@{short_sha(result.commit_sha)})"
             return (f"{Path(form.path).name} -> {result.target} @{short_sha(result.commit_sha)}, "
@@ -609,14 +582,11 @@ class HubmgrApp(App[None]):
             return
         catalog = self.catalog
 
-        def call(progress, cancel):
-            extra: dict[str, Any] = {}
-            if self.remote_factory is not None:
-                extra["remote"] = self.remote_factory(form.spec)
-            return core("sync", "pull")(form.spec, dest=form.dest, keep=form.keep, catalog=catalog,
-                                        progress=progress, cancel=cancel, **extra)
+        def call(progress, cancel) -> PullResult:
+            return sync.pull(form.spec, dest=form.dest, keep=form.keep, catalog=catalog,
+                             remote=self.remote_factory(form.spec), progress=progress, cancel=cancel)
 
-        def summarize(result):
+        def summarize(result: PullResult) -> str:
             reused = " (already there)" if result.reused else ""
             return f"{form.spec} -> {result.current or form.dest} @{short_sha(result.commit_sha)}{reused}"
 
@@ -646,10 +616,10 @@ class HubmgrApp(App[None]):
         if not dest:
             return
 
-        def call(progress, cancel):
-            return core("deploy", "rollback")(dest)
+        def call(progress, cancel) -> RollbackResult:
+            return deploy.rollback(dest, progress=progress, cancel=cancel)
 
-        def summarize(result):
+        def summarize(result: RollbackResult) -> str:
             return f"{dest}: {short_sha(result.from_sha)} -> {short_sha(result.to_sha)}"
 
         self.start(Operation("rollback", call, summarize))
@@ -675,7 +645,7 @@ class HubmgrApp(App[None]):
         def first(confirmed: bool | None) -> None:
             if not confirmed:
                 return
-            if row.sync.label in ("pushed", "behind"):
+            if row.sync.state in (SYNC_PUSHED, SYNC_MODIFIED):
                 self._delete(row)
                 return
             self.push_screen(TypedConfirmScreen(
@@ -735,166 +705,14 @@ class HubmgrApp(App[None]):
         catalog = self.catalog
 
         def call(progress, cancel):
-            from ..checkpoints import delete_checkpoint
-
-            return delete_checkpoint(row.path, catalog=catalog, cancel=cancel)
+            return checkpoints.delete_checkpoint(row.path, catalog=catalog, cancel=cancel)
 
         self.marked.discard(row.path)
         self.start(Operation("delete", call, lambda r: f"deleted {row.name}"))
 
 
-# -- reading data (run inside the workers above) -----------------------------------------------
-
-def read_snapshot(catalog: Any) -> CatalogSnapshot:
-    infos = catalog.list_checkpoint_dicts(tensors=False)  # tensor lists load per checkpoint, in details
-    from ..scores import score_column
-
-    column = score_column(catalog.list_evals())  # one suite configuration, best per checkpoint
-    pushes = catalog.list_pushes()
-    pushed = {p.checkpoint_path for p in pushes}
-    modified = {info["path"]: newest_mtime(info) for info in infos if info.get("path") in pushed}
-    return CatalogSnapshot(rows=build_rows(infos, pushes, catalog.list_conversions(), catalog.list_pulls(),
-                                           column.values if column.metric else None,
-                                           {k: v for k, v in modified.items() if v is not None}),
-                           score_label=column.label if column.metric else "")
-
-
-def newest_mtime(info: dict[str, Any]) -> float | None:
-    """Newest mtime among a checkpoint's files (only pushed ones are looked at: a few stats each)."""
-    base = Path(info["path"])
-    times = []
-    for f in info.get("files") or ():
-        target = base / f["path"] if base.is_dir() else base
-        try:
-            times.append(target.stat().st_mtime)
-        except OSError:
-            continue
-    return max(times) if times else None
-
-
-def _strip_front_matter(text: str) -> str:
-    """Show the YAML metadata of a card as a code block instead of a stray rule."""
-    if text.startswith("---\n"):
-        end = text.find("\n---", 4)
-        if end != -1:
-            meta, body = text[4:end], text[end + 4:].lstrip("\n")
-            return f"```yaml\n{meta}\n```\n\n{body}"
-    return text
-
-
-def read_card(row: CheckpointRow, catalog: Any, *, preview: bool = False) -> tuple[str | None, str]:
-    """README.md of a model dir; without one (and ``preview``), what `card` would write, rendered in memory."""
-    base = Path(row.path)
-    if not base.is_dir():
-        return None, ""
-    readme = base / "README.md"
-    if readme.is_file():
-        return _strip_front_matter(readme.read_text(encoding="utf-8", errors="replace")), "README.md"
-    if not preview:
-        return None, ""
-    try:
-        from ..cards import render_card
-
-        text = render_card(base, catalog=catalog)
-    except Exception:  # noqa: BLE001 - a preview is optional; `w` reports real errors
-        return None, ""
-    return _strip_front_matter(text), "preview of what `card` would write (press w to write it)"
-
-
-def read_details(catalog: Any, row: CheckpointRow, *, card_preview: bool = False) -> CheckpointDetails:
-    conversions = catalog.list_conversions(row.path)
-    outputs = {c.output_path for c in conversions if c.source_path == row.path}
-    pushes = catalog.list_pushes(row.path) + [p for out in sorted(outputs) for p in catalog.list_pushes(out)]
-    pushed_to = {(p.remote, p.repo) for p in pushes}
-    pulls = [p for p in catalog.list_pulls() if (p.remote, p.repo) in pushed_to]
-    card, source = read_card(row, catalog, preview=card_preview)
-    info = catalog.get_checkpoint_dict(row.path) or row.info
-    return CheckpointDetails(info=info, evals=catalog.list_evals(row.path), conversions=conversions, pushes=pushes,
-                             pulls=pulls, card_markdown=card, card_source=source)
-
-
-def read_remote_listing(spec: str, remote_factory: RemoteFactory | None, settings: Any) -> RemoteListing:
-    registry: list[str] = []
-    try:
-        registry = list_local_registry(settings)
-    except HubmgrError:
-        pass
-    if not spec:
-        return RemoteListing(spec="", registry=registry)
-    try:
-        remote = remote_factory(spec) if remote_factory else core("remotes", "open_remote")(spec, settings)
-        refs = list(remote.list_refs())
-        commits = list(remote.list_commits(getattr(remote.target, "revision", None)))
-    except HubmgrError as exc:
-        return RemoteListing(spec=spec, registry=registry,
-                             error=f"{exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
-    except Exception as exc:  # noqa: BLE001 - a remote bug must not crash the browser
-        return RemoteListing(spec=spec, registry=registry, error=f"{type(exc).__name__}: {exc}")
-    return RemoteListing(spec=spec, registry=registry, refs=refs, commits=commits)
-
-
-def list_local_registry(settings: Any) -> list[str]:
-    """Names of the repos in the embedded local registry."""
-    try:
-        lister = core("git.registry", "list_repos")
-    except HubmgrError:
-        lister = None
-    from ..config import load_settings
-
-    settings = settings or load_settings()
-    if lister is not None:
-        listing = lister(settings)
-        return [str(getattr(r, "name", r)).removeprefix("local:") for r in getattr(listing, "repos", listing)]
-    root = Path(settings.registry_dir)
-    if not root.is_dir():
-        return []
-    return sorted(p.name[:-4] for p in root.glob("*.git") if p.is_dir())
-
-
-def render_result(result: Any, workspace: Path | None = None) -> Any:
-    """A result dataclass as something readable: its own ``render_text()`` if any, else a table of its fields."""
-    for name in ("render_text", "render", "summary_text"):
-        method = getattr(result, name, None)
-        if callable(method):
-            try:
-                out = method()
-            except TypeError:
-                continue
-            if isinstance(out, str):
-                return out
-    data = result.to_dict() if hasattr(result, "to_dict") else result
-    if not isinstance(data, dict):
-        return str(data)
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
-    for key, value in data.items():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            sub = Table(show_edge=False, expand=False)
-            columns = list(dict.fromkeys(k for v in value for k in v))[:8]
-            for col in columns:
-                sub.add_column(col)
-            for item in value[:50]:
-                sub.add_row(*[_cell(item.get(col)) for col in columns])
-            grid.add_row(key, sub)
-        elif isinstance(value, (list, tuple)):
-            grid.add_row(key, "\n".join(_cell(v) for v in value[:50]) or "-")
-        else:
-            grid.add_row(key, _cell(value))
-    return grid
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_cell(v)}" for k, v in list(value.items())[:8])
-    return str(value)
-
-
-def create_app(workspace: str | os.PathLike[str] | None = None, *, catalog: Any = None, settings: Any = None,
+def create_app(workspace: str | os.PathLike[str] | None = None, *,
+               catalog: "Catalog | str | os.PathLike[str] | None" = None, settings: "Settings | None" = None,
                remote_factory: RemoteFactory | None = None, rescan_on_start: bool = True,
                workspace_label: str | None = None, show_eta: bool = True,
                progress_tap: Callable[[ProgressEvent], None] | None = None,
@@ -908,7 +726,7 @@ def create_app(workspace: str | os.PathLike[str] | None = None, *, catalog: Any 
         raise NotFoundError(f"workspace {ws} is not a directory", "give an existing directory")
     if catalog is None:
         catalog = Catalog(paths.catalog_path(ws))
-    elif not hasattr(catalog, "list_checkpoint_dicts"):
+    elif not isinstance(catalog, Catalog):
         catalog = Catalog(catalog)
     return HubmgrApp(ws, catalog=catalog, settings=settings, remote_factory=remote_factory,
                      rescan_on_start=rescan_on_start, workspace_label=workspace_label, show_eta=show_eta,

@@ -27,12 +27,13 @@ class ProgressUpdated(Message):
 class OperationFinished(Message):
     """A worker's core function returned ``result``; ``summary`` is one line for a notification."""
 
-    def __init__(self, op_id: int, name: str, result: Any, summary: str) -> None:
+    def __init__(self, op_id: int, name: str, result: Any, summary: str, summary_error: str | None = None) -> None:
         super().__init__()
         self.op_id = op_id
         self.name = name
         self.result = result
         self.summary = summary
+        self.summary_error = summary_error  # the operation worked but its summary raised (a bug, shown)
 
 
 class OperationFailed(Message):

@@ -46,7 +46,7 @@ def test_scan_json_then_ls_json(run_cli, workspace: Path, tmp_path: Path) -> Non
 
     listing = run_cli("-w", str(workspace), "ls", "--json").json()
     assert {c["name"] for c in listing["checkpoints"]} == set(by_name)
-    assert all(c["sync_state"] == "local" and "tensors" not in c for c in listing["checkpoints"])
+    assert all(c["sync_state"]["state"] == "local only" and "tensors" not in c for c in listing["checkpoints"])
     assert listing["warnings"] == []
 
     warm = run_cli("-w", str(workspace), "scan", "--json").json()
@@ -60,7 +60,7 @@ def test_ls_table_and_scan_table(run_cli, workspace: Path) -> None:
     header = table.splitlines()[0] + table.splitlines()[1]
     for column in ("name", "kind", "format", "size", "params", "step", "safety", "sync"):
         assert column in header
-    assert "full_model_pickle" in table and "needs_code" in table and "local" in table
+    assert "full_model_pickle" in table and "needs_code" in table and "local only" in table
 
 
 def test_ls_empty_catalog(run_cli, tmp_path: Path) -> None:

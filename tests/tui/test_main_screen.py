@@ -102,7 +102,7 @@ async def test_detail_tabs_show_overview_tensors_card_evals_history(make_app, ca
         await pilot.press("2")
         assert detail.active == "tensors"
         tensors = detail.query_one("#tensor-table", DataTable)
-        assert tensors.row_count == len(detail.details.info["tensors"]) > 10
+        assert tensors.row_count == len(detail.details.info.tensors) > 10
         assert "transformer.wte.weight" in [str(tensors.get_row_at(i)[0]) for i in range(tensors.row_count)]
         await pilot.press("3")
         assert detail.active == "card"
@@ -129,11 +129,11 @@ async def test_tied_groups_listed_in_tensors_tab(make_app) -> None:
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app, until=lambda: app.catalog_loaded)
         await select(pilot, app, "model.pt")
-        tied = app.screen.detail.details.info["tied_groups"]
+        tied = app.screen.detail.details.info.tied_groups
         text = plain(app.screen.detail.query_one("#tied-groups"))
         if tied:
             assert "tied:" in text and tied[0][0] in text
-        assert f"{len(app.screen.detail.details.info['tensors'])} tensors" in text
+        assert f"{len(app.screen.detail.details.info.tensors)} tensors" in text
 
 
 async def test_help_screen_lists_every_key(make_app) -> None:

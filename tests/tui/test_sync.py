@@ -97,7 +97,7 @@ async def test_remote_pane_lists_registry_refs_commits_and_pulls_a_tag(make_app,
         await pilot.press("b")
         await settle(pilot, app, until=lambda: app.last_remote_listing is not None, timeout=30)
         assert isinstance(app.screen, RemoteBrowserScreen)
-        assert app.last_remote_listing.registry == ["adder"]
+        assert app.last_remote_listing.registry_names == ["adder"]
         registry = app.screen.query_one("#registry", DataTable)
         registry.focus()
         await pilot.press("enter")  # list local:adder
@@ -180,7 +180,8 @@ async def test_ui_stays_responsive_while_a_push_runs(make_app, catalog, workspac
         await settle(pilot, app, until=lambda: isinstance(app.screen, PushPlanScreen), timeout=30)
 
 
-async def test_checkpoint_changed_after_its_push_shows_behind(make_app, catalog, workspace: Path) -> None:
+async def test_checkpoint_changed_after_its_push_shows_modified_like_hubmgr_ls(make_app, catalog, workspace: Path,
+                                                                              run_cli) -> None:
     import os
     import time
 
@@ -188,15 +189,24 @@ async def test_checkpoint_changed_after_its_push_shows_behind(make_app, catalog,
 
     model_dir = workspace / "runs" / "gpt2-add-5k"
     result = push(model_dir, "local:adder", catalog=catalog)
+    pushed_text = f"pushed @{result.commit_sha[:7]}"
     app = make_app()
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app, until=lambda: app.catalog_loaded)
         row = {r.name: r for r in app.snapshot.rows}["gpt2-add-5k"]
-        assert row.sync.text == f"pushed @{result.commit_sha[:7]}"
+        assert row.sync.text == pushed_text
         config = model_dir / "config.json"
         later = time.time() + 5
-        os.utime(config, (later, later))  # edited after the push
+        os.utime(config, (later, later))  # touched, same content: the remote still holds exactly this
         app.load_catalog()
-        await settle(pilot, app, until=lambda: {r.name: r for r in app.snapshot.rows}["gpt2-add-5k"].sync.label
-                     == "behind")
-        assert "1 behind" in plain(app.screen.query_one("#topbar"))
+        await settle(pilot, app)
+        assert {r.name: r for r in app.snapshot.rows}["gpt2-add-5k"].sync.text == pushed_text
+        config.write_text(config.read_text().replace("}", ', "edited": true}', 1))  # changed after the push
+        app.load_catalog()
+        await settle(pilot, app, until=lambda: {r.name: r for r in app.snapshot.rows}["gpt2-add-5k"].sync.state
+                     == "modified")
+        assert "1 modified" in plain(app.screen.query_one("#topbar"))
+    # the CLI says the same words for the same checkpoint (one core decision)
+    listing = run_cli("--catalog", str(catalog.path), "ls", "--json").json()
+    state = {Path(c["path"]).name: c["sync_state"] for c in listing["checkpoints"]}["gpt2-add-5k"]
+    assert state == {"state": "modified", "remote": "local:adder", "commit_sha": result.commit_sha}

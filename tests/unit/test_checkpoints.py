@@ -235,9 +235,9 @@ def test_list_checkpoints_sync_state(tmp_path: Path, catalog: Catalog) -> None:
     catalog.record_push(checkpoint_path=str(tmp_path / "c-out"), remote="local", repo="m", revision="main",
                         tag=None, commit_sha="abcdef1234567890", url=None)
     listing = ck.list_checkpoints(catalog=catalog)
-    states = {Path(i.path).name: i.sync_state for i in listing.checkpoints}
-    assert states == {"a.pt": "local", "b.pt": "converted", "c.pt": "pushed abcdef1"}
-    assert ck.inspect_checkpoint(c, catalog=catalog).sync_state == "pushed abcdef1"
+    states = {Path(i.path).name: i.sync_state.text for i in listing.checkpoints}
+    assert states == {"a.pt": "local only", "b.pt": "converted", "c.pt": "pushed @abcdef1"}
+    assert ck.inspect_checkpoint(c, catalog=catalog).sync_state.text == "pushed @abcdef1"
     (tmp_path / "a.pt").unlink()
     assert any("a.pt" in w for w in ck.list_checkpoints(catalog=catalog).warnings)
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -13,18 +10,8 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 
 from ...errors import HubmgrError
 from ...remotes import RemoteTarget, parse_target
+from ..data import BrowserListing
 from ..rows import short_sha
-
-
-@dataclass(frozen=True)
-class RemoteListing:
-    """What the app's worker read for the browser. ``spec`` is empty when only the registry was listed."""
-
-    spec: str = ""
-    registry: list[str] = field(default_factory=list)  # local registry repo names
-    refs: list[Any] = field(default_factory=list)  # remotes.RemoteRef
-    commits: list[Any] = field(default_factory=list)  # remotes.RemoteCommit
-    error: str | None = None
 
 
 class RemoteBrowserScreen(ModalScreen[str | None]):
@@ -35,7 +22,7 @@ class RemoteBrowserScreen(ModalScreen[str | None]):
     def __init__(self, spec: str = "") -> None:
         super().__init__()
         self.spec = spec
-        self.listing = RemoteListing()
+        self.listing = BrowserListing()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog browser"):
@@ -75,12 +62,12 @@ class RemoteBrowserScreen(ModalScreen[str | None]):
         self.query_one("#browser-status", Static).update("listing...")
         self.app.list_remote(self.spec)
 
-    def show_listing(self, listing: RemoteListing) -> None:
+    def show_listing(self, listing: BrowserListing) -> None:
         """Called by the app when its worker has read the remote."""
         self.listing = listing
         registry = self.query_one("#registry", DataTable)
         registry.clear()
-        for name in listing.registry:
+        for name in listing.registry_names:
             registry.add_row(f"local:{name}", key=name)
         refs = self.query_one("#refs", DataTable)
         refs.clear()
@@ -91,7 +78,9 @@ class RemoteBrowserScreen(ModalScreen[str | None]):
         for commit in listing.commits:
             commits.add_row(short_sha(commit.sha), (commit.date or "")[:16], commit.title, key=commit.sha)
         status = listing.error or (f"{listing.spec}: {len(listing.refs)} refs, {len(listing.commits)} commits"
-                                   if listing.spec else f"{len(listing.registry)} repos in the local registry")
+                                   if listing.spec else f"{len(listing.registry_names)} repos in the local registry")
+        if listing.registry_error:
+            status += f"\nlocal registry: {listing.registry_error}"
         self.query_one("#browser-status", Static).update(status)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

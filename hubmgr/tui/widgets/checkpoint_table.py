@@ -5,12 +5,14 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from ...models import SYNC_CONVERTED, SYNC_LOCAL, SYNC_MODIFIED, SYNC_PULLED, SYNC_PUSHED
 from ...units import printable
 from ..rows import COLUMNS, CheckpointRow
 
 _VERDICT_STYLE = {"safe": "green", "not_pickle": "green", "needs_code": "yellow", "unsafe": "bold red",
                   "unknown": "dim"}
-_SYNC_STYLE = {"local only": "dim", "converted": "cyan", "pushed": "green", "behind": "yellow", "pulled": "blue"}
+_SYNC_STYLE = {SYNC_LOCAL: "dim", SYNC_CONVERTED: "cyan", SYNC_PUSHED: "green", SYNC_MODIFIED: "yellow",
+               SYNC_PULLED: "blue"}
 
 
 class CheckpointTable(DataTable):
@@ -30,7 +32,7 @@ class CheckpointTable(DataTable):
         # Text, not str: a str cell is parsed as rich markup, and names come from untrusted files.
         cells: list = [Text(printable(c)) for c in row.cells(marked)]
         cells[8] = Text(cells[8].plain, style=_VERDICT_STYLE.get(row.verdict, ""))
-        cells[9] = Text(cells[9].plain, style=_SYNC_STYLE.get(row.sync.label, ""))
+        cells[9] = Text(cells[9].plain, style=_SYNC_STYLE.get(row.sync.state, ""))
         cells[0] = Text("*", style="bold magenta") if marked else Text(" ")
         self._mark_cells[id(cells[0])] = row.path
         return cells

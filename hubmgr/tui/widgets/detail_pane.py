@@ -11,8 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Markdown, Static, TabbedContent, TabPane
 
+from ...models import CheckpointInfo
 from ...units import printable
-from ..rows import (CheckpointDetails, CheckpointRow, fmt_metric, fmt_time, human_count, human_size, short_sha)
+from ..rows import CheckpointDetails, CheckpointRow, fmt_metric, fmt_time, human_count, human_size, short_sha
 
 TABS = ("overview", "tensors", "card", "evals", "history")
 MAX_TENSOR_ROWS = 2000
@@ -32,38 +33,36 @@ def _t(text: Any, style: str = "") -> Text:
     return Text(printable(text), style=style)
 
 
-def overview_table(row: CheckpointRow, workspace: Path | None, info: dict[str, Any] | None = None) -> Table:
+def overview_table(row: CheckpointRow, workspace: Path | None, info: CheckpointInfo | None = None) -> Table:
     info = info or row.info
-    safety = info.get("safety") or {}
+    safety = info.safety
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     grid.add_row("name", _t(row.name))
     grid.add_row("path", _t(_display_path(row.path, workspace)))
     grid.add_row("kind", _t(f"{row.kind} ({row.format})"))
-    grid.add_row("size", f"{human_size(row.size_bytes)} in {len(info.get('files') or [])} file(s)")
+    grid.add_row("size", f"{human_size(row.size_bytes)} in {len(info.files)} file(s)")
     grid.add_row("params", human_count(row.params))
-    grid.add_row("dtypes", _t(", ".join(info.get("dtypes") or ()) or "-"))
-    if info.get("model_type") or info.get("architecture"):
-        grid.add_row("model", _t(" / ".join(str(x) for x in (info.get("model_type"), info.get("architecture")) if x)))
+    grid.add_row("dtypes", _t(", ".join(info.dtypes) or "-"))
+    if info.model_type or info.architecture:
+        grid.add_row("model", _t(" / ".join(str(x) for x in (info.model_type, info.architecture) if x)))
     grid.add_row("step", "-" if row.step is None else str(row.step))
-    metrics = info.get("metrics") or {}
-    grid.add_row("metrics", _t(", ".join(f"{k}={fmt_metric(v)}" for k, v in sorted(metrics.items())) or "-"))
+    grid.add_row("metrics", _t(", ".join(f"{k}={fmt_metric(v)}" for k, v in sorted(info.metrics.items())) or "-"))
     grid.add_row("best", fmt_metric(row.best_metric))
-    grid.add_row("tokenizer", "yes" if info.get("has_tokenizer") else "no")
+    grid.add_row("tokenizer", "yes" if info.has_tokenizer else "no")
     verdict_style = {"safe": "green", "not_pickle": "green", "unsafe": "bold red", "needs_code": "yellow"}
     grid.add_row("safety", Text(row.verdict, style=verdict_style.get(row.verdict, "")))
-    if safety.get("offending"):
-        grid.add_row("offending", _t(", ".join(safety["offending"]), style="red"))
-    if safety.get("classes_needed"):
-        grid.add_row("needs classes", _t(", ".join(safety["classes_needed"])))
-    per_file = safety.get("per_file") or {}
-    if per_file:  # a dir's verdict is the worst of these
-        grid.add_row("pickles", _t(", ".join(f"{n}: {v}" for n, v in per_file.items())))
-    for reason in (safety.get("reasons") or [])[:6]:
+    if safety.offending:
+        grid.add_row("offending", _t(", ".join(safety.offending), style="red"))
+    if safety.classes_needed:
+        grid.add_row("needs classes", _t(", ".join(safety.classes_needed)))
+    if safety.per_file:  # a dir's verdict is the worst of these
+        grid.add_row("pickles", _t(", ".join(f"{n}: {v}" for n, v in safety.per_file.items())))
+    for reason in safety.reasons[:6]:
         grid.add_row(Text("why", style="red"), _t(reason))
     grid.add_row("sync", row.sync.text + (f" on {row.sync.remote}" if row.sync.remote else ""))
-    for warning in info.get("warnings") or ():
+    for warning in info.warnings:
         grid.add_row(Text("warning", style="yellow"), _t(warning))
     return grid
 
@@ -77,7 +76,7 @@ def _failure_text(failure: Any) -> str:
 
 def evals_table(row: CheckpointRow, details: CheckpointDetails | None) -> Table | Text:
     evals = list(details.evals) if details else []
-    if not evals and not (row.info.get("metrics")):
+    if not evals and not row.info.metrics:
         return Text("No evals yet. Press e to run the arithmetic suite.", style="dim")
     from ...scores import suite_config
 
@@ -88,7 +87,7 @@ def evals_table(row: CheckpointRow, details: CheckpointDetails | None) -> Table 
         n = record.params.get("n") if isinstance(record.params, dict) else None
         table.add_row(record.suite, suite_config(record), record.metric, fmt_metric(record.value), record.source,
                       str(n or "-"))
-    for name, value in sorted((row.info.get("metrics") or {}).items()):
+    for name, value in sorted(row.info.metrics.items()):
         table.add_row("trainer", "trainer eval set", name, fmt_metric(value), "checkpoint", "-")
     failures: list[str] = []
     for record in evals:
@@ -166,10 +165,30 @@ class DetailPane(Vertical):
         for key in ("name", "dtype", "shape", "file"):
             table.add_column(key, key=key)
 
+    def _contents_ready(self) -> bool:
+        """True when the tab bodies exist. TabbedContent composes its panes after this pane mounts, and
+        on exit the app removes them before its timers stop: a cursor move in either window used to hit
+        NoMatches('#overview-body'). Not ready yet: render again after the next refresh; detached: never."""
+        if not self.is_attached:
+            return False
+        if self.query("#overview-body"):
+            return True
+        self.call_after_refresh(self._render_again)
+        return False
+
+    def _render_again(self) -> None:
+        row, details = self.row, self.details
+        if self._contents_ready():
+            self.show_row(row)
+            if row is not None and details is not None:
+                self.show_details(row.path, details)
+
     def show_row(self, row: CheckpointRow | None) -> None:
         """What the table row alone tells (no I/O); tensors and the rest follow in ``show_details``."""
         self.row = row
         self.details = None
+        if not self._contents_ready():
+            return
         overview = self.query_one("#overview-body", Static)
         self.query_one("#tensor-table", DataTable).clear()
         self.query_one("#tied-groups", Static).update(Text("loading..." if row else "", style="dim"))
@@ -180,19 +199,25 @@ class DetailPane(Vertical):
         if self.row is None or self.row.path != path:
             return  # the selection moved on while the worker read it
         self.details = details
+        if not self._contents_ready():
+            return
         info = details.info or self.row.info
         self.query_one("#overview-body", Static).update(overview_table(self.row, self.workspace, info))
         self._show_tensors(info)
         self._show_details_text(details)
+        if details.error:  # the worker could not read the catalog: say so where the data would be
+            problem = Text(f"cannot read details: {details.error}", style="red")
+            self.query_one("#tied-groups", Static).update(problem)
+            self.query_one("#history-body", Static).update(problem)
 
-    def _show_tensors(self, info: dict[str, Any]) -> None:
+    def _show_tensors(self, info: CheckpointInfo) -> None:
         table = self.query_one("#tensor-table", DataTable)
         table.clear()
-        tensors = info.get("tensors") or []
+        tensors = info.tensors
         for t in tensors[:MAX_TENSOR_ROWS]:
-            shape = "x".join(str(d) for d in t.get("shape") or ()) or "scalar"
-            table.add_row(_t(t.get("name", "?")), _t(t.get("dtype", "?")), shape, _t(t.get("file") or ""))
-        tied = info.get("tied_groups") or []
+            shape = "x".join(str(d) for d in t.shape) or "scalar"
+            table.add_row(_t(t.name), _t(t.dtype), shape, _t(t.file or ""))
+        tied = info.tied_groups
         summary = f"{len(tensors)} tensors" + (f" (first {MAX_TENSOR_ROWS} shown)" if len(tensors) > MAX_TENSOR_ROWS
                                                else "")
         if tied:
@@ -214,6 +239,9 @@ class DetailPane(Vertical):
         if details.card_markdown:
             source.update(Text(details.card_source, style="dim"))
             card.update(details.card_markdown)
+        elif details.card_error:  # a template or metadata error: say it, do not pretend there is no card
+            source.update(Text(f"cannot preview the model card: {details.card_error}", style="red"))
+            card.update("")
         else:
             source.update(Text("No model card yet. Press w to write one.", style="dim"))
             card.update("")
