@@ -9,8 +9,8 @@ Example ``config.toml``::
     lfs_threshold = "10MB"
 
     [guard]
-    limit = "100MB"
-    warn = "50MB"
+    limit = "100MiB"
+    warn = "50MiB"
 
     [sign]
     key = "~/.config/hubmgr/keys/hubmgr.key"   # push signs with it (like --sign)
@@ -54,8 +54,8 @@ class Settings:
     hub_endpoint: str | None = None  # None: huggingface_hub's default (HF_ENDPOINT or huggingface.co)
     registry_dir: Path = field(default_factory=paths.registry_dir)
     lfs_threshold_bytes: int = 10 * 10**6
-    guard_limit_bytes: int = 100 * 10**6
-    guard_warn_bytes: int = 50 * 10**6
+    guard_limit_bytes: int = 100 * 2**20  # GitHub's limit is 100 MiB
+    guard_warn_bytes: int = 50 * 2**20
     sign_key: Path | None = None  # [sign] key: push signs with it unless told otherwise
     trust_keys: tuple[Path, ...] = ()  # [trust] keys: pulls refuse releases not signed by one of them
 
@@ -84,8 +84,8 @@ def load_settings(path: Path | None = None) -> Settings:
         hub_endpoint=os.environ.get("HF_ENDPOINT") or hub.get("endpoint"),
         registry_dir=Path(registry["dir"]).expanduser() if "dir" in registry else paths.registry_dir(),
         lfs_threshold_bytes=parse_size(git.get("lfs_threshold", 10 * 10**6)),
-        guard_limit_bytes=parse_size(guard.get("limit", 100 * 10**6)),
-        guard_warn_bytes=parse_size(guard.get("warn", 50 * 10**6)),
+        guard_limit_bytes=parse_size(guard.get("limit", 100 * 2**20)),
+        guard_warn_bytes=parse_size(guard.get("warn", 50 * 2**20)),
         sign_key=Path(sign["key"]).expanduser() if isinstance(sign.get("key"), str) else None,
         trust_keys=tuple(Path(k).expanduser() for k in keys),
     )

@@ -25,18 +25,19 @@ from .models import (GUARD_BLOCK, GUARD_WARN, GuardBlob, GuardChange, GuardFixRe
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from .git import code_repo as git_repo
 
-GITHUB_LIMIT = 100 * 10**6
-GITHUB_WARN = 50 * 10**6
+# GitHub's "100 MB" is 100 MiB (it rejects files over 104,857,600 bytes); git and git-lfs print MiB too.
+GITHUB_LIMIT = 100 * 2**20
+GITHUB_WARN = 50 * 2**20
 GITHUB_LFS_LIMIT = 2 * 2**30
 _LINK_FROM = 10 * 10**6  # stage files this big by hard link instead of a copy
 _CHANGE_WORDS = {"A": "added", "M": "modified", "T": "modified", "D": "deleted"}
 
 
 def mb(n: int) -> str:
-    """GitHub's spelling of sizes in its messages: '120.00 MB'."""
-    if n >= 10**9:
-        return f"{n / 10**9:.2f} GB"
-    return f"{n / 10**6:.2f} MB"
+    """Sizes in binary units, as git's and git-lfs's messages print them: '2.56 MiB', '2.00 GiB'."""
+    if n >= 2**30:
+        return f"{n / 2**30:.2f} GiB"
+    return f"{n / 2**20:.2f} MiB"
 
 
 def _limits(limit_bytes: int | None, warn_bytes: int | None) -> tuple[int, int]:

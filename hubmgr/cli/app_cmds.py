@@ -48,7 +48,7 @@ def demo_command(directory: Path, remote: str, eval_n: int, rebuild: bool, json_
         table.add_column("time", justify="right", style="dim", no_wrap=True)
         for step in result.steps:
             table.add_row(step.name, step.summary, f"{step.seconds:.1f}s")
-        console.print(table)
+        output.print_table(console, table)
         console.print(f"done in {result.seconds:.1f}s. Next: [bold]hubmgr --workspace {result.workspace} ls[/], "
                       f"[bold]hubmgr tui {result.workspace}[/]", highlight=False)
 

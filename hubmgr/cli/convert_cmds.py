@@ -75,7 +75,7 @@ def _render(console, result) -> None:  # noqa: ANN001 - rich Console
     table.add_column("sha256")
     for f in result.files:
         table.add_row(safe(f.path), output.human_size(f.size_bytes), str(f.tensors or ""), f.sha256[:16])
-    console.print(table)
+    output.print_table(console, table)
     for group in result.tied:
         console.print(f"  tied: kept {safe(group.kept)}, dropped {safe(', '.join(group.dropped))}")
     if result.dropped:

@@ -141,7 +141,7 @@ def _render_eval(console, result) -> None:  # noqa: ANN001 - rich Console
         table.add_column("model said")
         for f in result.failures:
             table.add_row(f.prompt, f.expected, repr(f.output.strip()))
-        console.print(table)
+        output.print_table(console, table)
     if result.imported is not None:
         _render_imported(console, result.imported)
 
@@ -236,5 +236,5 @@ def _render_compare(console, result) -> None:  # noqa: ANN001
             cells.append(f"[bold green]{text} *[/]" if i in row.best else text)
         label = row.label + (f" ({row.better} is better)" if row.better else "")
         table.add_row(label, *cells)
-    console.print(table)
+    output.print_table(console, table)
     output.warnings(result.warnings)

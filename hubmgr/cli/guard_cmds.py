@@ -23,8 +23,8 @@ def _size_option(value: str | None) -> int | None:
 
 @cli.command("guard")
 @click.argument("words", nargs=-1, metavar="[install] [REPO_DIR]")
-@click.option("--limit", help="Reject files over this size (default 100MB, config [guard] limit).")
-@click.option("--warn", help="Warn about files over this size (default 50MB, config [guard] warn).")
+@click.option("--limit", help="Reject files over this size (default 100MiB, GitHub's limit; config [guard] limit).")
+@click.option("--warn", help="Warn about files over this size (default 50MiB, config [guard] warn).")
 @click.option("--lfs-limit", default="2GiB", show_default=True, help="Largest Git LFS file the host accepts.")
 @click.option("--upstream", help="Treat this ref as already pushed (default: the branch's @{upstream}, "
                                   "else every remote-tracking ref).")
@@ -52,7 +52,7 @@ def guard_cmd(words: tuple[str, ...], limit: str | None, warn: str | None, lfs_l
     \b
     Examples:
       hubmgr guard                          # check the repo in the current directory
-      hubmgr guard ../my-project --limit 95MB
+      hubmgr guard ../my-project --limit 95MiB
       hubmgr guard --fix lfs                # store the big files with Git LFS (unpushed commits only)
       hubmgr guard --fix hub --to local:my-model   # move weights to a model repo, leave model.hubmgr.json
       hubmgr guard --fix hub --to alice/my-model
@@ -133,11 +133,11 @@ def _render_report(con: Console, report: GuardReport) -> None:
     where = report.upstream.removeprefix("refs/remotes/") if report.upstream else "remote-tracking refs"
     con.print(f"{report.repo}: {report.commits_checked} unpushed commit(s) checked against {where}", highlight=False)
     if report.blocking:
-        con.print(_blob_table(f"over {guard.mb(report.limit_bytes)} (the push will be rejected)", report.blocking))
+        output.print_table(con, _blob_table(f"over {guard.mb(report.limit_bytes)} (the push will be rejected)", report.blocking))
     if report.lfs_blocking:
-        con.print(_blob_table(f"Git LFS files over {guard.mb(report.lfs_limit_bytes)}", report.lfs_blocking))
+        output.print_table(con, _blob_table(f"Git LFS files over {guard.mb(report.lfs_limit_bytes)}", report.lfs_blocking))
     if report.warnings:
-        con.print(_blob_table(f"over {guard.mb(report.warn_bytes)} (warning)", report.warnings))
+        output.print_table(con, _blob_table(f"over {guard.mb(report.warn_bytes)} (warning)", report.warnings))
     if report.explanation:
         con.print()
         con.print(report.explanation, highlight=False, markup=False)

@@ -38,6 +38,34 @@ def emit(result: Any, *, json_mode: bool, render: Callable[[Console], None]) -> 
         render(stdout)
 
 
+def print_table(console: Console, table: Any) -> None:
+    """A rich ``Table`` at a terminal; piped, the same cells complete as tab-separated lines under a
+    header line (a titled table gets its title on a line before it). A width-80 rich table in a pipe
+    would drop columns and cut values without an ellipsis."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    lines = [_plain(table.title)] if table.title else []
+    columns = table.columns
+    lines.append("\t".join(_plain(c.header) for c in columns))
+    for i in range(table.row_count):
+        lines.append("\t".join(_plain(c._cells[i]) for c in columns))  # rich keeps cells per column
+    console.file.write("\n".join(lines) + "\n")
+    console.file.flush()
+
+
+def _plain(cell: Any) -> str:
+    from rich.errors import MarkupError
+    from rich.text import Text
+
+    try:
+        text = cell.plain if isinstance(cell, Text) else Text.from_markup(cell).plain if isinstance(cell, str) \
+            else str(cell)
+    except MarkupError:  # a name like "run[1" that is not markup
+        text = str(cell)
+    return " ".join(text.split("\n")).replace("\t", " ")  # one record per line, one field per tab
+
+
 def print_error(exc: HubmgrError, *, json_mode: bool = False) -> None:
     stderr.print(f"[bold red]error:[/] {safe(exc.message)}", highlight=False, markup=True)
     if exc.hint:

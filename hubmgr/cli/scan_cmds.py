@@ -189,7 +189,7 @@ def _table(console: Any, infos: Any, *, with_sync: bool, scores: dict[str, float
         if with_sync:
             row.append(info.sync_state.text if info.sync_state else SYNC_LOCAL)
         table.add_row(*row)
-    console.print(table)
+    output.print_table(console, table)
 
 
 def _render_scan(console: Any, result: Any) -> None:
@@ -252,7 +252,7 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
         table.add_column("shape")
         for t in shown:
             table.add_row(safe(t.name), safe(t.dtype), "x".join(map(str, t.shape)) or "scalar")
-        console.print(table)
+        output.print_table(console, table)
         if len(shown) < len(info.tensors):
             console.print(f"  ... {len(info.tensors) - len(shown)} more (--all-tensors)")
     if info.files:
@@ -262,6 +262,6 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
         table.add_column("sha256")
         for f in info.files:
             table.add_row(safe(f.path), output.human_size(f.size_bytes), safe(f.sha256 or "-"))
-        console.print(table)
+        output.print_table(console, table)
     output.warnings(info.warnings)
 

@@ -30,7 +30,7 @@ def repo(tmp_path: Path) -> Path:
 def test_clean_repo_exits_0(run_cli, repo: Path) -> None:
     result = run_cli("guard", str(repo), "--limit", "1MB", "--warn", "500KB")
     assert result.exit_code == 0, result.stderr
-    assert "ok: no file over 0.50 MB" in result.stdout
+    assert "ok: no file over 0.48 MiB" in result.stdout  # --warn 500KB, in the MiB git prints
 
 
 def test_oversized_file_exits_1_with_explanation_and_json(run_cli, repo: Path) -> None:
@@ -140,3 +140,16 @@ def test_fix_hub_with_the_issue_spelling(run_cli, tmp_path: Path, tiny_gpt2_dir:
     assert "model/model.hubmgr.json" in result.stdout
     assert (repo / "model" / "model.hubmgr.json").is_file()
     assert git(repo, "push", "origin", "main", check=False).returncode == 0
+
+
+def test_guard_table_piped_is_complete_tsv(repo: Path, tmp_path: Path) -> None:
+    from test_piped_output import hubmgr_piped
+
+    added = add_big_file(repo)
+    result = hubmgr_piped("guard", str(repo), "--limit", "1MB", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("over 0.95 MiB"))
+    assert lines[title + 1].split("\t") == ["size", "path", "added in", "still in HEAD", "deleted in"]
+    size, path, added_in, *_ = lines[title + 2].split("\t")
+    assert size.endswith(" MiB") and path == "model.bin" and added_in == added[:10]
