@@ -338,7 +338,7 @@ def _record_push(catalog: "Catalog", source: Path, remote: "Remote", t: RemoteTa
         details={"created_commit": created, "files_uploaded": len(result.files_uploaded),
                  "files_skipped": len(result.files_skipped), "bytes_sent": result.bytes_sent,
                  "converted": list(converted),
-                 # what the remote now holds, so "behind" can be told exactly later
+                 # what the remote now holds, so sync_state.py can tell "modified" by content later
                  "files": [{"path": f.path, "sha256": f.sha256} for f in plan.files]},
     )
 

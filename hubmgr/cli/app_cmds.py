@@ -49,7 +49,25 @@ def demo_command(directory: Path, remote: str, eval_n: int, rebuild: bool, json_
         for step in result.steps:
             table.add_row(step.name, step.summary, f"{step.seconds:.1f}s")
         output.print_table(console, table)
-        console.print(f"done in {result.seconds:.1f}s. Next: [bold]hubmgr --workspace {result.workspace} ls[/], "
-                      f"[bold]hubmgr tui {result.workspace}[/]", highlight=False)
+        exe = hubmgr_command()
+        console.print(f"done in {result.seconds:.1f}s. Next: [bold]{exe} --workspace {result.workspace} ls[/], "
+                      f"[bold]{exe} tui {result.workspace}[/]", highlight=False)
 
     output.emit(result, json_mode=json_mode, render=render)
+
+
+def hubmgr_command() -> str:
+    """How to run this hubmgr again from the current directory: ``hubmgr`` when that is on PATH and is
+    this one, else its path (setup makes ``.venv/bin/hubmgr``, which is not on PATH)."""
+    import os
+    import shutil
+    import sys
+
+    here = Path(sys.executable).with_name("hubmgr")  # the console script next to this interpreter
+    if not here.is_file():
+        return "hubmgr"
+    on_path = shutil.which("hubmgr")
+    if on_path and Path(on_path).resolve() == here.resolve():
+        return "hubmgr"
+    relative = os.path.relpath(here, Path.cwd())
+    return relative if not relative.startswith("..") and os.sep in relative else str(here)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 
@@ -30,7 +31,14 @@ def test_demo_runs_every_step_then_reruns_without_pushing_again(tmp_path, run_cl
     assert (live / "model.safetensors").read_bytes() == (ws / "runs" / best / "model.safetensors").read_bytes()
     assert steps["status"]["data"]["verified"] is True
 
-    again = run_cli("demo", "--dir", str(ws), "--eval-n", "50", "--json")
+    again = run_cli("demo", "--dir", str(ws), "--eval-n", "50")  # the human output this time
     assert again.exit_code == 0, again.stderr
-    push2 = {s["name"]: s for s in again.json()["steps"]}["push"]["data"]
-    assert push2["created_commit"] is False and push2["bytes_sent"] == 0
+    push_row = next(line for line in again.stdout.splitlines() if line.startswith("push\t"))
+    assert "unchanged, nothing sent to" in push_row  # a re-run pushes nothing: the model did not change
+    # "Next:" names commands that work as printed (setup makes .venv/bin/hubmgr, not hubmgr on PATH)
+    next_line = next(line for line in again.stdout.splitlines() if "Next:" in line)
+    first_cmd = next_line.split("Next:", 1)[1].split(",")[0].split()
+    assert first_cmd[1:] == ["--workspace", str(ws), "ls"]
+    ls = subprocess.run(first_cmd, capture_output=True, text=True, timeout=120)
+    assert ls.returncode == 0, ls.stderr
+    assert "gpt2-add-5k" in ls.stdout
