@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..models import PushResult
 from .rows import human_size, short_sha
 
 
@@ -36,9 +37,9 @@ def compare_table(result: Any) -> Table:
     return table
 
 
-def push_plan(result: Any) -> Group:
+def push_plan(result: PushResult) -> Group:
     """A dry-run PushResult: what would be uploaded, kept and deleted, and how many bytes."""
-    plan = getattr(result, "plan", result)
+    plan = result.plan
     head = Text.assemble(
         ("target  ", "bold"), f"{plan.target}\n",
         ("base    ", "bold"), f"{short_sha(plan.base_commit) if plan.base_commit else 'new repo or branch'}\n",
@@ -61,7 +62,7 @@ def push_plan(result: Any) -> Group:
     parts: list[Any] = [head, table]
     if not plan.upload and not plan.delete:
         parts.append(Text("Nothing changed: pushing makes no new commit.", style="yellow"))
-    for warning in (*plan.warnings, *getattr(result, "warnings", ())):
+    for warning in dict.fromkeys((*plan.warnings, *result.warnings)):  # push() repeats the plan's
         parts.append(Text(f"warning: {warning}", style="yellow"))
     return Group(*parts)
 

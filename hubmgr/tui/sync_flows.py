@@ -122,7 +122,8 @@ class SyncFlows:
             return
 
         def call(progress, cancel) -> RollbackResult:
-            return deploy.rollback(dest, progress=progress, cancel=cancel)
+            # verify: re-hash the release before it goes live (the progress bar and esc then mean something)
+            return deploy.rollback(dest, verify=True, progress=progress, cancel=cancel)
 
         def summarize(result: RollbackResult) -> str:
             return f"{dest}: {short_sha(result.from_sha)} -> {short_sha(result.to_sha)}"

@@ -65,3 +65,21 @@ async def test_compare_marked_checkpoints_shows_side_by_side_table(make_app, cat
         text = plain(app.screen.query_one("#result-body"))
         assert "gpt2-add-1k" in text and "gpt2-add-5k" in text
         assert "0.75 *" in text  # the best value is marked
+
+
+async def test_a_card_preview_that_fails_says_why(make_app, catalog, workspace: Path) -> None:
+    """The preview used to hide any error and show 'No model card yet'."""
+    import json
+
+    model_dir = workspace / "runs" / "gpt2-add-1k"
+    config = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, "architectures": 7}))  # odd, but on disk
+    app = make_app()
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app, until=lambda: app.catalog_loaded)
+        await select(pilot, app, "gpt2-add-1k")
+        await pilot.press("3")  # the Model card tab renders a preview when there is no README.md
+        source = app.screen.detail.query_one("#card-source")
+        await settle(pilot, app, until=lambda: "cannot preview the model card" in plain(source))
+        assert "No model card yet" not in plain(source)
+        assert app.screen.detail.details.card_error in plain(source).replace("\n", "")

@@ -89,3 +89,22 @@ async def test_a_broken_result_view_or_catalog_is_an_error_not_a_crash(make_app,
         app.load_catalog()
         await settle(pilot, app, until=lambda: any(e[0] == "catalog" for e in app.errors))
         assert app.is_running
+
+
+async def test_a_summary_that_fails_is_said_never_shown_as_done(make_app) -> None:
+    def call(progress, cancel):
+        return {"written": 3}
+
+    def summarize(result):
+        return f"{result['missing']} files"  # a bug in the summary, after the work succeeded
+
+    app = make_app()
+    async with app.run_test(size=TERMINAL) as pilot:
+        await settle(pilot, app, until=lambda: app.catalog_loaded)
+        app.start(Operation("convert", call, summarize, reload_catalog=False))
+        await settle(pilot, app, until=lambda: "convert" in app.results)
+        assert app.results["convert"] == {"written": 3}  # the result is kept
+        said = [text for severity, text in app.notices if text.startswith("convert")]
+        assert said == ["convert finished, but its summary failed: KeyError: 'missing'"]
+        assert ("warning", said[0]) in app.notices and ("information", "convert: done") not in app.notices
+        assert app.errors[-1][0] == "convert" and "KeyError" in app.errors[-1][1]

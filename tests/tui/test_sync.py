@@ -57,7 +57,8 @@ async def test_pull_to_deploy_dir_then_rollback(make_app, catalog, workspace: Pa
     second = push(runs / "gpt2-add-5k", "local:adder", message="5k", catalog=catalog)
     assert first.commit_sha != second.commit_sha
     dest = tmp_path / "srv" / "adder"
-    app = make_app()
+    events = []
+    app = make_app(progress_tap=events.append)
     async with app.run_test(size=TERMINAL) as pilot:
         await settle(pilot, app, until=lambda: app.catalog_loaded)
         for sha in (first.commit_sha, second.commit_sha):
@@ -76,9 +77,12 @@ async def test_pull_to_deploy_dir_then_rollback(make_app, catalog, workspace: Pa
         await pilot.press("u")
         await settle(pilot, app)
         assert app.screen.query_one("#value").value == str(dest)  # suggested from this session's pulls
+        del events[:]
         await pilot.press("enter")
         await settle(pilot, app, until=lambda: "rollback" in app.results or bool(app.errors), timeout=30)
         assert app.errors == []
+        assert app.results["rollback"].verified  # re-hashed before going live, with progress like any long op
+        assert any(e.task == "status:verify" for e in events)
         assert deploy.live_sha(dest) == first.commit_sha
         assert not (dest / "current" / "NOTES.md").exists()
         assert app.notices[-1][1].startswith(f"rollback: {dest}: {second.commit_sha[:7]} -> {first.commit_sha[:7]}")
