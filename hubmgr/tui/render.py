@@ -47,7 +47,7 @@ def push_plan(result: PushResult) -> Group:
         ("keep    ", "bold"), f"{len(plan.skip)} unchanged files, {human_size(plan.bytes_skipped)}\n",
         ("delete  ", "bold"), f"{len(plan.delete)} files",
     )
-    if getattr(plan, "checkpoint", None):
+    if plan.checkpoint:
         head.append_text(Text.assemble(("\ncheckpoint  ", "bold"), f"{Path(plan.checkpoint).name} ",
                                        (f"({plan.checkpoint_reason})", "dim")))
     table = Table(show_edge=False, expand=True)
@@ -56,8 +56,8 @@ def push_plan(result: PushResult) -> Group:
     styles = {"new": "green", "changed": "yellow", "deleted": "red", "unchanged": "dim"}
     for f in (*plan.upload, *plan.delete, *plan.skip)[:40]:
         table.add_row(Text(f.reason, style=styles.get(f.reason, "")), f.path, human_size(f.size),
-                      Text(getattr(f, "origin", None) or "", style="dim"))
-    for item in getattr(plan, "left_out", ())[:20]:
+                      Text(f.origin or "", style="dim"))
+    for item in plan.left_out[:20]:
         table.add_row(Text("left out", style="dim"), item.path, "", Text(item.reason, style="dim"))
     parts: list[Any] = [head, table]
     if not plan.upload and not plan.delete:
