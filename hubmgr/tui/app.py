@@ -103,7 +103,9 @@ class HubmgrApp(SyncFlows, App[None]):
 
     def _main_screen(self) -> MainScreen | None:
         for screen in self.screen_stack:
-            if isinstance(screen, MainScreen) and screen.ready and screen.is_attached:
+            # On exit the app removes the screen's widgets before its timers and queued messages stop:
+            # a screen without its table is no longer one to update.
+            if isinstance(screen, MainScreen) and screen.ready and screen.is_attached and screen.has_table:
                 return screen
         return None
 

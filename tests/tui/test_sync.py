@@ -113,7 +113,10 @@ async def test_remote_pane_lists_registry_refs_commits_and_pulls_a_tag(make_app,
         assert "first" in [str(c) for c in app.screen.query_one("#commits", DataTable).get_row_at(0)]
         refs = app.screen.query_one("#refs", DataTable)
         refs.focus()
-        refs.move_cursor(row=[r.name for r in listing.refs].index("v1"))
+        v1 = [r.name for r in listing.refs].index("v1")
+        refs.move_cursor(row=v1)
+        # focus moves on the next refresh: press Enter once the user would see the cursor on v1 in that table
+        await settle(pilot, app, until=lambda: app.screen.focused is refs and refs.cursor_row == v1)
         await pilot.press("enter")
         await settle(pilot, app)
         assert isinstance(app.screen, PullFormScreen)

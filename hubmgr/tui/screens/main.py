@@ -93,6 +93,10 @@ class MainScreen(Screen):
         box.focus()
 
     @property
+    def has_table(self) -> bool:
+        return bool(self.query(CheckpointTable))
+
+    @property
     def table(self) -> CheckpointTable:
         return self.query_one(CheckpointTable)
 

@@ -64,6 +64,8 @@ class RemoteBrowserScreen(ModalScreen[str | None]):
 
     def show_listing(self, listing: BrowserListing) -> None:
         """Called by the app when its worker has read the remote."""
+        # The same remote listed again (a refresh, or a late worker): keep the cursor on the same ref/commit.
+        keep = {t: self._cursor_key(t) for t in ("refs", "commits")} if listing.spec == self.listing.spec else {}
         self.listing = listing
         registry = self.query_one("#registry", DataTable)
         registry.clear()
@@ -77,11 +79,21 @@ class RemoteBrowserScreen(ModalScreen[str | None]):
         commits.clear()
         for commit in listing.commits:
             commits.add_row(short_sha(commit.sha), (commit.date or "")[:16], commit.title, key=commit.sha)
+        for table_id, key in keep.items():
+            table = self.query_one(f"#{table_id}", DataTable)
+            if key is not None and key in table.rows:
+                table.move_cursor(row=table.get_row_index(key))
         status = listing.error or (f"{listing.spec}: {len(listing.refs)} refs, {len(listing.commits)} commits"
                                    if listing.spec else f"{len(listing.registry_names)} repos in the local registry")
         if listing.registry_error:
             status += f"\nlocal registry: {listing.registry_error}"
         self.query_one("#browser-status", Static).update(status)
+
+    def _cursor_key(self, table_id: str):  # noqa: ANN202 - a textual RowKey or None
+        table = self.query_one(f"#{table_id}", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_refresh()
