@@ -23,8 +23,8 @@ from .remotes import RemoteFile, RemoteTarget, asked_revision, backend_for, in_s
 from .shared_files import reuse_kept_files
 
 if TYPE_CHECKING:
-    from .config import Settings
     from .catalog import Catalog
+    from .config import Settings
     from .remotes import Remote
 
 
