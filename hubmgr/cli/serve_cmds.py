@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from . import output
 from .root import cli
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import CorruptFileError, HubmgrError, NotFoundError
+from ..errors import CorruptFileError, HubmgrError
 
 SHORT_SHA = 12
 

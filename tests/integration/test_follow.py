@@ -4,6 +4,7 @@ the smoke test never goes live, a server that never reports ready triggers an au
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from pathlib import Path
@@ -12,8 +13,6 @@ import pytest
 
 from hubmgr import deploy
 from hubmgr.progress import CancelToken
-import random
-
 from hubmgr.serve.follow import MAX_BACKOFF, FollowOptions, follow, next_wait
 from hubmgr.serve.server import start_in_thread
 from serve_helpers import broken_release, publish
