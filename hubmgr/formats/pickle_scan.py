@@ -67,6 +67,9 @@ def grade_file(path: str | os.PathLike[str]) -> FileGrade:
     error = found.refused
     if found.layout == "legacy_or_pickle":
         layout, error = _legacy_sequence(found, grades)
+        if error and found.truncated:  # a pickle runs past the head read: read up to the limit and redo
+            found, grades = find_torch_pickles(path, head_bytes=MAX_PICKLE_BYTES), []
+            layout, error = _legacy_sequence(found, grades)
     elif found.layout == "torch_tar":
         error = error or _tar_sequence(found, grades)
     else:

@@ -93,7 +93,7 @@ def _zip_has_pickle(fh) -> bool:  # noqa: ANN001 - a binary file object
                     return True
                 if info.file_size >= 2 and not info.is_dir() and not (info.flag_bits & 1):
                     with zf.open(info) as member:
-                        if looks_like_pickle(member.read(2)):
+                        if looks_like_pickle(member.read(64)):
                             return True
     except ZIP_ERRORS:  # e.g. an empty member name makes ZipInfo.is_dir() raise IndexError (found by bench/fuzz.py)
         return True  # a broken or odd zip: torch's own reader may still find a pickle in it
@@ -122,9 +122,9 @@ def _tar_has_pickle(fh) -> bool:  # noqa: ANN001
             for member in tar.getmembers()[:_MAX_ZIP_MEMBERS]:
                 if member.name in ("storages", "tensors", "pickle") or member.name.endswith(_PICKLE_NAMES):
                     return True
-                if member.isfile():
+                if member.isfile():  # a protocol 2+ header is enough: never read big dataset members
                     handle = tar.extractfile(member)
-                    if handle is not None and looks_like_pickle(handle.read(HEAD_BYTES)):
+                    if handle is not None and looks_like_pickle(handle.read(64)):
                         return True
     except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeDecodeError):
         return True  # torch tries tarfile first: an odd tar is not vouched for

@@ -45,6 +45,7 @@ class TorchPickles:
     ambiguous: list[str] = field(default_factory=list)  # reasons: refuse as unsafe
     refused: str | None = None  # torch itself would refuse the file before unpickling anything
     member: str | None = None  # zip: the data.pkl member torch reads
+    truncated: bool = False  # legacy/bare: only the head of the file was read
 
 
 class AmbiguousZip(Exception):
@@ -135,8 +136,14 @@ def read_member(fh: BinaryIO, info: zipfile.ZipInfo, limit: int = MAX_PICKLE_BYT
     return data
 
 
-def find_torch_pickles(path: Path) -> TorchPickles:
-    """Every pickle torch.load(weights_only=False) would unpickle from ``path``, and whether it is ambiguous."""
+LEGACY_HEAD_BYTES = 4 * 1024 * 1024  # the legacy pickles precede the storages: usually all in here
+
+
+def find_torch_pickles(path: Path, *, head_bytes: int = LEGACY_HEAD_BYTES) -> TorchPickles:
+    """Every pickle torch.load(weights_only=False) would unpickle from ``path``, and whether it is ambiguous.
+
+    Legacy/bare pickles: the first ``head_bytes`` of the file (``truncated`` says there is more).
+    """
     with open(path, "rb") as fh:
         fh.seek(0, 2)
         size = fh.tell()
@@ -148,8 +155,8 @@ def find_torch_pickles(path: Path) -> TorchPickles:
         if tar is not None:
             return tar
         fh.seek(0)
-        data = fh.read(MAX_PICKLE_BYTES)
-    return TorchPickles("legacy_or_pickle", [("pickle", data, 0)])
+        data = fh.read(min(head_bytes, MAX_PICKLE_BYTES))
+    return TorchPickles("legacy_or_pickle", [("pickle", data, 0)], truncated=len(data) < size)
 
 
 def _zip_pickles(fh: BinaryIO, size: int) -> TorchPickles:
@@ -189,8 +196,7 @@ def _tar_pickles(fh: BinaryIO) -> TorchPickles | None:
         return TorchPickles("torch_tar", refused=f"unreadable tar ({type(exc).__name__})")
     out = TorchPickles("torch_tar")
     with tar:
-        members = {}
-        for name in ("storages", "tensors", "pickle"):
+        for name in ("storages", "tensors", "pickle"):  # the members torch extracts, in its order
             try:
                 member = tar.getmember(name)  # the last member of that name, as tar.extract uses
             except KeyError:
@@ -205,8 +211,7 @@ def _tar_pickles(fh: BinaryIO) -> TorchPickles | None:
                 out.refused = f"tar member {name!r} is implausibly large"
                 return out
             handle = tar.extractfile(member)
-            members[name] = handle.read() if handle is not None else b""
-            out.pickles.append((name, members[name], 0))
+            out.pickles.append((name, handle.read() if handle is not None else b"", 0))
     return out
 
 

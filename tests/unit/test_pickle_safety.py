@@ -164,3 +164,16 @@ def test_torchscript_archive_is_unsafe_with_the_reason(tmp_path: Path) -> None:
     torch.jit.script(torch.nn.Linear(2, 2)).save(str(path))
     info = analyze_file(path).safety
     assert info.verdict == VERDICT_UNSAFE and any("TorchScript" in r for r in info.reasons), info
+
+
+def test_legacy_pickles_longer_than_the_first_read_are_graded_whole(tmp_path: Path) -> None:
+    from hubmgr.formats.torch_members import LEGACY_HEAD_BYTES
+    from hubmgr.testing.pickle_corpus import call, legacy_of
+
+    big = pickle.dumps({"notes": "x" * (LEGACY_HEAD_BYTES + 1000)}, protocol=2)
+    clean = tmp_path / "big.pt"
+    clean.write_bytes(legacy_of(big))
+    assert analyze_file(clean).safety.verdict == VERDICT_SAFE
+    hostile = tmp_path / "big_keys.pt"  # the payload sits in the storage-keys pickle, past the first read
+    hostile.write_bytes(legacy_of(big, keys=call("os", "system", "touch pwned")))
+    assert analyze_file(hostile).safety.verdict == VERDICT_UNSAFE
