@@ -231,7 +231,7 @@ class PushOutcome(JsonMixin):
 
 
 class Remote(Protocol):
-    """One repository on one remote. Implementations: hub.HubRemote, git_lfs.GitRemote."""
+    """One repository on one remote. Implementations: hf.remote.HubRemote, git.remote.GitRemote."""
 
     target: RemoteTarget
 
