@@ -54,6 +54,8 @@ class HubRequestHandler(TransferRoutes):
                                "lfs_puts": server.count("PUT", "^/lfs-(upload|part)/"),
                                "lfs_bytes": server.lfs_bytes_received(),
                                "commits": server.count("POST", "/commit/"),
+                               # tree pages and paths-info batches: what a push spends learning the remote
+                               "listing_calls": server.count("GET", "/tree/") + server.count("POST", "/paths-info/"),
                                "resolve_gets": server.count("GET", "/resolve/")})
         if s == ["reset"] and m == "POST":
             server.clear_requests()
