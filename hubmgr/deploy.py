@@ -97,27 +97,27 @@ def locked(dest: Path) -> Iterator[None]:
 # --- verification ----------------------------------------------------------------
 
 
-def verify_files(root: Path, files: Iterable["RemoteFile"], *, progress: ProgressSink = no_progress,
-                 cancel: CancelToken | None = None, discard_bad: bool = True) -> tuple[LockedFile, ...]:
-    """Check every downloaded file against what the remote reported; return the lock entries.
+class FileVerifier:
+    """Checks downloaded files one by one against what the remote reported (see ``verify_files``).
 
-    Size must match; content must match the LFS sha256 when the remote knows it, else the
-    git blob sha1. An LFS pointer where the remote promised content is refused. A file that
-    fails is deleted (``discard_bad``) so a retry downloads it again.
+    ``check`` may run in a worker thread while other files still download; it is not
+    meant to be called from two threads at once (one verifier thread is enough: hashing
+    keeps pace with loopback downloads, and it keeps the progress count simple).
     """
-    files = list(files)
-    total = sum(f.size for f in files)
-    done = 0
-    locked_files: list[LockedFile] = []
 
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        progress(ProgressEvent("pull:verify", "verifying", done, total))
+    def __init__(self, root: Path, files: Iterable["RemoteFile"], *, progress: ProgressSink = no_progress,
+                 cancel: CancelToken | None = None, discard_bad: bool = True) -> None:
+        self.root, self.progress, self.cancel, self.discard_bad = root, progress, cancel, discard_bad
+        self.total = sum(f.size for f in files)
+        self.done = 0
 
-    for f in files:
+    def _tick(self, n: int) -> None:
+        self.done += n
+        self.progress(ProgressEvent("pull:verify", "verifying", self.done, self.total))
+
+    def check(self, f: "RemoteFile") -> LockedFile:
         safe_relpath(f.path)
-        path = root / f.path
+        path = self.root / f.path
         if not path.is_file() or path.is_symlink():
             raise VerificationError(f"{f.path} was not downloaded", "run the pull again")
         size = path.stat().st_size
@@ -129,19 +129,35 @@ def verify_files(root: Path, files: Iterable["RemoteFile"], *, progress: Progres
         sha256 = None
         if problem is None:
             sha256, blob_sha1 = hash_file(path, want_git_blob_sha1=f.sha256 is None and f.git_oid is not None,
-                                           cancel=cancel, on_bytes=tick)
+                                           cancel=self.cancel, on_bytes=self._tick)
             if f.sha256 is not None and sha256 != f.sha256:
                 problem = f"{f.path} is corrupt: sha256 {sha256[:12]}... but the remote says {f.sha256[:12]}..."
             elif f.sha256 is None and f.git_oid is not None and blob_sha1 != f.git_oid:
                 problem = f"{f.path} is corrupt: git blob {blob_sha1[:12]}... but the remote says {f.git_oid[:12]}..."
         if problem:
-            if discard_bad:
+            if self.discard_bad:
                 path.unlink(missing_ok=True)
             raise VerificationError(problem, "the download or the remote's copy is damaged; run the pull again, "
                                              "and if it fails again, re-push the model")
-        locked_files.append(LockedFile(f.path, size, sha256))
-    progress(ProgressEvent("pull:verify", "verified", done, total, finished=True))
-    return tuple(locked_files)
+        return LockedFile(f.path, size, sha256)
+
+    def finished(self) -> None:
+        self.progress(ProgressEvent("pull:verify", "verified", self.done, self.total, finished=True))
+
+
+def verify_files(root: Path, files: Iterable["RemoteFile"], *, progress: ProgressSink = no_progress,
+                 cancel: CancelToken | None = None, discard_bad: bool = True) -> tuple[LockedFile, ...]:
+    """Check every downloaded file against what the remote reported; return the lock entries.
+
+    Size must match; content must match the LFS sha256 when the remote knows it, else the
+    git blob sha1. An LFS pointer where the remote promised content is refused. A file that
+    fails is deleted (``discard_bad``) so a retry downloads it again.
+    """
+    files = list(files)
+    verifier = FileVerifier(root, files, progress=progress, cancel=cancel, discard_bad=discard_bad)
+    locked_files = tuple(verifier.check(f) for f in files)
+    verifier.finished()
+    return locked_files
 
 
 # --- lock files -------------------------------------------------------------------

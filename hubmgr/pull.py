@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -240,28 +241,56 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
     # files a kept release already has are hard-linked, not downloaded (verified below like the rest)
     files_to_fetch, shared = reuse_kept_files(dest, staging, files)
     before = _dir_bytes(staging)
-    try:
-        # sizes are known: a full disk is told before the download, as a local problem
-        check_disk_space(staging, sum(f.size for f in files) - before,
-                         hint="free some space on the deploy disk (or pull into another --dest); "
-                              "older releases go with --keep N")
-        if files_to_fetch:
-            remote.download(sha, staging, files=files_to_fetch, progress=progress, cancel=cancel)
-    except (OSError, DiskSpaceError) as exc:  # no room: drop the partial download, it only takes space
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise local_os_error(exc, f"cannot write the release into {dest}") from exc
-        raise
+    verifier = deploy.FileVerifier(staging, files, progress=progress, cancel=cancel)
+    # each file is verified as soon as it is complete, while later ones still download:
+    # the second read for sha256 overlaps the transfer instead of following it
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-verify") as pool:
+        checks: dict[str, Future] = {}
+
+        def verify_soon(f: RemoteFile) -> None:
+            checks[f.path] = pool.submit(verifier.check, f)
+
+        fetching = {f.path for f in files_to_fetch}
+        try:
+            for f in files:
+                if f.path not in fetching:  # hard-linked: nothing to wait for
+                    verify_soon(f)
+            # sizes are known: a full disk is told before the download, as a local problem
+            check_disk_space(staging, sum(f.size for f in files) - before,
+                             hint="free some space on the deploy disk (or pull into another --dest); "
+                                  "older releases go with --keep N")
+            if files_to_fetch:
+                remote.download(sha, staging, files=files_to_fetch, progress=progress, cancel=cancel,
+                                on_file=verify_soon)
+        except (OSError, DiskSpaceError) as exc:  # no room: drop the partial download, it only takes space
+            pool.shutdown(wait=True, cancel_futures=True)
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise local_os_error(exc, f"cannot write the release into {dest}") from exc
+            raise
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # nothing may hash a file the caller is about to drop
+            raise
     check_cancel(cancel)
     shutil.rmtree(staging / ".cache", ignore_errors=True)  # a client's resume bookkeeping is not the release
     linked = [f for f in files if f not in files_to_fetch]
+    first = True
     while True:
         try:
-            locked_files = deploy.verify_files(staging, files, progress=progress, cancel=cancel)
+            if first:  # files the remote did not report (or a resume skipped) are checked now
+                first = False
+                # downloaded files first: a bad download's own error fails the pull, as before
+                by_path = {f.path: checks[f.path].result() if f.path in checks else verifier.check(f)
+                           for f in sorted(files, key=lambda f: f in linked)}
+                locked_files = tuple(by_path[f.path] for f in files)
+                verifier.finished()
+            else:
+                locked_files = deploy.verify_files(staging, files, progress=progress, cancel=cancel)
             break
         except VerificationError:
             # a kept release's copy changed since it was pulled (verification dropped the link): download
             # it instead. A bad download is not retried here: it fails the pull as always.
+            # (every check has run by now, the pool was shut down: all bad copies are gone)
             gone = [f for f in linked if not (staging / f.path).is_file()]
             if not gone:
                 raise

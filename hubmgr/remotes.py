@@ -251,10 +251,13 @@ class Remote(Protocol):
     def download(
         self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
         progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
+        on_file: Callable[[RemoteFile], None] | None = None,
     ) -> None:
         """Write ``files`` of ``commit_sha`` under ``dest`` (a staging dir). Resume what is partial.
 
-        The caller (deploy.py) verifies sizes and sha256 afterwards.
+        ``on_file(f)`` is called (possibly from a worker thread) once ``f`` is complete at its
+        final path, so the caller can verify it while later files still download. The caller
+        (pull.py) verifies sizes and sha256 of every file, reported or not.
         """
         ...
 

@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .. import paths
 from ..errors import ConflictError, RemoteNotFoundError, UsageError, VerificationError
@@ -250,7 +250,8 @@ class GitRemote:
         return sorted(files, key=lambda f: f.path)
 
     def download(self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
-                 progress: ProgressSink = no_progress, cancel: CancelToken | None = None) -> None:
+                 progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
+                 on_file: Callable[[RemoteFile], None] | None = None) -> None:
         with self._locked():
             self._fetch_commit(commit_sha)
             check_cancel(cancel)
@@ -271,6 +272,8 @@ class GitRemote:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 if out.is_file() and not out.is_symlink() and out.stat().st_size == f.size:
                     done += f.size  # left by an interrupted pull; verification will judge it
+                    if on_file is not None:
+                        on_file(f)
                     continue
                 if f.is_lfs and f in fetched:
                     # git-lfs just checked this object's sha256 while fetching it; deploy verifies the copy
@@ -282,6 +285,8 @@ class GitRemote:
                     out.write_bytes(data)
                 done += f.size
                 progress(ProgressEvent("pull:files", f"writing {f.path}", done, total))
+                if on_file is not None:
+                    on_file(f)
             progress(ProgressEvent("pull:files", "downloaded", done, total, finished=True))
 
     def _object_ok(self, f: RemoteFile, *, verify: bool) -> bool:

@@ -231,7 +231,8 @@ class HubRemote:
 
     # --- downloading ------------------------------------------------------------------------------
     def download(self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
-                 progress: ProgressSink = no_progress, cancel: CancelToken | None = None) -> None:
+                 progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
+                 on_file: Callable[[RemoteFile], None] | None = None) -> None:
         """Download ``files`` of ``commit_sha`` into ``dest`` (a staging dir).
 
         The library resumes a dropped body within one call (Range); a file that still
@@ -260,6 +261,8 @@ class HubRemote:
 
             self._retrying(f"download {f.path}", once, commit_sha, attempts=DOWNLOAD_ATTEMPTS,
                            on_retry=lambda: meter.rewind(bars[-1]) if bars else None)
+            if on_file is not None and not meter.stopped:
+                on_file(f)  # hf_hub_download moved it into place: complete
 
         workers = max(1, min(8, len(files)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-download") as pool:

@@ -19,6 +19,7 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from ..errors import ConflictError, RemoteNotFoundError
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -89,7 +90,8 @@ class DirRemote:
         return files + list(self.extra_listing)
 
     def download(self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
-                 progress: ProgressSink = no_progress, cancel: CancelToken | None = None) -> None:
+                 progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
+                 on_file: Callable[[RemoteFile], None] | None = None) -> None:
         src = self._commit_dir(commit_sha) / "files"
         total = sum(f.size for f in files)
         done = 0
@@ -104,6 +106,8 @@ class DirRemote:
             self.downloads += 1
             done += f.size
             progress(ProgressEvent("pull:files", f"downloading {f.path}", done, total))
+            if on_file is not None:
+                on_file(f)
 
     def push(self, request: PushRequest, *, progress: ProgressSink = no_progress,
              cancel: CancelToken | None = None) -> PushOutcome:

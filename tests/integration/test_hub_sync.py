@@ -6,6 +6,8 @@ saved by transformers, real SQLite catalog, the CLI run in-process.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -289,3 +291,22 @@ def test_dry_run_changes_nothing_and_create_pr_leaves_main(hub_server, logged_in
     assert pr["pr_url"].endswith("/alice/pr/discussions/1")
     repo = hub_server.storage.repos["model/alice/pr"]
     assert repo.branches["main"] == main["commit_sha"] and repo.prs[1] == pr["commit_sha"]
+
+
+def test_pull_verifies_each_file_while_the_weights_still_download(
+        hub_server, logged_in, model_dir: Path, tmp_path: Path, run_cli) -> None:
+    """Issue 16: sha256 checks overlap the transfer; every check still holds (corrupt test above)."""
+    from hubmgr.pull import pull
+
+    _ok(run_cli("push", str(model_dir), "alice/overlap", "--json"))
+    hub_server.faults.slow(WEIGHTS, delay=1.5, method="GET")  # the weights arrive last
+    events = []
+    result = pull("alice/overlap", dest=tmp_path / "deploy", progress=events.append)
+    verified = [i for i, e in enumerate(events) if e.task == "pull:verify"]
+    download_done = next(i for i, e in enumerate(events) if e.task.startswith("pull:alice") and e.finished)
+    assert verified and verified[0] < download_done, [(e.task, e.description) for e in events]
+    assert events[verified[-1]].finished and events[verified[-1]].completed == result.bytes_total
+    lock = json.loads((tmp_path / "deploy" / "current" / "hubmgr.lock.json").read_text())
+    assert {f["path"]: f["sha256"] for f in lock["files"]}["model.safetensors"] == hashlib.sha256(
+        (model_dir / "model.safetensors").read_bytes()).hexdigest()
+    assert _files(tmp_path / "deploy" / "current")["model.safetensors"] == (model_dir / "model.safetensors").read_bytes()
