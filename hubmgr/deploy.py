@@ -453,6 +453,21 @@ def _signature_status(release: Path, lock: ReleaseLock, *, recheck: bool) -> dic
     return {**check.to_dict(), "checked_at_pull": bool(recorded)}
 
 
+# signature status -> the one word `hubmgr ls` and the TUI show for a release
+SIGNATURE_BADGES = {"valid": "signed", "signed": "unverified", "unsigned": "unsigned", "invalid": "INVALID"}
+
+
+def signature_badge(release: Path) -> str | None:
+    """'signed' (checked against the key the pull trusted), 'unverified' (a model.sig nobody checked),
+    'unsigned', 'INVALID'; None if ``release`` is not a release made by pull. Uses the lock's hashes:
+    one signature check, no file is read again."""
+    try:
+        lock = read_lock(release)
+    except (NotFoundError, CorruptFileError):
+        return None
+    return SIGNATURE_BADGES.get(_signature_status(release, lock, recheck=True).get("status"), "INVALID")
+
+
 def _remote_head(lock: ReleaseLock) -> tuple[str | None, str | None]:
     """Where the lock's revision points on the remote now: (sha, None) or (None, error text)."""
     from .errors import HubmgrError

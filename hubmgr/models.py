@@ -78,11 +78,18 @@ class SyncState(JsonMixin):
     state: str  # one of the SYNC_* words above
     remote: str | None = None  # where the last push went (or the pull came from)
     commit_sha: str | None = None
+    # pushed/pulled only: "signed" | "unverified" | "unsigned" | "INVALID" (see deploy.signature_badge)
+    signature: str | None = None
 
     @property
     def text(self) -> str:
         """'pushed @1a2b3c4', 'modified @1a2b3c4', 'local only': the words of the table's sync column."""
         return f"{self.state} @{self.commit_sha[:7]}" if self.commit_sha else self.state
+
+    @property
+    def label(self) -> str:
+        """The text plus the signature word on pushed and pulled rows: 'pushed @1a2b3c4 signed'."""
+        return f"{self.text} {self.signature}" if self.signature else self.text
 
 
 @dataclass(frozen=True)

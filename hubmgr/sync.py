@@ -337,7 +337,7 @@ def _record_push(catalog: "Catalog", source: Path, remote: "Remote", t: RemoteTa
         commit_sha=commit, url=result.commit_url,
         details={"created_commit": created, "files_uploaded": len(result.files_uploaded),
                  "files_skipped": len(result.files_skipped), "bytes_sent": result.bytes_sent,
-                 "converted": list(converted),
+                 "converted": list(converted), "signed_by": result.signed_by,
                  # what the remote now holds, so sync_state.py can tell "modified" by content later
                  "files": [{"path": f.path, "sha256": f.sha256} for f in plan.files]},
     )

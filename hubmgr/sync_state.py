@@ -8,6 +8,9 @@
   count until it is pushed: a README written by ``card`` after the push is not a change of the model.
 - ``pulled @sha``: a release dir a pull wrote (``DEST/releases/<sha>``).
 
+Pushed and pulled states also carry a signature word (``signed``, ``unverified``, ``unsigned``,
+``INVALID``): whether the push signed it, whether the pull checked a publisher's signature.
+
 There is no "behind": to git users that means the remote has commits the local copy lacks, which
 the catalog cannot know without asking the remote.
 """
@@ -38,14 +41,17 @@ def sync_states(catalog: "Catalog") -> Callable[[CheckpointInfo], SyncState]:
     def state(info: CheckpointInfo) -> SyncState:
         pulled = released.get(info.path)
         if pulled is not None:
-            return SyncState(SYNC_PULLED, pulled.remote, pulled.commit_sha)
+            from .deploy import signature_badge
+
+            return SyncState(SYNC_PULLED, pulled.remote, pulled.commit_sha, signature_badge(Path(info.path)))
         own = pushes.get(info.path, [])
         via_copies = [p for out in converted_to.get(info.path, []) for p in pushes.get(out, [])]
         if own or via_copies:
             last = max((*own, *via_copies), key=lambda p: p.created_at)
             # Only its own push can be compared file by file; a converted copy holds other files.
             modified = last in own and changed_since_push(info.path, last, catalog)
-            return SyncState(SYNC_MODIFIED if modified else SYNC_PUSHED, last.remote, last.commit_sha)
+            signed = "signed" if (last.details or {}).get("signed_by") else "unsigned"
+            return SyncState(SYNC_MODIFIED if modified else SYNC_PUSHED, last.remote, last.commit_sha, signed)
         return SyncState(SYNC_CONVERTED if info.path in converted_to else SYNC_LOCAL)
 
     return state

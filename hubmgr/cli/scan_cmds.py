@@ -187,7 +187,7 @@ def _table(console: Any, infos: Any, *, with_sync: bool, scores: dict[str, float
                output.human_count(info.params), "-" if info.step is None else str(info.step), _metric(info, scores),
                _verdict_cell(info.safety)]
         if with_sync:
-            row.append(info.sync_state.text if info.sync_state else SYNC_LOCAL)
+            row.append(info.sync_state.label if info.sync_state else SYNC_LOCAL)
         table.add_row(*row)
     output.print_table(console, table)
 
@@ -219,7 +219,7 @@ def _render_inspect(console: Any, info: Any, all_tensors: bool) -> None:
              ("params", output.human_count(info.params)), ("dtypes", ", ".join(info.dtypes) or "-"),
              ("architecture", info.architecture), ("model_type", info.model_type),
              ("tokenizer", "yes" if info.has_tokenizer else "no"), ("step", info.step),
-             ("best metric", info.best_metric), ("sync", info.sync_state.text if info.sync_state else None)]
+             ("best metric", info.best_metric), ("sync", info.sync_state.label if info.sync_state else None)]
     for key, value in facts:
         if value is not None:
             console.print(f"  {key:<13}{safe(value)}")

@@ -85,9 +85,11 @@ def read_details(catalog: "Catalog", row: CheckpointRow, *, card_preview: bool =
     card = read_card(row, catalog, preview=card_preview)
     stored = catalog.get_checkpoint_dict(row.path)
     info = info_from_dict(stored) if stored is not None else row.info
+    from ..lineage import lineage_of
+
     return CheckpointDetails(info=info, evals=catalog.list_evals(row.path), conversions=conversions, pushes=pushes,
                              pulls=pulls, card_markdown=card.markdown, card_source=card.source,
-                             card_error=card.error)
+                             card_error=card.error, lineage=lineage_of(row.path, catalog=catalog))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from ..models import (SYNC_CONVERTED, SYNC_LOCAL, SYNC_MODIFIED, SYNC_PUSHED, VE
 from ..units import human_count, human_size  # noqa: F401  (re-exported for widgets)
 
 NAME_WIDTH = 28
+# Signature badge of pushed and pulled rows (deploy.signature_badge words), narrow enough for 120 columns.
+SIGNATURE_GLYPHS = {"signed": "✓", "unverified": "?", "unsigned": "·", "INVALID": "✗"}
 # Short labels so every column fits in 120 columns next to each other.
 KIND_LABELS = {"hf_model": "hf model", "trainer_checkpoint": "trainer ckpt", "state_dict": "state_dict",
                "training_checkpoint": "train ckpt", "full_model_pickle": "full pickle", "lfs_pointer": "lfs pointer"}
@@ -76,8 +78,14 @@ class CheckpointRow:
             "*" if marked else " ", clip(self.name, NAME_WIDTH), KIND_LABELS.get(self.kind, self.kind),
             FORMAT_LABELS.get(self.format, self.format), human_size(self.size_bytes),
             human_count(self.params), "-" if self.step is None else str(self.step), fmt_metric(self.best_metric),
-            self.verdict, self.sync.text,
+            self.verdict, self.sync_cell,
         )
+
+    @property
+    def sync_cell(self) -> str:
+        """The sync words plus a one-character signature badge (the words are in the Overview tab)."""
+        badge = SIGNATURE_GLYPHS.get(self.sync.signature or "")
+        return f"{self.sync.text} {badge}" if badge else self.sync.text
 
     def sort_key(self, column: str) -> tuple:
         # None sorts last in either direction of the same column; ties break by name then path.
@@ -132,6 +140,7 @@ class CheckpointDetails:
     card_markdown: str | None = None
     card_source: str = ""  # "README.md" or "preview of what `card` would write"
     card_error: str | None = None  # why the preview could not be rendered (shown, never hidden)
+    lineage: Any = None  # lineage.Lineage: base model, data, code commit, run/parent, conversion
     error: str | None = None  # why the details could not be read
 
 

@@ -30,7 +30,7 @@ async def test_main_screen_paints_catalog_rows_with_header_counts(make_app, cata
         assert row["gpt2-add-1k"].sync.text == "local only"
         cells = [str(c) for c in table.get_row(five_k)]
         assert cells[1:5] == ["gpt2-add-5k", "hf model", "safetensors", row["gpt2-add-5k"].cells(False)[4]]
-        assert "pushed @abababa" in cells
+        assert "pushed @abababa ·" in cells  # the signature badge: that push did not sign
 
 
 async def test_filter_by_typing_and_escape_clears(make_app) -> None:

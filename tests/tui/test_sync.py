@@ -216,4 +216,5 @@ async def test_checkpoint_changed_after_its_push_shows_modified_like_hubmgr_ls(m
     # the CLI says the same words for the same checkpoint (one core decision)
     listing = run_cli("--catalog", str(catalog.path), "ls", "--json").json()
     state = {Path(c["path"]).name: c["sync_state"] for c in listing["checkpoints"]}["gpt2-add-5k"]
-    assert state == {"state": "modified", "remote": "local:adder", "commit_sha": result.commit_sha}
+    assert state == {"state": "modified", "remote": "local:adder", "commit_sha": result.commit_sha,
+                     "signature": "unsigned"}

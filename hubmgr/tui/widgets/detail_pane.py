@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -62,6 +63,8 @@ def overview_table(row: CheckpointRow, workspace: Path | None, info: CheckpointI
     for reason in safety.reasons[:6]:
         grid.add_row(Text("why", style="red"), _t(reason))
     grid.add_row("sync", row.sync.text + (f" on {row.sync.remote}" if row.sync.remote else ""))
+    if row.sync.signature:
+        grid.add_row("signature", row.sync.signature)
     for warning in info.warnings:
         grid.add_row(Text("warning", style="yellow"), _t(warning))
     return grid
@@ -105,9 +108,20 @@ def evals_table(row: CheckpointRow, details: CheckpointDetails | None) -> Table 
     return table
 
 
-def history_table(details: CheckpointDetails | None) -> Table | Text:
+def history_table(details: CheckpointDetails | None) -> Table | Text | Group:
+    from ...lineage import provenance_rows
+
+    chain = provenance_rows(details.lineage) if details is not None else []
+    lineage = None
+    if chain:
+        lineage = Table(expand=True, show_edge=False, show_header=False, title="Lineage", title_justify="left")
+        lineage.add_column("what", style="bold")
+        lineage.add_column("value")
+        for label, value in chain:
+            lineage.add_row(Text(label), Text(value))  # Text: paths are shown as written, never as markup
     if details is None or not (details.conversions or details.pushes or details.pulls):
-        return Text("No conversions, pushes or pulls recorded.", style="dim")
+        none = Text("No conversions, pushes or pulls recorded.", style="dim")
+        return Group(lineage, none) if lineage is not None else none
     table = Table(expand=True, show_edge=False)
     for col in ("when", "what", "where", "sha"):
         table.add_column(col)
@@ -121,7 +135,7 @@ def history_table(details: CheckpointDetails | None) -> Table | Text:
         events.append((p.created_at, "pull", f"{p.remote} -> {p.dest}", short_sha(p.commit_sha)))
     for when, what, where, sha in sorted(events, reverse=True):
         table.add_row(fmt_time(when), what, where, sha)
-    return table
+    return Group(lineage, table) if lineage is not None else table
 
 
 class DetailPane(Vertical):
