@@ -67,17 +67,6 @@ def push_plan(result: PushResult) -> Group:
     return Group(*parts)
 
 
-def pull_summary(result: Any) -> Text:
-    text = Text.assemble(("pulled  ", "bold"), f"{result.remote}@{result.revision or 'default'} "
-                         f"-> {short_sha(result.commit_sha)}\n",
-                         ("into    ", "bold"), f"{result.current or result.release or result.cache_dir}\n",
-                         ("files   ", "bold"), f"{result.files}, {human_size(result.bytes_total)} "
-                         f"({human_size(result.bytes_downloaded)} downloaded)")
-    if result.previous_sha:
-        text.append(f"\nprevious release {short_sha(result.previous_sha)} kept for rollback")
-    return text
-
-
 def gc_plan(result: Any) -> Group:
     """A GcResult plan: every checkpoint with delete/strip/keep and why, and the bytes freed."""
     table = Table(show_edge=False, expand=True)

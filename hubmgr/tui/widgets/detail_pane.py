@@ -92,9 +92,12 @@ def evals_table(row: CheckpointRow, details: CheckpointDetails | None) -> Table 
                       str(n or "-"))
     for name, value in sorted(row.info.metrics.items()):
         table.add_row("trainer", "trainer eval set", name, fmt_metric(value), "checkpoint", "-")
+    from ...evaluate import headline_metrics
+
+    headline = headline_metrics() | {"exact_match"}  # exact_match: the name catalogs of the first release used
     failures: list[str] = []
     for record in evals:
-        if record.metric not in ("accuracy", "exact_match"):
+        if record.metric not in headline:
             continue  # one run stores several metrics with the same failures
         for failure in (record.details or {}).get("failures", [])[:5]:
             failures.append(_failure_text(failure))
