@@ -30,13 +30,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from .errors import (ConflictError, CorruptFileError, NotFoundError, UnsafeContentError, UsageError,
+from .errors import (ConflictError, CorruptFileError, NotFoundError, UsageError,
                      VerificationError, local_os_error)
 from .formats.hashing import hash_file
 from .formats.relpath import COMMIT_ID, check_commit_id, check_inside, check_relpath
 from .formats.lfs_pointer import read_lfs_pointer
 from .models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
-from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from .progress import CancelToken, ProgressEvent, ProgressSink, no_progress
 
 if TYPE_CHECKING:
     from .remotes import RemoteFile

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
-from .errors import UsageError
+from .errors import HubmgrError, UsageError
 from .models import JsonMixin
 from .progress import CancelToken, ProgressSink, no_progress
 
@@ -365,7 +365,7 @@ def in_scope(path: str, include: tuple[str, ...] | list[str], exclude: tuple[str
     return not path_matches(path, exclude)
 
 
-def branch_moved(remote_name: str, branch: str, expected: str | None, now: str | None) -> "ConflictError":
+def branch_moved(remote_name: str, branch: str, expected: str | None, now: str | None) -> HubmgrError:
     """The refusal when a branch moved between the plan and the commit (every remote says the same)."""
     from .errors import ConflictError
 

@@ -8,7 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ..errors import ConflictError, DiskSpaceError
+from ..errors import DiskSpaceError
 
 TEMP_MARK = ".hubmgr-tmp-"
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.hubmgr-(?P<kind>tmp|old)-(?P<pid>\d+)$")

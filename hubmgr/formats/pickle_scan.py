@@ -101,6 +101,7 @@ def _legacy_sequence(found: TorchPickles, grades: list[tuple[str, PickleGrade]])
     if not data:
         return "unknown", "empty file"
     offset = 0
+    speculative = False  # set by each pickle for the next one
     for i, label in enumerate(_LEGACY_LABELS):
         grade = grade_pickle(data, offset)
         if i > 0 and grade.error and speculative:

@@ -79,7 +79,6 @@ def read_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: i
 def _load_zip(path: Path, fh: BinaryIO, file_size: int, ctx: LoadContext) -> TorchFile:
     with zip_errors(path):
         zf = zipfile.ZipFile(fh)
-        names = zf.namelist()
     # The member torch reads (torch_members: archive dir of the first entry, case-insensitive, first wins).
     try:
         pkl_info = zip_record(zf, zip_archive_prefix(zf), "data.pkl")

@@ -364,7 +364,6 @@ class HubRemote:
         self._require_token()
         api = self._api()
         branch = request.revision or "main"
-        folder = Path(request.folder)
         self._ensure_repo(api, request.private)
         heads = self._ensure_branch(api, branch, plan_had_it=request.base_commit is not None or not request.check_base)
         head_before = heads[branch]

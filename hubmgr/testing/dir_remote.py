@@ -119,7 +119,6 @@ class DirRemote:
             entries = {e["path"]: e for e in self._manifest(parent)["files"]}
         for p in request.delete:
             entries.pop(p, None)
-        folder = Path(request.folder)
         sent = 0
         for p in request.upload:
             check_cancel(cancel)

@@ -4,7 +4,6 @@ bounded and logged; push and pull still finish and deploy exactly what was pushe
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import pytest

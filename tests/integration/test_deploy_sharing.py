@@ -102,7 +102,7 @@ def test_dest_remembers_its_source(run_cli, tiny_gpt2_dir: Path, tmp_path: Path)
     _pull(run_cli, "local:demo", dest)
     refused = run_cli("pull", "local:other", "--dest", str(dest))
     assert refused.exit_code == 1
-    assert f"serves local:demo; refusing to pull local:other" in refused.stderr and "--switch-source" in refused.stderr
+    assert "serves local:demo; refusing to pull local:other" in refused.stderr and "--switch-source" in refused.stderr
     assert deploy.read_lock(dest / "current").remote == "local:demo"
     switched = _pull(run_cli, "local:other", dest, "--switch-source")
     assert switched["commit_sha"] == other and deploy.read_lock(dest / "current").remote == "local:other"

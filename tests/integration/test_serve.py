@@ -198,5 +198,5 @@ def test_cli_serve_prints_url_logs_requests_and_stops_on_sigterm(release) -> Non
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert f"POST /v1/completions 200" in err and f"release={sha[:12]}" in err
+    assert "POST /v1/completions 200" in err and f"release={sha[:12]}" in err
     assert json.loads((dest / ".hubmgr-serve.json").read_text())["running"] is False

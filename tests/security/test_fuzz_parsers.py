@@ -5,7 +5,6 @@ the process by hundreds of MB. Seeded and derandomized; bench/fuzz.py runs the l
 from __future__ import annotations
 
 import resource
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import resource
-import struct
 from pathlib import Path
 
 import pytest

@@ -14,7 +14,7 @@ import pytest
 
 from hubmgr import deploy, sync
 from hubmgr.errors import (CancelledError, IncompleteReleaseError, LocalIOError, NotFoundError, UnsafeContentError,
-                           UsageError, VerificationError)
+                           VerificationError)
 from hubmgr.progress import CancelToken
 from hubmgr.remotes import RemoteFile
 from hubmgr.testing.dir_remote import DirRemote
