@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import trainer_run as tr
 from .errors import UsageError
-from .formats.hashing import sha256_cached
+from .formats.hashing import BufferedHashCache, sha256_cached
 from .formats.layout import is_pickle_name
 from .models import LeftOut
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -207,14 +207,22 @@ def _convert(staged: Staged, pickles: list[str], *, record_conversion: bool, cat
 def _hash(staged: Staged, catalog: "Catalog | None", progress: ProgressSink, cancel: CancelToken | None) -> None:
     total = sum(p.stat().st_size for p in staged.files.values())
     done = 0
-    for rel, file in sorted(staged.files.items()):
-        if rel in staged.hashes:
-            continue
-        check_cancel(cancel)
-        progress(ProgressEvent("push:hash", f"hashing {rel}", done, total))
-        size = file.stat().st_size
-        staged.hashes[rel] = (size, sha256_cached(file, catalog))
-        done += size
+    # the sha256 cache of the whole folder in one query (a re-push of thousands of small files
+    # otherwise spends its time opening the catalog once per file)
+    cache = (BufferedHashCache(catalog, os.path.commonpath([str(p.resolve()) for p in staged.files.values()]))
+             if catalog is not None and staged.files else None)
+    try:
+        for rel, file in sorted(staged.files.items()):
+            if rel in staged.hashes:
+                continue
+            check_cancel(cancel)
+            progress(ProgressEvent("push:hash", f"hashing {rel}", done, total))
+            size = file.stat().st_size
+            staged.hashes[rel] = (size, sha256_cached(file, cache))
+            done += size
+    finally:
+        if cache is not None:
+            cache.flush()  # hashes done before a cancel are kept
     progress(ProgressEvent("push:hash", "hashed", done, total, finished=True))
 
 
