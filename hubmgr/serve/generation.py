@@ -163,6 +163,18 @@ def generate(lm: LoadedModel, prompts: list[str], params: GenParams, *,
     return choices
 
 
+class _Cancelled:
+    """Stopping criterion: the client went away."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
+
+
 def _generate_one(lm: LoadedModel, prompt: str, params: GenParams, base: int,
                   on_delta: Callable[[int, str], None] | None, cancelled: threading.Event | None) -> list[Choice]:
     import torch
@@ -223,8 +235,26 @@ def _generate_one(lm: LoadedModel, prompt: str, params: GenParams, base: int,
         kwargs.update(temperature=None, top_p=None, top_k=None)
     if params.seed is not None:
         torch.manual_seed(params.seed)
-    with torch.inference_mode():
-        lm.model.generate(**enc, **kwargs)
+    if on_delta is None and not params.stop:
+        # Nothing to watch token by token: no streamer, the ids come from generate's own output
+        # (the per-token Python hooks cost more than the HTTP round trip on a small model).
+        kwargs.pop("streamer")
+        if cancelled is None:
+            kwargs.pop("stopping_criteria")
+        else:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancelled)])
+        with torch.inference_mode():
+            sequences = lm.model.generate(**enc, **kwargs)
+        for k, row in enumerate(sequences[:, enc["input_ids"].shape[1]:].tolist()[:params.n]):
+            s = streams[k]
+            for token in row:
+                if token == eos:
+                    s.done = True
+                    break
+                s.ids.append(token)
+    else:
+        with torch.inference_mode():
+            lm.model.generate(**enc, **kwargs)
     out = []
     for k, s in enumerate(streams):
         emit(k, final=True)
