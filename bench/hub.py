@@ -6,7 +6,7 @@ neither finds the other's LFS objects already uploaded), plain LFS
 (HF_HUB_DISABLE_XET=1). Every operation runs as a fresh CLI process, so start-up
 costs count for both. Run by hand (takes a few minutes, needs ~4 GB of free disk)::
 
-    .venv/bin/python bench/hub.py [--size-mb 1024] [--workdir /tmp/hubbench]
+    .venv/bin/python bench/hub.py [--size-mb 1024] [--shards 40] [--workdir /tmp/hubbench]
 
 Prints one table: seconds per operation, the hubmgr/hf ratio, and what the server
 received (LFS PUTs, LFS bytes, commits) for each push.
@@ -30,8 +30,18 @@ TOKEN = "hf_hubmgrBENCH_write_0000"
 VENV_BIN = Path(sys.executable).parent
 
 
-def write_model(folder: Path, size_mb: int) -> int:
-    """A real safetensors file (one F32 tensor of random bytes) + config.json, ~size_mb MB."""
+def write_model(folder: Path, size_mb: int, shards: int = 1) -> int:
+    """Real safetensors weights (one F32 tensor of random bytes per file) + config.json, ~size_mb MB.
+
+    ``shards`` > 1 splits the weights into that many files (a sharded checkpoint)."""
+    if shards > 1:
+        for k in range(shards):
+            write_model(folder / f".shard-{k}", max(1, size_mb // shards))
+            os.replace(folder / f".shard-{k}" / "model.safetensors",
+                       folder / f"model-{k + 1:05d}-of-{shards:05d}.safetensors")
+            shutil.rmtree(folder / f".shard-{k}")
+        (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2}) + "\n")
+        return sum(p.stat().st_size for p in folder.iterdir())
     folder.mkdir(parents=True, exist_ok=True)
     nbytes = size_mb * 1024 * 1024
     header = json.dumps({"weight": {"dtype": "F32", "shape": [nbytes // 4], "data_offsets": [0, nbytes]}}).encode()
@@ -84,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--shards", type=int, default=1, help="split the weights into this many files")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="hubbench-"))
     if work.exists():
@@ -91,7 +102,7 @@ def main() -> None:
     work.mkdir(parents=True)
     print(f"workdir {work}")
     model = work / "model"
-    total = write_model(model, args.size_mb)
+    total = write_model(model, args.size_mb, args.shards)
     print(f"model: {total / 1e9:.2f} GB")
 
     servers = {tool: start_server(work / f"hub-{tool}") for tool in ("hubmgr", "hf")}
