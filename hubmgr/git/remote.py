@@ -211,7 +211,7 @@ class GitRemote:
                         self._fetch_commit(rev)
                         return rev
                     except (RemoteNotFoundError, GitError):
-                        pass
+                        pass  # not fetchable by id: fall through to the "unknown revision" error below
                 else:
                     self._fetch_all()
                     proc = self._git(["rev-parse", "-q", "--verify", f"{rev}^{{commit}}"], check=False, lfs=False)

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C is how the standalone server is stopped; finally shuts it down
     finally:
         server.server_close()
         shutil.rmtree(Path(args.root) / "tmp", ignore_errors=True)

@@ -25,7 +25,7 @@ def _display_path(path: str, workspace: Path | None) -> str:
         try:
             return str(Path(path).relative_to(workspace)) or "."
         except ValueError:
-            pass
+            pass  # outside the workspace: show the absolute path
     return path
 
 
