@@ -120,19 +120,21 @@ def run_and_parent(directory: Path) -> tuple[str | None, str | None]:
             if sm and int(sm.group(1)) < step and sibling.is_dir():
                 earlier.append((int(sm.group(1)), sibling))
     except OSError:
-        pass
+        pass  # an unreadable run dir: lineage is best effort, the checkpoint just has no parent
     parent = str(max(earlier)[1]) if earlier else None
     return str(directory.parent), parent
 
 
-def conversion_of(path: Path, catalog: "Catalog | None") -> Conversion | None:
-    """The latest conversion whose output is ``path`` (or contains it), from the catalog."""
-    if catalog is None:
-        return None
+def conversion_of(path: Path, catalog: "Catalog | None", records: list | None = None) -> Conversion | None:
+    """The latest conversion whose output is ``path``: from ``records`` (a scan reads them all once)
+    or from the catalog."""
+    if records is None:
+        if catalog is None:
+            return None
+        records = catalog.list_conversions(str(path))
     target = str(path)
-    for rec in reversed(catalog.list_conversions(target)):
-        out = Path(rec.output_path)
-        if rec.output_path == target or target.startswith(str(out) + os.sep):
+    for rec in reversed(records):
+        if rec.output_path == target:
             return Conversion(source=rec.source_path, source_sha256=rec.source_sha256,
                               outputs=tuple({k: o.get(k) for k in ("path", "sha256", "size_bytes")} for o in rec.outputs))
     return None
@@ -160,7 +162,7 @@ class CodeStates:
 
 
 def collect(path: str | os.PathLike[str], *, catalog: "Catalog | None" = None, code: CodeStates | None = None,
-            ) -> Lineage:
+            conversions: list | None = None) -> Lineage:
     """Lineage of one checkpoint (file or directory) from its files, git and the catalog."""
     p = Path(path).resolve()
     directory = _directory(p)
@@ -169,7 +171,7 @@ def collect(path: str | os.PathLike[str], *, catalog: "Catalog | None" = None, c
     return Lineage(
         path=str(p), base_model=base_model_of(directory), datasets=card_meta, training=training_of(directory),
         code=(code or CodeStates()).of(directory), run=run, parent=parent,
-        converted_from=conversion_of(p, catalog),
+        converted_from=conversion_of(p, catalog, conversions),
     )
 
 
@@ -226,12 +228,15 @@ def record_for_scan(paths: list[str], catalog: "Catalog", *, mtimes: dict[str, f
     common = os.path.commonpath(paths) if len(paths) > 1 else paths[0]
     known = catalog.lineage_times_under(common)
     code = CodeStates()
+    conversions = None  # read once, and only if something needs recording
     rows = []
     for path in paths:
         at = known.get(path)
         if at is not None and mtimes.get(path, 0.0) <= at:
             continue  # unchanged since recorded: keep the code commit the run was made with
-        rows.append((path, to_record(collect(path, catalog=catalog, code=code))))
+        if conversions is None:
+            conversions = catalog.list_conversions()
+        rows.append((path, to_record(collect(path, catalog=catalog, code=code, conversions=conversions))))
     catalog.record_lineage(rows)
     return len(rows)
 
