@@ -4,12 +4,14 @@ Each tool talks to its own fresh Hub test server (hubmgr.testing.hub_server, run
 separate process so it does not share the GIL with the clients; separate storage so
 neither finds the other's LFS objects already uploaded), plain LFS
 (HF_HUB_DISABLE_XET=1). Every operation runs as a fresh CLI process, so start-up
-costs count for both. Run by hand (takes a few minutes, needs ~4 GB of free disk)::
+costs count for both. Each repetition starts fresh servers and fresh homes (hubmgr's
+catalog starts empty: no sha256 is known before the push), and the two tools take
+turns going first. Run by hand (a few minutes, needs ~4 GB of free disk)::
 
-    .venv/bin/python bench/hub.py [--size-mb 1024] [--shards 40] [--workdir /tmp/hubbench]
+    .venv/bin/python bench/hub.py [--size-mb 1024] [--shards 40] [--repeat 3] [--workdir /tmp/hubbench]
 
-Prints one table: seconds per operation, the hubmgr/hf ratio, and what the server
-received (LFS PUTs, LFS bytes, commits) for each push.
+Prints each run, then a table of medians: seconds per operation, the hubmgr/hf ratio and
+the goal of issue 16 next to it; and what the server received (LFS PUTs, LFS bytes, commits).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -90,11 +93,47 @@ def timed(label: str, argv: list[str], env: dict, url: str, results: list) -> fl
     return elapsed
 
 
+GOALS = {"push": 0.95, "pull": 1.0}  # issue 16: hubmgr/hf wall-time ratio
+
+
+def run_once(work: Path, model: Path, rep: int, order: tuple[str, str], t: dict[str, list[float]],
+             results: list) -> None:
+    """One repetition: fresh servers and homes, each operation by each tool in ``order``."""
+    rep_dir = work / f"rep{rep}"
+    servers = {tool: start_server(rep_dir / f"hub-{tool}") for tool in ("hubmgr", "hf")}
+    base_env = {**os.environ, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+                "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HUBMGR_HOME": str(rep_dir / "hubmgr-home")}
+    env = {tool: {**base_env, "HF_ENDPOINT": url, "HF_HOME": str(rep_dir / f"hf-home-{tool}")}
+           for tool, (_, url) in servers.items()}
+    url = {tool: u for tool, (_, u) in servers.items()}
+    hubmgr, hf = str(VENV_BIN / "hubmgr"), str(VENV_BIN / "hf")
+    argv = {
+        ("push", "hubmgr"): [hubmgr, "push", str(model), "alice/bench", "--json"],
+        ("push", "hf"): [hf, "upload", "alice/bench", str(model), "."],
+        ("pull", "hubmgr"): [hubmgr, "pull", "alice/bench", "--dest", str(rep_dir / "deploy"), "--json"],
+        ("pull", "hf"): [hf, "download", "alice/bench", "--local-dir", str(rep_dir / "hf-dl")],
+    }
+    labels = {"push": ("hubmgr push", "hf upload"), "repush": ("hubmgr push (unchanged)", "hf upload (unchanged)"),
+              "pull": ("hubmgr pull", "hf download")}
+    try:
+        for op in ("push", "repush", "pull"):
+            for tool in order:
+                label = labels[op][tool == "hf"]
+                t[f"{op} {tool}"].append(timed(label, argv[("push" if op == "repush" else op, tool)], env[tool],
+                                               url[tool], results))
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=10)
+        shutil.rmtree(rep_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--shards", type=int, default=1, help="split the weights into this many files")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions (fresh servers each); medians reported")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="hubbench-"))
     if work.exists():
@@ -103,44 +142,30 @@ def main() -> None:
     print(f"workdir {work}")
     model = work / "model"
     total = write_model(model, args.size_mb, args.shards)
-    print(f"model: {total / 1e9:.2f} GB")
-
-    servers = {tool: start_server(work / f"hub-{tool}") for tool in ("hubmgr", "hf")}
-    base_env = {**os.environ, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-                "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HUBMGR_HOME": str(work / "hubmgr-home")}
-    env = {tool: {**base_env, "HF_ENDPOINT": url, "HF_HOME": str(work / f"hf-home-{tool}")}
-           for tool, (_, url) in servers.items()}
-    url = {tool: u for tool, (_, u) in servers.items()}
-    hubmgr, hf = str(VENV_BIN / "hubmgr"), str(VENV_BIN / "hf")
-    push_hubmgr = [hubmgr, "push", str(model), "alice/bench", "--json"]
-    push_hf = [hf, "upload", "alice/bench", str(model), "."]
+    files = sum(1 for _ in model.iterdir())
+    print(f"model: {total / 1e9:.2f} GB in {files} files; load {os.getloadavg()[0]:.2f} (1-min average)")
+    t: dict[str, list[float]] = {f"{op} {tool}": [] for op in ("push", "repush", "pull") for tool in ("hubmgr", "hf")}
     results: list[dict] = []
-    try:
-        t = {}
-        t["push hubmgr"] = timed("hubmgr push", push_hubmgr, env["hubmgr"], url["hubmgr"], results)
-        t["push hf"] = timed("hf upload", push_hf, env["hf"], url["hf"], results)
-        t["repush hubmgr"] = timed("hubmgr push (unchanged)", push_hubmgr, env["hubmgr"], url["hubmgr"], results)
-        t["repush hf"] = timed("hf upload (unchanged)", push_hf, env["hf"], url["hf"], results)
-        t["pull hubmgr"] = timed("hubmgr pull", [hubmgr, "pull", "alice/bench", "--dest", str(work / "deploy"),
-                                                 "--json"], env["hubmgr"], url["hubmgr"], results)
-        t["pull hf"] = timed("hf download", [hf, "download", "alice/bench", "--local-dir", str(work / "hf-dl")],
-                             env["hf"], url["hf"], results)
-    finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait(timeout=10)
+    loads = []
+    for rep in range(args.repeat):
+        order = ("hubmgr", "hf") if rep % 2 == 0 else ("hf", "hubmgr")
+        print(f"repetition {rep + 1}/{args.repeat} ({order[0]} first), load {os.getloadavg()[0]:.2f}")
+        run_once(work, model, rep, order, t, results)
+        loads.append(os.getloadavg()[0])
     print()
-    print(f"{'operation':<10} {'hubmgr s':>9} {'hf s':>8} {'ratio':>7}")
+    print(f"{total / 1e9:.2f} GB in {files} files, median of {args.repeat} (load during the runs: "
+          f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs)")
+    print(f"{'operation':<10} {'hubmgr s':>9} {'hf s':>8} {'ratio':>7}  goal")
     for op in ("push", "repush", "pull"):
-        a, b = t[f"{op} hubmgr"], t[f"{op} hf"]
-        print(f"{op:<10} {a:9.2f} {b:8.2f} {a / b:7.2f}")
-    print(f"throughput: hubmgr push {total / t['push hubmgr'] / 1e6:.0f} MB/s, "
-          f"pull {total / t['pull hubmgr'] / 1e6:.0f} MB/s")
+        a, b = statistics.median(t[f"{op} hubmgr"]), statistics.median(t[f"{op} hf"])
+        ratios = [x / y for x, y in zip(t[f"{op} hubmgr"], t[f"{op} hf"])]
+        goal = GOALS.get(op)
+        verdict = (f"(goal <= {goal:.2f}) {'OK' if a / b <= goal else 'NOT MET'}" if goal else "")
+        print(f"{op:<10} {a:9.2f} {b:8.2f} {a / b:7.2f}  {verdict}   "
+              f"[each run: {' '.join(f'{r:.2f}' for r in ratios)}]")
+    print(f"throughput: hubmgr push {total / statistics.median(t['push hubmgr']) / 1e6:.0f} MB/s, "
+          f"pull {total / statistics.median(t['pull hubmgr']) / 1e6:.0f} MB/s")
     (work / "results.json").write_text(json.dumps(results, indent=2))
-    for tool in servers:
-        shutil.rmtree(work / f"hub-{tool}", ignore_errors=True)
-    shutil.rmtree(work / "deploy", ignore_errors=True)
-    shutil.rmtree(work / "hf-dl", ignore_errors=True)
 
 
 if __name__ == "__main__":
