@@ -110,12 +110,49 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE checkpoints ADD COLUMN fingerprint TEXT;
     """,
+    # 4: info_json keeps only what is not stored elsewhere or derived (issue 16): the path is the
+    # key, sync_state and lineage are derived (lineage has its own table), and the tensor lists,
+    # which only `inspect` shows, get their own column. A rescan or `ls` of thousands of
+    # checkpoints then reads small summaries and never parses a tensor list.
+    """
+    ALTER TABLE checkpoints ADD COLUMN tensors_json TEXT;
+    UPDATE checkpoints SET tensors_json = json_extract(info_json, '$.tensors'),
+        info_json = json_remove(info_json, '$.path', '$.tensors', '$.sync_state', '$.lineage');
+    """,
 ]
 
+_NOT_IN_INFO_JSON = ("path", "tensors", "sync_state", "lineage")
 
-def _like_under(prefix: str) -> str:
-    """A LIKE pattern (escape char backslash) for every path below ``prefix``."""
-    return prefix.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+
+def _compact(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def stored_info_dict(path: str, info_text: str, tensors_text: str | None = None, *,
+                     tensors: bool = False) -> dict[str, Any]:
+    """A stored checkpoint in the shape of ``CheckpointInfo.to_dict()`` (``tensors``: with its tensor list)."""
+    data = {"path": path, **json.loads(info_text), "sync_state": None, "lineage": None}
+    if tensors:
+        data["tensors"] = json.loads(tensors_text) if tensors_text else []
+    return data
+
+
+def stored_info_json(path: str, info_text: str, sync_state_json: str = "null") -> str:
+    """The JSON text of ``stored_info_dict(path, info_text)`` with a sync state, spliced without parsing
+    (``info_text`` is a JSON object this module wrote): what ``ls --json`` streams per row."""
+    body = info_text.strip()[1:-1].strip()
+    return (f'{{"path":{json.dumps(path)},' + (body + "," if body else "")
+            + f'"sync_state":{sync_state_json},"lineage":null}}')
+
+
+def _under(prefix: str) -> tuple[str, tuple[str, str, str]]:
+    """A WHERE clause (and its arguments) for ``prefix`` itself and every path below it.
+
+    A range on the key rather than LIKE: it uses the index, and LIKE ignores ASCII case, so a
+    rescan of /data/Runs would have touched the entries of /data/runs. "0" sorts right after "/".
+    """
+    base = prefix.rstrip("/")
+    return "(path = ? OR (path >= ? AND path < ?))", (prefix, base + "/", base + "0")
 
 
 @dataclass(frozen=True)
@@ -354,12 +391,10 @@ class Catalog:
     @_best_effort(dict)
     def cached_sha256_under(self, prefix: str) -> dict[str, tuple[int, int, int, str]]:
         """path -> (size, mtime_ns, inode, sha256) of cached hashes under ``prefix`` (one query for a scan)."""
-        like = _like_under(prefix)
+        where, args = _under(prefix)
         with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT path, size, mtime_ns, inode, sha256 FROM file_hashes WHERE path = ? OR path LIKE ? ESCAPE '\\'",
-                (prefix, like),
-            ).fetchall()
+            rows = conn.execute(f"SELECT path, size, mtime_ns, inode, sha256 FROM file_hashes WHERE {where}",
+                                args).fetchall()
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
     @_best_effort(None)
@@ -378,51 +413,53 @@ class Catalog:
     @_best_effort(None)
     def upsert_checkpoints(self, infos: list[CheckpointInfo] | tuple[CheckpointInfo, ...],
                            fingerprints: dict[str, str] | None = None) -> None:
+        """Store inspections (one transaction); ``fingerprints``: path -> ``rescan.fingerprint``."""
         now = time.time()
         fingerprints = fingerprints or {}
-        rows = [
-            (
-                i.path, i.name, i.kind, i.format, i.size_bytes, i.params, i.step, i.best_metric,
-                i.safety.verdict, json.dumps(i.to_dict()), now, fingerprints.get(i.path),
-            )
-            for i in infos
-        ]
+        rows = []
+        for i in infos:
+            data = i.to_dict()
+            tensors = data.get("tensors") or []
+            for key in _NOT_IN_INFO_JSON:
+                data.pop(key, None)
+            rows.append((i.path, i.name, i.kind, i.format, i.size_bytes, i.params, i.step, i.best_metric,
+                         i.safety.verdict, _compact(data), _compact(tensors), now, fingerprints.get(i.path)))
         with self._connect() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO checkpoints(path, name, kind, format, size_bytes, params, step,"
-                " best_metric, verdict, info_json, scanned_at, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO checkpoints(path, name, kind, format, size_bytes, params, step, best_metric,"
+                " verdict, info_json, tensors_json, scanned_at, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
 
-    def fingerprints_under(self, prefix: str) -> dict[str, str]:
-        """path -> fingerprint of every checkpoint stored under ``prefix`` (one query for a rescan)."""
+    def checkpoint_rows_under(self, prefix: str) -> list[tuple[str, str | None, str, str]]:
+        """(path, fingerprint, warnings JSON, info JSON) of every checkpoint stored under ``prefix``: what a
+        rescan compares, in one query; the texts are parsed only if someone looks (``stored_info_dict``)."""
+        where, args = _under(prefix)
         with self._connect() as conn:
-            rows = conn.execute("SELECT path, fingerprint FROM checkpoints WHERE (path = ? OR path LIKE ? ESCAPE '\\')"
-                                " AND fingerprint IS NOT NULL", (prefix, _like_under(prefix))).fetchall()
-        return {r[0]: r[1] for r in rows}
+            return [tuple(r) for r in conn.execute(
+                f"SELECT path, fingerprint, json_extract(info_json, '$.warnings'), info_json FROM checkpoints"
+                f" WHERE {where}", args)]
 
-    def checkpoint_summaries_under(self, prefix: str) -> dict[str, dict[str, Any]]:
-        """path -> stored info without its tensor list (SQLite drops it before Python parses)."""
+    def checkpoint_texts(self) -> list[tuple[str, str]]:
+        """(path, info JSON) of every stored checkpoint, by path: ``ls`` without parsing."""
         with self._connect() as conn:
-            rows = conn.execute("SELECT path, json_remove(info_json, '$.tensors') FROM checkpoints"
-                                " WHERE path = ? OR path LIKE ? ESCAPE '\\'", (prefix, _like_under(prefix))).fetchall()
-        return {r[0]: json.loads(r[1]) for r in rows}
+            return [(r[0], r[1]) for r in conn.execute("SELECT path, info_json FROM checkpoints ORDER BY path")]
 
     def list_checkpoint_dicts(self, *, tensors: bool = True) -> list[dict[str, Any]]:
         """Every stored checkpoint as its JSON dict (the shape of ``CheckpointInfo.to_dict()``).
 
-        ``tensors=False`` leaves the tensor lists out, dropped by SQLite before Python parses
-        them: what a table of thousands of checkpoints needs (the TUI's first paint).
+        ``tensors=False`` leaves the tensor lists out (not even read): what a table of thousands
+        of checkpoints needs (the TUI's first paint).
         """
-        column = "info_json" if tensors else "json_remove(info_json, '$.tensors')"
+        column = "tensors_json" if tensors else "NULL"
         with self._connect() as conn:
-            rows = conn.execute(f"SELECT {column} FROM checkpoints ORDER BY path").fetchall()
-        return [json.loads(r[0]) for r in rows]
+            rows = conn.execute(f"SELECT path, info_json, {column} FROM checkpoints ORDER BY path").fetchall()
+        return [stored_info_dict(r[0], r[1], r[2], tensors=tensors) for r in rows]
 
     def get_checkpoint_dict(self, path: str) -> dict[str, Any] | None:
         with self._connect() as conn:
-            row = conn.execute("SELECT info_json FROM checkpoints WHERE path=?", (path,)).fetchone()
-        return json.loads(row[0]) if row else None
+            row = conn.execute("SELECT info_json, tensors_json FROM checkpoints WHERE path=?", (path,)).fetchone()
+        return stored_info_dict(path, row[0], row[1], tensors=True) if row else None
 
     @_best_effort(None)
     def delete_checkpoint(self, path: str) -> None:
@@ -432,11 +469,11 @@ class Catalog:
     @_best_effort(0)
     def forget_missing(self, under: str, present: set[str]) -> int:
         """Drop checkpoints under ``under`` that a rescan no longer found."""
-        prefix = under.rstrip("/") + "/"
+        where, args = _under(under)
         with self._connect() as conn:
-            rows = conn.execute("SELECT path FROM checkpoints").fetchall()
-            gone = [r[0] for r in rows if (r[0] == under or r[0].startswith(prefix)) and r[0] not in present]
-            conn.executemany("DELETE FROM checkpoints WHERE path=?", [(p,) for p in gone])
+            gone = [(r[0],) for r in conn.execute(f"SELECT path FROM checkpoints WHERE {where}", args)
+                    if r[0] not in present]
+            conn.executemany("DELETE FROM checkpoints WHERE path=?", gone)
         return len(gone)
 
     # -- evals -----------------------------------------------------------------
@@ -511,10 +548,9 @@ class Catalog:
     @_best_effort(dict)
     def lineage_times_under(self, prefix: str) -> dict[str, float]:
         """path -> recorded_at for every lineage under ``prefix`` (one query for a scan)."""
-        like = _like_under(prefix)
+        where, args = _under(prefix)
         with self._connect() as conn:
-            rows = conn.execute("SELECT path, recorded_at FROM lineage WHERE path = ? OR path LIKE ? ESCAPE '\\'",
-                                (prefix, like)).fetchall()
+            rows = conn.execute(f"SELECT path, recorded_at FROM lineage WHERE {where}", args).fetchall()
         return {r[0]: float(r[1]) for r in rows}
 
     # -- pushes and pulls ------------------------------------------------------

@@ -11,10 +11,11 @@ Core actions: ``scan`` (records in the catalog), ``list_checkpoints``, ``inspect
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from .catalog import Catalog
 from .errors import CorruptFileError, HubmgrError, NotFoundError
@@ -28,6 +29,7 @@ from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, Checkp
                      FileInfo, SafetyInfo,
                      ScanResult, TensorInfo)
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
+from .stored import CheckpointSeq, Stored, info_from_dict  # noqa: F401  (info_from_dict: re-exported)
 from .sync_state import sync_states
 
 SKIP_DIRS = {".git", ".hubmgr", "__pycache__", ".cache", "node_modules", ".venv", ".ipynb_checkpoints"}
@@ -43,6 +45,7 @@ NOISE_METRIC_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second",
 class Candidate:
     path: Path  # absolute, inside the scanned root (symlinks inside the root kept as links)
     kind: str  # "dir" | "file"
+    fingerprint: str | None = None  # set when discovery already found it unchanged (rescan.fingerprint)
 
 
 @dataclass
@@ -50,6 +53,16 @@ class _Walk:
     root: Path
     candidates: list[Candidate] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    known: Mapping[str, str | None] = field(default_factory=dict)  # path -> stored fingerprint
+    hash_files: bool = True
+
+    def unchanged(self, path: str) -> str | None:
+        """The fingerprint of a catalogued file whose stat says it is as stored: no need to sniff it."""
+        stored = self.known.get(path)
+        if stored is None:
+            return None
+        fp = fingerprint(Path(path), is_dir=False, hash_files=self.hash_files)
+        return fp if fp == stored else None
 
 
 def is_model_dir(path: Path, names: Iterable[str] | None = None) -> bool:
@@ -68,13 +81,18 @@ def _listdir(path: Path) -> list[str]:
         return []
 
 
-def discover(root: str | os.PathLike[str]) -> tuple[list[Candidate], list[str]]:
-    """Checkpoints under ``root`` (a dir or one file), without following symlinks out of it."""
+def discover(root: str | os.PathLike[str], *, known: Mapping[str, str | None] | None = None,
+             hash_files: bool = True) -> tuple[list[Candidate], list[str]]:
+    """Checkpoints under ``root`` (a dir or one file), without following symlinks out of it.
+
+    ``known`` (path -> fingerprint stored by the last scan): a file told apart by its first bytes
+    (``.bin``, ``.pkl``...) that is unchanged since is taken without opening it again.
+    """
     root_path = Path(os.path.abspath(root))
     if not root_path.exists() and not root_path.is_symlink():
         raise NotFoundError(f"{root} does not exist")
     real_root = Path(os.path.realpath(root_path))
-    walk = _Walk(real_root)
+    walk = _Walk(real_root, known=known or {}, hash_files=hash_files)
     if real_root.is_file():
         walk.candidates.append(Candidate(real_root, "file"))
         return walk.candidates, walk.warnings
@@ -98,27 +116,31 @@ def _walk_dir(directory: Path, walk: _Walk) -> None:
     if model_dir:
         walk.candidates.append(Candidate(directory, "dir"))
     for entry in entries:
-        path = Path(entry.path)
         try:
             if entry.is_symlink():
                 target = os.path.realpath(entry.path)
                 if not _inside(target, walk.root):
                     if entry.name.endswith(CHECKPOINT_SUFFIXES) or os.path.isdir(entry.path):
-                        walk.warnings.append(f"{path}: symlink to {target}, outside the scanned root; not followed")
+                        walk.warnings.append(f"{entry.path}: symlink to {target}, outside the scanned root; "
+                                             "not followed")
                     continue
                 if os.path.isdir(target):
                     continue  # its real location inside the root is scanned anyway
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in SKIP_DIRS:
-                    _walk_dir(path, walk)
-            elif not model_dir and entry.name.endswith(CHECKPOINT_SUFFIXES) and entry.is_file():
-                if entry.name.endswith(".bin") and not sniff_torch_file(path):
+                    _walk_dir(Path(entry.path), walk)
+            elif model_dir:
+                continue  # its files belong to the dir's checkpoint
+            elif entry.name.endswith(CHECKPOINT_SUFFIXES) and entry.is_file():
+                fp = walk.unchanged(entry.path) if entry.name.endswith(".bin") else None
+                if entry.name.endswith(".bin") and fp is None and not sniff_torch_file(entry.path):
                     continue
-                walk.candidates.append(Candidate(path, "file"))
-            elif not model_dir and entry.is_file(follow_symlinks=False) and holds_pickles(path):
-                walk.candidates.append(Candidate(path, "file"))  # .pkl .pth.tar .joblib .npy .bak ...
+                walk.candidates.append(Candidate(Path(entry.path), "file", fp))
+            elif entry.is_file(follow_symlinks=False) and (
+                    (fp := walk.unchanged(entry.path)) is not None or holds_pickles(Path(entry.path))):
+                walk.candidates.append(Candidate(Path(entry.path), "file", fp))  # .pkl .pth.tar .joblib .npy ...
         except OSError as exc:
-            walk.warnings.append(f"{path}: unreadable ({exc.strerror})")
+            walk.warnings.append(f"{entry.path}: unreadable ({exc.strerror})")
 
 
 # -- inspection ----------------------------------------------------------------
@@ -424,47 +446,51 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
          cancel: CancelToken | None = None, hash_files: bool = True) -> ScanResult:
     """Find checkpoints under ``paths``, inspect them, record them in ``catalog``.
 
-    Vanished catalog entries under a scanned root are forgotten. A file that
-    cannot be read becomes a warning (and an ``unknown`` entry); the scan goes on.
+    A checkpoint whose stat fingerprint (rescan.py) equals the stored one is not read again, and
+    its stored inspection is not even parsed: the result holds the catalog's text for it
+    (``stored.CheckpointSeq``). Vanished catalog entries under a scanned root are forgotten. A
+    file that cannot be read becomes a warning (and an ``unknown`` entry); the scan goes on.
     """
     stats = HashStats()
     warnings: list[str] = []
-    found: list[CheckpointInfo] = []
+    found: list[CheckpointInfo | Stored] = []  # inspected now, or (path, stored text) when unchanged
     roots: list[str] = []
     forgotten = 0
     for raw in paths:
         check_cancel(cancel)
         progress(ProgressEvent("scan:discover", f"looking for checkpoints in {raw}", unit="dirs"))
-        candidates, walk_warnings = discover(raw)
         root = str(Path(os.path.realpath(raw)))
+        stored = {row[0]: row for row in catalog.checkpoint_rows_under(root)}  # path, fingerprint, warnings, info
+        candidates, walk_warnings = discover(raw, known={p: row[1] for p, row in stored.items()},
+                                             hash_files=hash_files)
         roots.append(root)
         warnings.extend(walk_warnings)
         infos: list[CheckpointInfo] = []  # inspected now
-        unchanged: list[CheckpointInfo] = []  # files exactly as when last inspected: not read again
         fingerprints: dict[str, str] = {}
-        known = catalog.fingerprints_under(root)
-        stored = None
+        present: set[str] = set()
         hashes = BufferedHashCache(catalog, root)
         ctx = _Ctx(hashes, stats, hash_files, Path(root))
         try:
             for i, candidate in enumerate(candidates):
                 check_cancel(cancel)
+                key = str(candidate.path)
+                present.add(key)
+                fp = candidate.fingerprint or fingerprint(candidate.path, is_dir=candidate.kind == "dir",
+                                                          hash_files=hash_files)
+                row = stored.get(key)
+                if fp is not None and row is not None and row[1] == fp:
+                    if row[2] and row[2] != "[]":
+                        warnings.extend(_located(key, json.loads(row[2])))
+                    found.append((key, row[3]))
+                    continue
                 progress(ProgressEvent("scan:inspect", f"inspecting {candidate.path.name}", i, len(candidates),
                                        unit="checkpoints"))
-                fp = fingerprint(candidate.path, is_dir=candidate.kind == "dir", hash_files=hash_files)
-                key = str(candidate.path)
-                if fp is not None and known.get(key) == fp:
-                    stored = catalog.checkpoint_summaries_under(root) if stored is None else stored
-                    if key in stored:
-                        info = info_from_dict(stored[key])
-                        warnings.extend(f"{info.path}: {w}" if not w.startswith("/") else w for w in info.warnings)
-                        unchanged.append(info)
-                        continue
                 info = _safe_inspect(candidate, ctx)
                 if fp is not None:
                     fingerprints[info.path] = fp
-                warnings.extend(f"{info.path}: {w}" if not w.startswith("/") else w for w in info.warnings)
+                warnings.extend(_located(info.path, info.warnings))
                 infos.append(info)
+                found.append(info)
         finally:
             hashes.flush()  # hashes done before a cancel are kept
         progress(ProgressEvent("scan:inspect", "inspected", len(candidates), len(candidates), unit="checkpoints",
@@ -472,12 +498,14 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
         catalog.upsert_checkpoints(infos, fingerprints)
         _record_lineage(infos, catalog, warnings)
         if Path(root).is_dir():
-            forgotten += catalog.forget_missing(root, {i.path for i in (*infos, *unchanged)})
-        found.extend(infos)
-        found.extend(unchanged)
-    summaries = tuple(replace(i, tensors=()) for i in found)
-    return ScanResult(summaries, tuple(dict.fromkeys(warnings)), stats.files_hashed, stats.bytes_hashed,
+            forgotten += catalog.forget_missing(root, present)
+    return ScanResult(CheckpointSeq(found), tuple(dict.fromkeys(warnings)), stats.files_hashed, stats.bytes_hashed,
                       forgotten, tuple(roots))
+
+
+def _located(path: str, warnings: Iterable[str]) -> list[str]:
+    """A checkpoint's warnings as scan lines: each starts with a path."""
+    return [w if w.startswith("/") else f"{path}: {w}" for w in warnings]
 
 
 def _record_lineage(infos: list[CheckpointInfo], catalog: Catalog, warnings: list[str]) -> None:
@@ -513,45 +541,22 @@ def _safe_inspect(candidate: Candidate, ctx: _Ctx) -> CheckpointInfo:
     return _unknown(candidate.path, name, size, message)
 
 
-def info_from_dict(data: dict[str, Any]) -> CheckpointInfo:
-    """Rebuild a ``CheckpointInfo`` from its ``to_dict()`` (as stored in the catalog)."""
-    safety = data.get("safety") or {}
-    return CheckpointInfo(
-        path=data["path"], name=data.get("name", ""), kind=data.get("kind", "unknown"),
-        format=data.get("format", "unknown"), size_bytes=int(data.get("size_bytes") or 0),
-        params=data.get("params"), dtypes=tuple(data.get("dtypes") or ()), step=data.get("step"),
-        metrics=dict(data.get("metrics") or {}), best_metric=data.get("best_metric"),
-        model_type=data.get("model_type"), architecture=data.get("architecture"),
-        has_tokenizer=bool(data.get("has_tokenizer")),
-        safety=SafetyInfo(safety.get("verdict", VERDICT_UNKNOWN), tuple(safety.get("globals") or ()),
-                          tuple(safety.get("offending") or ()), tuple(safety.get("classes_needed") or ()),
-                          tuple(safety.get("reasons") or ()), dict(safety.get("per_file") or {})),
-        files=tuple(FileInfo(f["path"], int(f["size_bytes"]), f.get("sha256")) for f in data.get("files") or ()),
-        tensors=tuple(TensorInfo(t["name"], t["dtype"], tuple(t["shape"]), t.get("file"))
-                      for t in data.get("tensors") or ()),
-        tied_groups=tuple(tuple(g) for g in data.get("tied_groups") or ()),
-        warnings=tuple(data.get("warnings") or ()), extra=dict(data.get("extra") or {}),
-        sync_state=None,  # derived (sync_state.py), never read back from storage
-    )
-
-
 def list_checkpoints(*, catalog: Catalog, progress: ProgressSink = no_progress,
                      cancel: CancelToken | None = None) -> CheckpointList:
-    """Every catalogued checkpoint with its derived sync state (tensor lists left out)."""
+    """Every catalogued checkpoint with its derived sync state (tensor lists left out).
+
+    The stored inspections are parsed only when the caller looks at them (``stored.CheckpointSeq``):
+    ``ls --json`` streams the stored texts as they are.
+    """
     check_cancel(cancel)
-    state = sync_states(catalog)
-    infos = []
-    warnings = []
-    for data in catalog.list_checkpoint_dicts():
-        info = info_from_dict(data)
-        infos.append(replace(info, tensors=(), sync_state=state(info)))
-        if not Path(info.path).exists():
-            warnings.append(f"{info.path}: no longer on disk (rescan to forget it)")
+    rows = catalog.checkpoint_texts()
+    warnings = tuple(f"{path}: no longer on disk (rescan to forget it)" for path, _ in rows
+                     if not os.path.exists(path))
     from .scores import score_column
 
     column = score_column(catalog.list_evals())
-    return CheckpointList(tuple(infos), tuple(warnings), column.label if column.metric else None,
-                          dict(column.values or {}))
+    return CheckpointList(CheckpointSeq(rows, sync_states(catalog)), warnings,
+                          column.label if column.metric else None, dict(column.values or {}))
 
 
 def delete_checkpoint(path: str | os.PathLike[str], *, catalog: Catalog,

@@ -8,8 +8,10 @@ Sections below are owned by the feature that introduced them.
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -18,8 +20,8 @@ def to_jsonable(obj: Any) -> Any:
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (list, tuple)) or (isinstance(obj, Sequence) and not isinstance(obj, (str, bytes))):
+        return [to_jsonable(v) for v in obj]  # a Sequence: stored.CheckpointSeq
     if hasattr(obj, "__fspath__"):
         return str(obj)
     return obj
@@ -119,7 +121,7 @@ class CheckpointInfo(JsonMixin):
 
 @dataclass(frozen=True)
 class ScanResult(JsonMixin):
-    checkpoints: tuple[CheckpointInfo, ...]
+    checkpoints: Sequence[CheckpointInfo]  # a tuple, or a stored.CheckpointSeq (unchanged ones parsed on access)
     warnings: tuple[str, ...] = ()
     files_hashed: int = 0
     bytes_hashed: int = 0
@@ -128,6 +130,9 @@ class ScanResult(JsonMixin):
 
     def to_dict(self) -> dict[str, Any]:
         return _without_tensors(to_jsonable(self))
+
+    def json_chunks(self) -> Iterator[str]:
+        return _checkpoints_document(self)
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ class DeleteResult(JsonMixin):
 class CheckpointList(JsonMixin):
     """``hubmgr ls``: every catalogued checkpoint (tensor lists left out; see inspect)."""
 
-    checkpoints: tuple[CheckpointInfo, ...]
+    checkpoints: Sequence[CheckpointInfo]  # a tuple, or a stored.CheckpointSeq (parsed on access)
     warnings: tuple[str, ...] = ()
     # The "best" column: each checkpoint's best score of ONE suite configuration (scores.score_column).
     score_label: str | None = None  # "accuracy · arithmetic (digits=1,ops=+,n=60,seed=0)"; None: no own evals
@@ -151,6 +156,31 @@ class CheckpointList(JsonMixin):
 
     def to_dict(self) -> dict[str, Any]:
         return _without_tensors(to_jsonable(self))
+
+    def json_chunks(self) -> Iterator[str]:
+        return _checkpoints_document(self)
+
+
+def _checkpoints_document(result: Any) -> Iterator[str]:
+    """``to_dict()`` as JSON text, one checkpoint a line, streamed: a stored ``CheckpointSeq`` yields
+    its rows without parsing them (``ls --json`` of 50,000 checkpoints)."""
+    seq = result.checkpoints
+    texts = seq.json_texts() if hasattr(seq, "json_texts") else (json.dumps(summary_dict(c)) for c in seq)
+    yield '{\n  "checkpoints": ['
+    for i, text in enumerate(texts):
+        yield ("\n    " if i == 0 else ",\n    ") + text
+    yield "\n  ]" if seq else "]"
+    for f in dataclasses.fields(result):
+        if f.name != "checkpoints":
+            yield f',\n  {json.dumps(f.name)}: ' + json.dumps(to_jsonable(getattr(result, f.name)), default=str)
+    yield "\n}\n"
+
+
+def summary_dict(info: CheckpointInfo) -> dict[str, Any]:
+    """One entry of scan/ls JSON: ``info.to_dict()`` without its tensor list."""
+    data = to_jsonable(info)
+    data.pop("tensors", None)
+    return data
 
 
 def _without_tensors(data: dict[str, Any]) -> dict[str, Any]:

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from .catalog import Catalog, PushRecord
 
 
-def sync_states(catalog: "Catalog") -> Callable[[CheckpointInfo], SyncState]:
-    """Read the catalog's pushes, conversions and pulls once; the returned function decides per checkpoint."""
+def sync_states(catalog: "Catalog") -> Callable[[CheckpointInfo | str], SyncState]:
+    """Read the catalog's pushes, conversions and pulls once; the returned function decides per checkpoint
+    (given its ``CheckpointInfo`` or its path)."""
     pushes: dict[str, list["PushRecord"]] = {}
     for p in catalog.list_pushes():
         pushes.setdefault(p.checkpoint_path, []).append(p)
@@ -38,21 +39,22 @@ def sync_states(catalog: "Catalog") -> Callable[[CheckpointInfo], SyncState]:
         converted_to.setdefault(c.source_path, []).append(c.output_path)
     released = {str(Path(p.dest) / "releases" / p.commit_sha): p for p in catalog.list_pulls()}
 
-    def state(info: CheckpointInfo) -> SyncState:
-        pulled = released.get(info.path)
+    def state(info: CheckpointInfo | str) -> SyncState:
+        path = info if isinstance(info, str) else info.path  # a path is enough: ls decides before parsing
+        pulled = released.get(path)
         if pulled is not None:
             from .deploy import signature_badge
 
-            return SyncState(SYNC_PULLED, pulled.remote, pulled.commit_sha, signature_badge(Path(info.path)))
-        own = pushes.get(info.path, [])
-        via_copies = [p for out in converted_to.get(info.path, []) for p in pushes.get(out, [])]
+            return SyncState(SYNC_PULLED, pulled.remote, pulled.commit_sha, signature_badge(Path(path)))
+        own = pushes.get(path, [])
+        via_copies = [p for out in converted_to.get(path, []) for p in pushes.get(out, [])]
         if own or via_copies:
             last = max((*own, *via_copies), key=lambda p: p.created_at)
             # Only its own push can be compared file by file; a converted copy holds other files.
-            modified = last in own and changed_since_push(info.path, last, catalog)
+            modified = last in own and changed_since_push(path, last, catalog)
             signed = "signed" if (last.details or {}).get("signed_by") else "unsigned"
             return SyncState(SYNC_MODIFIED if modified else SYNC_PUSHED, last.remote, last.commit_sha, signed)
-        return SyncState(SYNC_CONVERTED if info.path in converted_to else SYNC_LOCAL)
+        return SyncState(SYNC_CONVERTED if path in converted_to else SYNC_LOCAL)
 
     return state
 

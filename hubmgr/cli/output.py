@@ -31,8 +31,11 @@ def safe(text: object) -> str:
 def emit(result: Any, *, json_mode: bool, render: Callable[[Console], None]) -> None:
     """Print a result: its JSON document with ``--json``, else ``render(stdout_console)``."""
     if json_mode:
-        data = result.to_dict() if hasattr(result, "to_dict") else result
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        if hasattr(result, "json_chunks"):  # long lists (ls, scan): streamed, one entry a line
+            sys.stdout.writelines(result.json_chunks())
+        else:
+            data = result.to_dict() if hasattr(result, "to_dict") else result
+            sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
         sys.stdout.flush()
     else:
         render(stdout)

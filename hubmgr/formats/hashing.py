@@ -100,17 +100,21 @@ class BufferedHashCache:
 
     def __init__(self, catalog: "Catalog", root: str) -> None:
         self._catalog = catalog
-        self._known = catalog.cached_sha256_under(root)
+        self._root = root
+        self._known: dict[str, tuple[int, int, int, str]] | None = None  # read at the first lookup
         self._pending: list[tuple[str, int, int, int, str]] = []
 
     def cached_sha256(self, path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+        if self._known is None:  # a warm rescan that inspects nothing never reads the cache
+            self._known = self._catalog.cached_sha256_under(self._root)
         row = self._known.get(path)
         if row is None:
             return self._catalog.cached_sha256(path, size, mtime_ns, inode)  # outside the root (rare)
         return row[3] if row[:3] == (size, mtime_ns, inode) else None
 
     def store_sha256(self, path: str, size: int, mtime_ns: int, inode: int, sha256: str) -> None:
-        self._known[path] = (size, mtime_ns, inode, sha256)
+        if self._known is not None:
+            self._known[path] = (size, mtime_ns, inode, sha256)
         self._pending.append((path, size, mtime_ns, inode, sha256))
 
     def flush(self) -> None:
