@@ -436,14 +436,17 @@ class Catalog:
         rescan compares, in one query; the texts are parsed only if someone looks (``stored_info_dict``)."""
         where, args = _under(prefix)
         with self._connect() as conn:
-            return [tuple(r) for r in conn.execute(
-                f"SELECT path, fingerprint, json_extract(info_json, '$.warnings'), info_json FROM checkpoints"
-                f" WHERE {where}", args)]
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples: no Row object per checkpoint
+            return cursor.execute(f"SELECT path, fingerprint, json_extract(info_json, '$.warnings'), info_json"
+                                  f" FROM checkpoints WHERE {where}", args).fetchall()
 
     def checkpoint_texts(self) -> list[tuple[str, str]]:
         """(path, info JSON) of every stored checkpoint, by path: ``ls`` without parsing."""
         with self._connect() as conn:
-            return [(r[0], r[1]) for r in conn.execute("SELECT path, info_json FROM checkpoints ORDER BY path")]
+            cursor = conn.cursor()
+            cursor.row_factory = None
+            return cursor.execute("SELECT path, info_json FROM checkpoints ORDER BY path").fetchall()
 
     def list_checkpoint_dicts(self, *, tensors: bool = True) -> list[dict[str, Any]]:
         """Every stored checkpoint as its JSON dict (the shape of ``CheckpointInfo.to_dict()``).

@@ -43,7 +43,7 @@ NOISE_METRIC_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second",
 
 @dataclass(frozen=True)
 class Candidate:
-    path: Path  # absolute, inside the scanned root (symlinks inside the root kept as links)
+    path: str  # absolute, inside the scanned root (symlinks inside the root kept as links)
     kind: str  # "dir" | "file"
     fingerprint: str | None = None  # set when discovery already found it unchanged (rescan.fingerprint)
 
@@ -61,11 +61,11 @@ class _Walk:
         stored = self.known.get(path)
         if stored is None:
             return None
-        fp = fingerprint(Path(path), is_dir=False, hash_files=self.hash_files)
+        fp = fingerprint(path, is_dir=False, hash_files=self.hash_files)
         return fp if fp == stored else None
 
 
-def is_model_dir(path: Path, names: Iterable[str] | None = None) -> bool:
+def is_model_dir(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> bool:
     names = set(names if names is not None else _listdir(path))
     has_config = CONFIG_FILE in names
     has_weights = any(HF_WEIGHT_RE.match(n) for n in names)
@@ -94,9 +94,9 @@ def discover(root: str | os.PathLike[str], *, known: Mapping[str, str | None] | 
     real_root = Path(os.path.realpath(root_path))
     walk = _Walk(real_root, known=known or {}, hash_files=hash_files)
     if real_root.is_file():
-        walk.candidates.append(Candidate(real_root, "file"))
+        walk.candidates.append(Candidate(str(real_root), "file"))
         return walk.candidates, walk.warnings
-    _walk_dir(real_root, walk)
+    _walk_dir(str(real_root), walk)
     return walk.candidates, walk.warnings
 
 
@@ -105,7 +105,8 @@ def _inside(path: str, root: Path) -> bool:
     return path == root_s or path.startswith(root_s.rstrip(os.sep) + os.sep)
 
 
-def _walk_dir(directory: Path, walk: _Walk) -> None:
+def _walk_dir(directory: str, walk: _Walk) -> None:
+    # str paths, not Path objects: this runs for every entry of a workspace on every rescan
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
@@ -128,17 +129,17 @@ def _walk_dir(directory: Path, walk: _Walk) -> None:
                     continue  # its real location inside the root is scanned anyway
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in SKIP_DIRS:
-                    _walk_dir(Path(entry.path), walk)
+                    _walk_dir(entry.path, walk)
             elif model_dir:
                 continue  # its files belong to the dir's checkpoint
             elif entry.name.endswith(CHECKPOINT_SUFFIXES) and entry.is_file():
                 fp = walk.unchanged(entry.path) if entry.name.endswith(".bin") else None
                 if entry.name.endswith(".bin") and fp is None and not sniff_torch_file(entry.path):
                     continue
-                walk.candidates.append(Candidate(Path(entry.path), "file", fp))
+                walk.candidates.append(Candidate(entry.path, "file", fp))
             elif entry.is_file(follow_symlinks=False) and (
                     (fp := walk.unchanged(entry.path)) is not None or holds_pickles(Path(entry.path))):
-                walk.candidates.append(Candidate(Path(entry.path), "file", fp))  # .pkl .pth.tar .joblib .npy ...
+                walk.candidates.append(Candidate(entry.path, "file", fp))  # .pkl .pth.tar .joblib .npy ...
         except OSError as exc:
             walk.warnings.append(f"{entry.path}: unreadable ({exc.strerror})")
 
@@ -183,8 +184,8 @@ def inspect_checkpoint(path: str | os.PathLike[str], *, catalog: Catalog | None 
 
 def _inspect_candidate(candidate: Candidate, ctx: _Ctx) -> CheckpointInfo:
     if candidate.kind == "dir":
-        return _inspect_dir(candidate.path, ctx)
-    return _inspect_file(candidate.path, ctx)
+        return _inspect_dir(Path(candidate.path), ctx)
+    return _inspect_file(Path(candidate.path), ctx)
 
 
 def _file_info(path: Path, rel: str, ctx: _Ctx) -> FileInfo:
@@ -473,7 +474,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
         try:
             for i, candidate in enumerate(candidates):
                 check_cancel(cancel)
-                key = str(candidate.path)
+                key = candidate.path
                 present.add(key)
                 fp = candidate.fingerprint or fingerprint(candidate.path, is_dir=candidate.kind == "dir",
                                                           hash_files=hash_files)
@@ -483,7 +484,7 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
                         warnings.extend(_located(key, json.loads(row[2])))
                     found.append((key, row[3]))
                     continue
-                progress(ProgressEvent("scan:inspect", f"inspecting {candidate.path.name}", i, len(candidates),
+                progress(ProgressEvent("scan:inspect", f"inspecting {os.path.basename(key)}", i, len(candidates),
                                        unit="checkpoints"))
                 info = _safe_inspect(candidate, ctx)
                 if fp is not None:
@@ -525,7 +526,7 @@ def _record_lineage(infos: list[CheckpointInfo], catalog: Catalog, warnings: lis
 
 
 def _safe_inspect(candidate: Candidate, ctx: _Ctx) -> CheckpointInfo:
-    name = candidate.path.name
+    name = os.path.basename(candidate.path)
     try:
         return _inspect_candidate(candidate, ctx)
     except HubmgrError as exc:
@@ -535,10 +536,10 @@ def _safe_inspect(candidate: Candidate, ctx: _Ctx) -> CheckpointInfo:
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop a scan of thousands
         message = f"could not inspect ({type(exc).__name__}: {exc})"
     try:
-        size = candidate.path.stat().st_size if candidate.kind == "file" else 0
+        size = os.stat(candidate.path).st_size if candidate.kind == "file" else 0
     except OSError:
         size = 0
-    return _unknown(candidate.path, name, size, message)
+    return _unknown(Path(candidate.path), name, size, message)
 
 
 def list_checkpoints(*, catalog: Catalog, progress: ProgressSink = no_progress,

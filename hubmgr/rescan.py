@@ -33,7 +33,7 @@ def inspection_code_digest() -> str:
     return h.hexdigest()
 
 
-def fingerprint(path: Path, *, is_dir: bool, hash_files: bool = True) -> str | None:
+def fingerprint(path: str | os.PathLike[str], *, is_dir: bool, hash_files: bool = True) -> str | None:
     """What inspecting ``path`` depends on, or None when it cannot be told (then inspect again).
 
     A dir: its own files (subdirs are checkpoints of their own) and its own mtime (a file added or
@@ -45,8 +45,8 @@ def fingerprint(path: Path, *, is_dir: bool, hash_files: bool = True) -> str | N
         h.update(_stat_line(os.stat(path)))
         if is_dir:
             entries = list(os.scandir(path))
-            if path.name.startswith("checkpoint-"):
-                entries += [e for e in os.scandir(path.parent)
+            if os.path.basename(path).startswith("checkpoint-"):
+                entries += [e for e in os.scandir(os.path.dirname(path))
                             if e.name.endswith("_results.json") or e.name == "trainer_state.json"]
             for entry in sorted(entries, key=lambda e: e.path):
                 if entry.is_file(follow_symlinks=False) or entry.is_symlink():
