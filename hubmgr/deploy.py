@@ -115,7 +115,9 @@ class FileVerifier:
         self.done += n
         self.progress(ProgressEvent("pull:verify", "verifying", self.done, self.total))
 
-    def check(self, f: "RemoteFile") -> LockedFile:
+    def check(self, f: "RemoteFile", *, written_sha256: str | None = None) -> LockedFile:
+        """``written_sha256``: the digest of the bytes as they were written to the file (hashed while
+        receiving); the file is then not read again, every other check is the same."""
         safe_relpath(f.path)
         path = self.root / f.path
         if not path.is_file() or path.is_symlink():
@@ -128,8 +130,12 @@ class FileVerifier:
             problem = f"{f.path} has {size} bytes, the remote says {f.size}"
         sha256 = None
         if problem is None:
-            sha256, blob_sha1 = hash_file(path, want_git_blob_sha1=f.sha256 is None and f.git_oid is not None,
-                                           cancel=self.cancel, on_bytes=self._tick)
+            if written_sha256 is not None and f.sha256 is not None:
+                sha256, blob_sha1 = written_sha256, None
+                self._tick(size)
+            else:
+                sha256, blob_sha1 = hash_file(path, want_git_blob_sha1=f.sha256 is None and f.git_oid is not None,
+                                               cancel=self.cancel, on_bytes=self._tick)
             if f.sha256 is not None and sha256 != f.sha256:
                 problem = f"{f.path} is corrupt: sha256 {sha256[:12]}... but the remote says {f.sha256[:12]}..."
             elif f.sha256 is None and f.git_oid is not None and blob_sha1 != f.git_oid:

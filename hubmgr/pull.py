@@ -247,8 +247,9 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-verify") as pool:
         checks: dict[str, Future] = {}
 
-        def verify_soon(f: RemoteFile) -> None:
-            checks[f.path] = pool.submit(verifier.check, f)
+        def verify_soon(f: RemoteFile, sha256: str | None = None) -> None:
+            # sha256: what the remote computed from the very bytes it wrote (no second read)
+            checks[f.path] = pool.submit(verifier.check, f, written_sha256=sha256)
 
         fetching = {f.path for f in files_to_fetch}
         try:

@@ -251,12 +251,14 @@ class Remote(Protocol):
     def download(
         self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
         progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
-        on_file: Callable[[RemoteFile], None] | None = None,
+        on_file: Callable[..., None] | None = None,
     ) -> None:
         """Write ``files`` of ``commit_sha`` under ``dest`` (a staging dir). Resume what is partial.
 
         ``on_file(f)`` is called (possibly from a worker thread) once ``f`` is complete at its
-        final path, so the caller can verify it while later files still download. The caller
+        final path, so the caller can verify it while later files still download; ``on_file(f, sha256)``
+        when the remote hashed the bytes as it wrote them (the caller then checks that digest instead
+        of reading the file again). The caller
         (pull.py) verifies sizes and sha256 of every file, reported or not.
         """
         ...

@@ -19,6 +19,11 @@ class LfsPointer(NamedTuple):
     size: int
 
 
+def format_lfs_pointer(oid: str, size: int) -> bytes:
+    """The pointer git-lfs's clean filter writes for content with this sha256 and size, byte for byte."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n".encode()
+
+
 def looks_like_lfs_pointer(head: bytes) -> bool:
     """True when ``head`` (the first bytes of a file) starts like a pointer."""
     return head.startswith(LFS_POINTER_PREFIX)

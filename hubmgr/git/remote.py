@@ -28,9 +28,10 @@ from ..remotes import (KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, Remot
                        branch_moved)
 from . import registry as local_registry
 from .cmd import GitError, redact, run_git
-from ..formats.hashing import hash_file, sha256_file
-from ..formats.lfs_pointer import LFS_POINTER_MAX, parse_lfs_pointer
+from ..formats.hashing import sha256_file
+from ..formats.lfs_pointer import LFS_POINTER_MAX, format_lfs_pointer, parse_lfs_pointer
 from .code_repo import read_blobs
+from . import lfs_transfer
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -251,43 +252,82 @@ class GitRemote:
 
     def download(self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
                  progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
-                 on_file: Callable[[RemoteFile], None] | None = None) -> None:
+                 on_file: Callable[..., None] | None = None) -> None:
+        """LFS objects go straight from the remote's store into ``dest``, hashed as they are written
+        (``on_file(f, sha256)`` hands the digest to the verifier: no second read); objects this working
+        copy already holds are copied from it; without a direct route, git-lfs fetches into the cache."""
         with self._locked():
             self._fetch_commit(commit_sha)
             check_cancel(cancel)
             dest = Path(dest)
             total = sum(f.size for f in files)
             done = 0
-            lfs_files = [f for f in files if f.is_lfs]
-            missing = [f for f in lfs_files if not self._object_ok(f, verify=False)]
-            fetched = set(missing)
-            if missing:
-                progress(ProgressEvent("pull:lfs", f"git lfs fetch ({len(missing)} objects)", 0, None, unit="files"))
-                self._lfs_fetch(commit_sha, missing)
-                progress(ProgressEvent("pull:lfs", "git lfs fetch", len(missing), len(missing), unit="files",
-                                       finished=True))
+
+            def finished(f: RemoteFile, sha256: str | None = None) -> None:
+                if on_file is not None:
+                    on_file(f) if sha256 is None else on_file(f, sha256)
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                progress(ProgressEvent("pull:files", "downloading", done, total))
+
+            todo = []
             for f in files:
-                check_cancel(cancel)
                 out = dest / f.path
                 out.parent.mkdir(parents=True, exist_ok=True)
                 if out.is_file() and not out.is_symlink() and out.stat().st_size == f.size:
                     done += f.size  # left by an interrupted pull; verification will judge it
-                    if on_file is not None:
-                        on_file(f)
-                    continue
-                if f.is_lfs and f in fetched:
-                    # git-lfs just checked this object's sha256 while fetching it; deploy verifies the copy
-                    shutil.copyfile(lfs_object_path(self.git_dir, f.sha256), out)
+                    finished(f)
+                else:
+                    todo.append(f)
+            direct = [f for f in todo if f.is_lfs and not self._object_ok(f, verify=False)]
+            fetched: set[RemoteFile] = set()
+            if direct and self._download_direct(dest, direct, tick=tick, finished=finished, cancel=cancel):
+                todo = [f for f in todo if f not in direct]
+            elif direct:
+                progress(ProgressEvent("pull:lfs", f"git lfs fetch ({len(direct)} objects)", 0, None, unit="files"))
+                self._lfs_fetch(commit_sha, direct)
+                progress(ProgressEvent("pull:lfs", "git lfs fetch", len(direct), len(direct), unit="files",
+                                       finished=True))
+                fetched = set(direct)
+            for f in todo:
+                check_cancel(cancel)
+                out = dest / f.path
+                digest = None
+                if f.is_lfs and f in fetched:  # git-lfs checked it while fetching; the copy is hashed on the way
+                    digest, _ = lfs_transfer.copy_hashing(lfs_object_path(self.git_dir, f.sha256), out, cancel=cancel)
                 elif f.is_lfs:
-                    self._copy_lfs_object(commit_sha, f, out, cancel)  # an older cached copy: re-check it
+                    digest = self._copy_lfs_object(commit_sha, f, out, cancel)  # an older cached copy: re-check it
                 else:
                     data = self._git(["cat-file", "blob", f.git_oid], lfs=False).stdout
                     out.write_bytes(data)
-                done += f.size
-                progress(ProgressEvent("pull:files", f"writing {f.path}", done, total))
-                if on_file is not None:
-                    on_file(f)
+                tick(f.size)
+                finished(f, digest)
             progress(ProgressEvent("pull:files", "downloaded", done, total, finished=True))
+
+    def _lfs_endpoint(self) -> "lfs_transfer.LfsEndpoint | None":
+        """Where this remote's LFS objects live, as git-lfs resolves it (lfs.url, .lfsconfig, the URL);
+        None: only git-lfs can move them (or HUBMGR_LFS_TRANSFER=git-lfs asks for it)."""
+        if os.environ.get("HUBMGR_LFS_TRANSFER") == "git-lfs":
+            return None
+        proc = self._git(["lfs", "env"], check=False)
+        return lfs_transfer.parse_endpoint(proc.stdout.decode(errors="replace")) if proc.returncode == 0 else None
+
+    def _download_direct(self, dest: Path, files: list[RemoteFile], *, tick: Callable[[int], None],
+                         finished: Callable[..., None], cancel: CancelToken | None) -> bool:
+        """False when the objects need git-lfs (nothing was written then)."""
+        endpoint = self._lfs_endpoint()
+        if endpoint is None:
+            return False
+        by_path = {f.path: f for f in files}
+        objects = [lfs_transfer.LfsObject(f.sha256, f.size, dest / f.path, f.path) for f in files]
+        try:
+            lfs_transfer.download(endpoint, objects, cancel=cancel, on_bytes=tick,
+                                  on_done=lambda o, digest: finished(by_path[o.label], digest))
+        except lfs_transfer.NeedsGitLfs:
+            return False
+        return True
 
     def _object_ok(self, f: RemoteFile, *, verify: bool) -> bool:
         obj = lfs_object_path(self.git_dir, f.sha256)
@@ -313,18 +353,22 @@ class GitRemote:
 
         raise classify_git_failure(args, err, proc.returncode)
 
-    def _copy_lfs_object(self, commit_sha: str, f: RemoteFile, out: Path, cancel: CancelToken | None) -> None:
-        """Copy an LFS object out of the cache, hashing it; a damaged cached copy is fetched again once."""
+    def _copy_lfs_object(self, commit_sha: str, f: RemoteFile, out: Path, cancel: CancelToken | None) -> str:
+        """Copy an LFS object out of the cache, hashing it; a damaged cached copy is fetched again once.
+        Returns the sha256 of what was written (a mismatch left in place is refused by pull's verifier)."""
         obj = lfs_object_path(self.git_dir, f.sha256)
+        digest = ""
         for attempt in range(2):
             if not obj.is_file():
                 raise VerificationError(f"git-lfs did not fetch {f.path} ({f.sha256[:12]}...)",
                                         "the remote is missing this LFS object; re-push the model")
-            digest = _copy_hashing(obj, out, cancel)
-            if digest == f.sha256 or attempt == 1:
-                return  # a mismatch left in place is reported by deploy's verification
-            obj.unlink()
-            self._lfs_fetch(commit_sha, [f])
+            digest, _ = lfs_transfer.copy_hashing(obj, out, cancel=cancel)
+            if digest == f.sha256:
+                break
+            if attempt == 0:
+                obj.unlink()
+                self._lfs_fetch(commit_sha, [f])
+        return digest
 
     def list_refs(self) -> list[RemoteRef]:
         with self._locked():
@@ -397,9 +441,10 @@ class GitRemote:
         attr_oid = self._git_text(["hash-object", "-w", "--stdin"], input=attributes.encode(), lfs=False)
         self._git(["update-index", "--add", "--cacheinfo", f"100644,{attr_oid},.gitattributes"], lfs=False)
         uploads = [p for p in request.upload if p != ".gitattributes"]
+        pointed = self._stage_pointers(request, uploads, folder)
         outside = {p for p, _ in request.sources}
-        regular = [p for p in uploads if p not in outside and not (folder / p).is_symlink()]
-        linked = [p for p in uploads if p not in outside and (folder / p).is_symlink()]
+        regular = [p for p in uploads if p not in outside and p not in pointed and not (folder / p).is_symlink()]
+        linked = [p for p in uploads if p not in outside and p not in pointed and (folder / p).is_symlink()]
         if regular:
             total = sum(_size(folder / p) for p in regular)
             progress(ProgressEvent("push:stage", f"git add ({len(regular)} files)", 0, total))
@@ -411,7 +456,7 @@ class GitRemote:
                                  input=(folder / p).read_bytes(), work_tree=folder)
             self._git(["update-index", "--add", "--cacheinfo", f"100644,{oid},{p}"], lfs=False)
         for p in uploads:  # generated files that live outside the folder (--path applies the LFS filter)
-            if p in outside:
+            if p in outside and p not in pointed:
                 oid = self._git_text(["hash-object", "-w", f"--path={p}", str(request.local_path(p))],
                                      work_tree=folder)
                 self._git(["update-index", "--add", "--cacheinfo", f"100644,{oid},{p}"], lfs=False)
@@ -422,7 +467,51 @@ class GitRemote:
         args = ["commit-tree", tree, "-F", "-"] + (["-p", base] if base else [])
         text = request.message + (f"\n\n{request.description}" if request.description else "")
         commit = self._git_text(args, input=text.encode(), lfs=False)
-        return _Prepared(branch, base, commit, True, self._lfs_oids(commit, uploads))
+        return _Prepared(branch, base, commit, True, self._lfs_oids(commit, uploads),
+                         {oid: (rel, path) for rel, (oid, path) in pointed.items()})
+
+    def _stage_pointers(self, request: PushRequest, uploads: Sequence[str], folder: Path
+                        ) -> dict[str, tuple[str, Path]]:
+        """Stage the LFS files whose sha256 the plan knows as pointer blobs written directly, without
+        the clean filter (which reads, hashes and copies each file into lfs/objects). The object is sent
+        from the file itself at publish time, hashed on the way. Returns {path: (oid, local file)}."""
+        known = dict(request.hashes)
+        candidates = [p for p in uploads if p in known]
+        if not candidates:
+            return {}
+        # git's own reading of the attributes (info/attributes + the folder's .gitattributes files)
+        out = self._git(["check-attr", "-z", "--stdin", "filter"], input=_nul(candidates), work_tree=folder,
+                        lfs=False).stdout.split(b"\0")
+        lfs = [out[i].decode("utf-8", "surrogateescape") for i in range(0, len(out) - 2, 3) if out[i + 2] == b"lfs"]
+        staged: dict[str, tuple[str, Path]] = {}
+        entries = []
+        scratch = self.git_dir / "hubmgr-pointers"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        try:
+            pointer_files = []
+            for i, rel in enumerate(lfs):
+                local = request.local_path(rel)
+                st = local.stat()
+                if st.st_size == 0:
+                    continue  # git-lfs keeps empty files as they are
+                pointer = scratch / str(i)
+                pointer.write_bytes(format_lfs_pointer(known[rel], st.st_size))
+                pointer_files.append(str(pointer))
+                # the mode git add records: the executable bit of a regular file in the folder
+                mode = "100755" if st.st_mode & 0o100 and local == folder / rel and not local.is_symlink() \
+                    else "100644"
+                staged[rel] = (known[rel], local)
+                entries.append((mode, rel))
+            if not entries:
+                return {}
+            blobs = self._git_text(["hash-object", "-w", "--no-filters", "--stdin-paths"],
+                                   input="\n".join(pointer_files).encode(), lfs=False).split()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        index_info = b"".join(f"{mode} {blob}\t".encode() + _nul([rel]) for (mode, rel), blob in zip(entries, blobs))
+        self._git(["update-index", "-z", "--add", "--index-info"], input=index_info, lfs=False)
+        return staged
 
     def _blob_text(self, commit: str | None, path: str) -> str:
         if not commit:
@@ -449,12 +538,7 @@ class GitRemote:
         """Upload LFS objects, then update the branch (and tag) on the remote."""
         sent = sum(size for _, size in prepared.lfs_objects)
         if prepared.lfs_objects:
-            progress(ProgressEvent("push:lfs", f"git lfs push ({len(prepared.lfs_objects)} objects)", 0, sent))
-            oids = [oid for oid, _ in prepared.lfs_objects]
-            for i in range(0, len(oids), 200):
-                check_cancel(cancel)
-                self._git(["lfs", "push", "--object-id", "origin", *oids[i:i + 200]])
-            progress(ProgressEvent("push:lfs", "git lfs push", sent, sent, finished=True))
+            self._send_lfs(prepared, sent, progress=progress, cancel=cancel)
         check_cancel(cancel)
         plus = "+" if request.force else ""
         refspecs = []
@@ -492,6 +576,43 @@ class GitRemote:
                                   "lfs_objects": len(prepared.lfs_objects)})
 
 
+    def _send_lfs(self, prepared: "_Prepared", total: int, *, progress: ProgressSink,
+                  cancel: CancelToken | None) -> None:
+        """Upload the commit's new LFS objects: from the files themselves when hubmgr can reach the LFS
+        store, else with ``git lfs push`` from the cache (objects staged as pointers are put there first)."""
+        store = self.git_dir / "lfs" / "objects"
+        objects = []
+        for oid, size in prepared.lfs_objects:
+            rel, local = prepared.sources.get(oid, (oid, None))
+            objects.append(lfs_transfer.LfsObject(oid, size, local or lfs_transfer.object_path(store, oid), rel))
+        for o in objects:
+            if not o.path.is_file():
+                raise VerificationError(f"no content for the LFS object {o.oid[:12]}... ({o.label})",
+                                        "the folder holds an LFS pointer instead of the file: `git lfs pull` it")
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            progress(ProgressEvent("push:lfs", "uploading LFS objects", done, total))
+
+        progress(ProgressEvent("push:lfs", f"uploading {len(objects)} LFS objects", 0, total))
+        endpoint = self._lfs_endpoint()
+        try:
+            if endpoint is None:
+                raise lfs_transfer.NeedsGitLfs("no direct route")
+            lfs_transfer.upload(endpoint, objects, ref=f"refs/heads/{prepared.branch}", cancel=cancel, on_bytes=tick)
+        except lfs_transfer.NeedsGitLfs:
+            for o in objects:  # git-lfs sends from its cache: verified copies of the files staged as pointers
+                if o.oid in prepared.sources:
+                    lfs_transfer.store_object(store, o.oid, o.size, o.path, label=o.label, cancel=cancel)
+            oids = [o.oid for o in objects]
+            for i in range(0, len(oids), 200):
+                check_cancel(cancel)
+                self._git(["lfs", "push", "--object-id", "origin", *oids[i:i + 200]])
+        progress(ProgressEvent("push:lfs", "uploaded LFS objects", total, total, finished=True))
+
+
 @contextlib.contextmanager
 def _flock(path: Path) -> Iterator[int]:
     """An exclusive flock on ``path`` (created if needed); yields its descriptor."""
@@ -517,12 +638,14 @@ class _Prepared:
     """A commit built locally, not yet on the remote."""
 
     def __init__(self, branch: str, base: str | None, commit: str, created_commit: bool,
-                 lfs_objects: tuple[tuple[str, int], ...]) -> None:
+                 lfs_objects: tuple[tuple[str, int], ...], sources: dict[str, tuple[str, Path]] | None = None
+                 ) -> None:
         self.branch = branch
         self.base = base
         self.commit = commit
         self.created_commit = created_commit
         self.lfs_objects = lfs_objects
+        self.sources = sources or {}  # oid -> (repo path, local file) of objects staged as pointers
 
 
 def _nul(paths: Sequence[str]) -> bytes:
@@ -534,14 +657,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _copy_hashing(src: Path, out: Path, cancel: CancelToken | None) -> str:
-    tmp = out.with_name(f".{out.name}.part")
-    with open(tmp, "wb") as fout:
-        digest, _ = hash_file(src, cancel=cancel, copy_to=fout)
-    os.replace(tmp, out)
-    return digest
 
 
 __all__ = ["GitRemote", "LFS_PATTERNS", "gitattributes_text", "lfs_object_path"]

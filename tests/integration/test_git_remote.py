@@ -234,11 +234,14 @@ def test_corrupted_lfs_object_in_the_remote_never_changes_current(tmp_path: Path
     assert json.loads((dest / "current" / "config.json").read_text())["version"] == "1"
 
 
-def test_corrupted_object_in_the_local_cache_is_caught_and_fetched_again(tmp_path: Path, deploy_host) -> None:
+def test_corrupted_object_in_the_local_cache_is_caught_and_fetched_again(tmp_path: Path, deploy_host,
+                                                                        monkeypatch) -> None:
     folder = _model(tmp_path / "m", "1")
     v1 = sync.push(folder, "local:m")
     deploy_host()
-    sync.pull("local:m", dest=tmp_path / "a")  # fills this host's cache
+    monkeypatch.setenv("HUBMGR_LFS_TRANSFER", "git-lfs")
+    sync.pull("local:m", dest=tmp_path / "a")  # through git-lfs: fills this host's cache
+    monkeypatch.delenv("HUBMGR_LFS_TRANSFER")
     remote = open_remote("local:m")
     assert isinstance(remote, GitRemote)
     f = next(f for f in remote.list_files(v1.commit_sha) if f.path == "model.safetensors")
