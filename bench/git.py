@@ -1,27 +1,37 @@
-"""Benchmark: push and pull ~1 GB of weights through hubmgr vs plain git + git-lfs, same kind of local bare repo.
+"""Benchmark: push and pull ~1 GB of weights through hubmgr vs plain git + git-lfs (issue 16 point 3).
 
-    .venv/bin/python bench/git.py [--size-mb 1000] [--keep-dir]
+    .venv/bin/python bench/git.py [--size-mb 1000] [--repeat 3] [--lfs-server local|giftless] [--keep-dir]
 
-hubmgr:  push (cold: new repo), re-push of the unchanged model, pull into a deploy dir on a
-         "fresh host" (its own HUBMGR_HOME, so nothing is cached), verified + atomic switch.
+--lfs-server local (default): refs and LFS objects in file:// bare repos (hubmgr: local:NAME;
+    git-lfs: its standalone file transfer).
+--lfs-server giftless: refs in a bare repo on disk, LFS objects on a giftless server on 127.0.0.1
+    (local storage backend), reached through ``lfs.url`` by both tools.
+
+hubmgr:  push (cold: new repo; and "hashes known": the lifecycle scanned the checkpoint before, its
+         sha256 is in the catalog), re-push of the unchanged model, pull into a deploy dir on a
+         "fresh host" (its own HUBMGR_HOME, nothing cached), verified + atomic switch.
 plain:   git add + commit + `git lfs push` + `git push` from a repo holding the model;
-         `git clone` (GIT_LFS_SKIP_SMUDGE=1) + `git lfs pull`, then a re-add/commit of the unchanged model.
-Both sides use the same git/git-lfs binaries and file:// bare repos (git-lfs standalone transfer).
-Prints a table and the ratios hubmgr/plain. Run by hand; numbers go into the issue note.
+         `git clone` (GIT_LFS_SKIP_SMUDGE=1) + `git lfs pull`; a re-add of the touched, unchanged model.
+Each repetition runs the hubmgr and plain steps interleaved on fresh repos; the table gives medians
+and the ratio hubmgr/plain with the goal (<= 0.90 for push and pull).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+GOAL = 0.90
 
 
 def make_model(folder: Path, size_mb: int) -> None:
@@ -42,47 +52,55 @@ def make_model(folder: Path, size_mb: int) -> None:
 def timed(label: str, results: dict, fn) -> None:
     start = time.perf_counter()
     fn()
-    results[label] = time.perf_counter() - start
-    print(f"  {label:<28} {results[label]:7.2f} s", flush=True)
+    results.setdefault(label, []).append(time.perf_counter() - start)
+    print(f"  {label:<30} {results[label][-1]:7.2f} s", flush=True)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size-mb", type=int, default=1000)
-    ap.add_argument("--keep-dir", action="store_true")
-    args = ap.parse_args()
+@contextlib.contextmanager
+def lfs_url_env(url: str | None):
+    """``lfs.url`` for every git that hubmgr starts (its working copies live under HUBMGR_HOME)."""
+    if url is None:
+        yield
+        return
+    os.environ.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="lfs.url", GIT_CONFIG_VALUE_0=url)
+    try:
+        yield
+    finally:
+        for key in ("GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0"):
+            os.environ.pop(key, None)
 
-    root = Path(tempfile.mkdtemp(prefix="hubmgr-bench-git-"))
-    os.environ.update(HOME=str(root), GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="b@x",
-                      GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@x", HUBMGR_HOME=str(root / "home"))
+
+def one_round(i: int, root: Path, model: Path, r: dict, server: str | None, keep: bool) -> None:
     from hubmgr import sync
     from hubmgr.catalog import Catalog
     from hubmgr.git.cmd import run_git
 
-    model = root / "model"
-    print(f"writing a {args.size_mb} MB model in {root} ...", flush=True)
-    make_model(model, args.size_mb)
-    size = sum(p.stat().st_size for p in model.iterdir())
-    r: dict[str, float] = {}
-    catalog = Catalog(root / "catalog.db")
+    rnd = root / f"round-{i}"
+    rnd.mkdir()
+    home = rnd / "home"
+    os.environ["HUBMGR_HOME"] = str(home)
+    catalog = Catalog(rnd / "catalog.db")
 
-    print("hubmgr:")
-    timed("push (new repo)", r, lambda: sync.push(model, "local:bench", catalog=catalog))
-    timed("re-push unchanged", r, lambda: sync.push(model, "local:bench", catalog=catalog))
-    # the lifecycle usually scans (hashes) a checkpoint before pushing it: sha256 already in the catalog
-    timed("push (new repo, hashes known)", r, lambda: sync.push(model, "local:bench-warm", catalog=catalog))
-    host = root / "host"
-    host.mkdir()
-    (host / "config.toml").write_text(f'[registry]\ndir = "{root / "home" / "registry"}"\n')
-    os.environ["HUBMGR_HOME"] = str(host)
-    timed("pull (fresh host)", r, lambda: sync.pull("local:bench", dest=root / "srv"))
+    def lfs_url(name: str) -> str | None:
+        return None if server is None else f"{server}/bench/{name}-{i}.git/info/lfs"
 
-    print("plain git + git-lfs:")
-    bare = root / "plain.git"
+    def target(name: str) -> str:
+        if server is None:
+            return f"local:{name}"
+        bare = rnd / f"{name}.git"  # refs on disk; the LFS objects go to giftless
+        if not bare.exists():
+            run_git(["init", "-q", "--bare", str(bare)])
+        return str(bare)
+
+    cold, warm = target("hubmgr"), target("hubmgr-warm")
+    # plain side setup (not timed): the user's repo already holds the model
+    bare = rnd / "plain.git"
     run_git(["init", "-q", "--bare", str(bare)])
-    work = root / "plain-work"
-    shutil.copytree(model, work)  # the user's repo already holds the model: not timed
+    work = rnd / "plain-work"
+    shutil.copytree(model, work)
     run_git(["init", "-q"], cwd=work)
+    if server is not None:
+        run_git(["config", "lfs.url", lfs_url("plain")], cwd=work)
     run_git(["lfs", "track", "*.safetensors"], cwd=work)
     run_git(["remote", "add", "origin", bare.as_uri()], cwd=work)
 
@@ -92,29 +110,94 @@ def main() -> None:
         run_git(["lfs", "push", "origin", "main"], cwd=work)
         run_git(["push", "-q", "origin", "main"], cwd=work)
 
-    def plain_repush() -> None:  # what a user does to check/update: add + status; nothing to commit
+    def plain_repush() -> None:  # what a user does to check/update: add + push; nothing to commit
         os.utime(work / "model.safetensors")  # touched by a re-save: git must re-hash it
         run_git(["add", "-A"], cwd=work)
         run_git(["lfs", "push", "origin", "main"], cwd=work)
         run_git(["push", "-q", "origin", "main"], cwd=work)
 
+    clone = rnd / "plain-clone"
+
     def plain_pull() -> None:
-        clone = root / "plain-clone"
         run_git(["clone", "-q", bare.as_uri(), str(clone)], env={"GIT_LFS_SKIP_SMUDGE": "1"})
+        if server is not None:
+            run_git(["config", "lfs.url", lfs_url("plain")], cwd=clone)
         run_git(["lfs", "pull"], cwd=clone)
 
-    timed("git lfs push + git push", r, plain_push)
-    timed("plain re-push unchanged", r, plain_repush)
-    timed("git clone + git lfs pull", r, plain_pull)
-    assert (root / "plain-clone" / "model.safetensors").read_bytes()[:1000] == \
-        (root / "srv" / "current" / "model.safetensors").read_bytes()[:1000]
+    def hub_pull() -> None:
+        host = rnd / "host"  # a deploy host: its own HUBMGR_HOME, the same registry
+        host.mkdir()
+        (host / "config.toml").write_text(f'[registry]\ndir = "{home / "registry"}"\n')
+        os.environ["HUBMGR_HOME"] = str(host)
+        try:
+            with lfs_url_env(lfs_url("hubmgr")):
+                sync.pull(cold, dest=rnd / "srv")
+        finally:
+            os.environ["HUBMGR_HOME"] = str(home)
 
-    keys = list(r)
-    print(f"\nsize {size / 1e6:.0f} MB")
+    def hub_push(where: str, name: str):
+        def run() -> None:
+            with lfs_url_env(lfs_url(name)):
+                sync.push(model, where, catalog=catalog)
+        return run
+
+    print(f"round {i + 1}:", flush=True)
+    timed("hubmgr push (cold)", r, hub_push(cold, "hubmgr"))
+    timed("plain git lfs push + git push", r, plain_push)
+    timed("hubmgr re-push unchanged", r, hub_push(cold, "hubmgr"))
+    timed("plain re-push unchanged", r, plain_repush)
+    # the lifecycle usually scans (hashes) a checkpoint before pushing it: sha256 already in the catalog
+    timed("hubmgr push (hashes known)", r, hub_push(warm, "hubmgr-warm"))
+    timed("hubmgr pull (fresh host)", r, hub_pull)
+    timed("plain clone + git lfs pull", r, plain_pull)
+    with open(clone / "model.safetensors", "rb") as a, open(rnd / "srv" / "current" / "model.safetensors", "rb") as b:
+        assert a.read(1 << 20) == b.read(1 << 20)
+    if not keep:
+        shutil.rmtree(rnd, ignore_errors=True)  # ~7 GB per round
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mb", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--lfs-server", choices=("local", "giftless"), default="local")
+    ap.add_argument("--keep-dir", action="store_true")
+    args = ap.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="hubmgr-bench-git-"))
+    os.environ.update(HOME=str(root), GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="b@x",
+                      GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@x")
+    model = root / "model"
+    print(f"writing a {args.size_mb} MB model in {root} ...", flush=True)
+    make_model(model, args.size_mb)
+    size = sum(p.stat().st_size for p in model.iterdir())
+    r: dict[str, list[float]] = {}
+    load = os.getloadavg()
+    with contextlib.ExitStack() as stack:
+        server = None
+        if args.lfs_server == "giftless":
+            from hubmgr.testing.lfs_server import giftless_server
+
+            server = stack.enter_context(giftless_server(root / "giftless-storage"))
+            print(f"giftless on {server}", flush=True)
+        for i in range(args.repeat):
+            one_round(i, root, model, r, server, args.keep_dir)
+            if server is not None and not args.keep_dir:
+                shutil.rmtree(root / "giftless-storage" / "bench", ignore_errors=True)
+    load_after = os.getloadavg()
+
+    med = {k: statistics.median(v) for k, v in r.items()}
+    print(f"\nsize {size / 1e6:.0f} MB, LFS store: {args.lfs_server}, median of {args.repeat}, "
+          f"load average {load[0]:.2f} before / {load_after[0]:.2f} after")
     print(f"{'':<22}{'hubmgr':>10}{'plain':>10}{'ratio':>8}")
-    for label, (h, p) in {"push (cold)": (keys[0], keys[4]), "push (hashes known)": (keys[2], keys[4]),
-                          "re-push unchanged": (keys[1], keys[5]), "pull": (keys[3], keys[6])}.items():
-        print(f"{label:<22}{r[h]:>9.2f}s{r[p]:>9.2f}s{r[h] / r[p]:>8.2f}")
+    rows = {"push (cold)": ("hubmgr push (cold)", "plain git lfs push + git push", GOAL),
+            "push (hashes known)": ("hubmgr push (hashes known)", "plain git lfs push + git push", GOAL),
+            "re-push unchanged": ("hubmgr re-push unchanged", "plain re-push unchanged", None),
+            "pull": ("hubmgr pull (fresh host)", "plain clone + git lfs pull", GOAL)}
+    for label, (h, p, goal) in rows.items():
+        ratio = med[h] / med[p]
+        verdict = f"  (goal <= {goal:.2f}) {'OK' if ratio <= goal else 'MISSED'}" if goal else ""
+        print(f"{label:<22}{med[h]:>9.2f}s{med[p]:>9.2f}s{ratio:>8.2f}{verdict}")
     if not args.keep_dir:
         shutil.rmtree(root, ignore_errors=True)
 

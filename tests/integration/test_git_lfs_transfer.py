@@ -1,0 +1,204 @@
+"""LFS objects moved by hubmgr itself (hubmgr/git/lfs_transfer.py): into and out of file:// bare repos and
+a real HTTP LFS server (giftless on 127.0.0.1), read back by plain git + git-lfs clients."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hubmgr import deploy
+from hubmgr.errors import VerificationError
+from hubmgr.git.cmd import git_text, run_git
+from hubmgr.git.lfs_transfer import object_path, parse_endpoint
+from hubmgr.remotes import PushRequest, open_remote
+from hubmgr.testing.cli_runner import run_cli
+
+pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs is required (apt-get install git-lfs)")
+
+
+def _model(folder: Path, version: str, weights: bytes | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"version": version}))
+    (folder / "model.safetensors").write_bytes(weights if weights is not None else os.urandom(300_000))
+    return folder
+
+
+def _plain_clone(url: str, dest: Path, *, lfs_url: str | None = None) -> Path:
+    """What a user without hubmgr does: git clone (no smudge), git lfs pull."""
+    run_git(["clone", "-q", url, str(dest)], env={"GIT_LFS_SKIP_SMUDGE": "1"})
+    if lfs_url:
+        run_git(["config", "lfs.url", lfs_url], cwd=dest)
+    run_git(["lfs", "pull"], cwd=dest)
+    return dest
+
+
+def _assert_same_as_git_lfs_would_commit(clone: Path) -> None:
+    # git status runs git-lfs's clean filter over the checked-out weights: a clean status means the
+    # pointer blob hubmgr wrote is byte for byte the one git-lfs makes
+    assert git_text(["status", "--porcelain"], cwd=clone) == ""
+
+
+@pytest.fixture
+def giftless(tmp_path: Path):
+    pytest.importorskip("giftless")
+    from hubmgr.testing.lfs_server import giftless_server
+
+    storage = tmp_path / "giftless"
+    with giftless_server(storage) as base:
+        yield base, storage
+
+
+def _use_lfs_server(base: str, repo: str) -> str:
+    """The user's git config points LFS at the server (what `git config --global lfs.url` does)."""
+    url = f"{base}/{repo}.git/info/lfs"
+    run_git(["config", "--global", "lfs.url", url], lfs=False)
+    return url
+
+
+def _deploy_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = Path(os.environ["HUBMGR_HOME"]) / "registry"
+    host = tmp_path / "host-home"
+    host.mkdir()
+    (host / "config.toml").write_text(f'[registry]\ndir = "{registry}"\n')
+    monkeypatch.setenv("HUBMGR_HOME", str(host))
+
+
+def test_push_to_the_local_registry_is_read_by_plain_git_lfs_and_sends_no_extra_copy(tmp_path, monkeypatch):
+    folder = _model(tmp_path / "m", "1")
+    run = run_cli("push", str(folder), "local:m", "--json")
+    assert run.exit_code == 0, run.stderr
+    weights = (folder / "model.safetensors").read_bytes()
+    oid = hashlib.sha256(weights).hexdigest()
+    bare = Path(os.environ["HUBMGR_HOME"]) / "registry" / "m.git"
+    stored = object_path(bare / "lfs" / "objects", oid)
+    assert stored.read_bytes() == weights
+    # a copy, not a link to the user's file (editing the folder later cannot change the pushed object)
+    assert stored.stat().st_nlink == 1 and (folder / "model.safetensors").stat().st_nlink == 1
+    # no clean filter ran: hubmgr's working copy holds no second copy of the weights
+    remote = open_remote("local:m")
+    assert not list((remote.git_dir / "lfs").rglob(oid))
+    clone = _plain_clone(bare.as_uri(), tmp_path / "clone")
+    assert (clone / "model.safetensors").read_bytes() == weights
+    _assert_same_as_git_lfs_would_commit(clone)
+    # and hubmgr's own pull (another host) writes the release straight from the store
+    _deploy_host(tmp_path, monkeypatch)
+    pulled = run_cli("pull", "local:m", "--dest", str(tmp_path / "srv"), "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    assert (tmp_path / "srv" / "current" / "model.safetensors").read_bytes() == weights
+    assert not list((open_remote("local:m").git_dir / "lfs").rglob(oid))  # nothing went through the cache
+
+
+def test_push_and_pull_through_an_http_lfs_server(tmp_path, monkeypatch, giftless):
+    base, storage = giftless
+    lfs_url = _use_lfs_server(base, "team/m")
+    bare = tmp_path / "m.git"  # the refs live in a bare repo on disk, the objects on the LFS server
+    run_git(["init", "-q", "--bare", str(bare)])
+    folder = _model(tmp_path / "m", "1")
+    weights = (folder / "model.safetensors").read_bytes()
+    oid = hashlib.sha256(weights).hexdigest()
+    run = run_cli("push", str(folder), str(bare), "--json")
+    assert run.exit_code == 0, run.stderr
+    assert (storage / "team" / "m" / oid).read_bytes() == weights
+    assert not list((bare / "lfs").rglob(oid)) if (bare / "lfs").exists() else True
+    clone = _plain_clone(bare.as_uri(), tmp_path / "clone", lfs_url=lfs_url)
+    assert (clone / "model.safetensors").read_bytes() == weights
+    _assert_same_as_git_lfs_would_commit(clone)
+    again = run_cli("push", str(folder), str(bare), "--json")
+    assert again.exit_code == 0 and again.json()["created_commit"] is False
+
+    _deploy_host(tmp_path, monkeypatch)
+    pulled = run_cli("pull", str(bare), "--dest", str(tmp_path / "srv"), "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    assert (tmp_path / "srv" / "current" / "model.safetensors").read_bytes() == weights
+    assert json.loads((tmp_path / "srv" / "current" / "config.json").read_text())["version"] == "1"
+
+
+def test_a_corrupted_object_on_the_lfs_server_is_refused_by_pull(tmp_path, monkeypatch, giftless):
+    base, storage = giftless
+    _use_lfs_server(base, "team/m")
+    bare = tmp_path / "m.git"
+    run_git(["init", "-q", "--bare", str(bare)])
+    folder = _model(tmp_path / "m", "1")
+    assert run_cli("push", str(folder), str(bare)).exit_code == 0
+    oid = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    stored = storage / "team" / "m" / oid
+    data = bytearray(stored.read_bytes())
+    data[1234] ^= 0x01  # one bit, same size
+    stored.write_bytes(bytes(data))
+    _deploy_host(tmp_path, monkeypatch)
+    dest = tmp_path / "srv"
+    run = run_cli("pull", str(bare), "--dest", str(dest))
+    assert run.exit_code == 1
+    assert "model.safetensors is corrupt" in run.stderr
+    assert not (dest / "current").exists()
+    assert deploy.live_sha(dest) is None
+    assert [p.name for p in (dest / "releases").iterdir() if not p.name.startswith(".")] == []
+
+
+def _stale_request(folder: Path) -> PushRequest:
+    """A push whose plan hashed the weights before they were rewritten (same size, other bytes)."""
+    old = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(os.urandom(len(old)))
+    return PushRequest(folder=str(folder), upload=("config.json", "model.safetensors"), message="stale",
+                       hashes=(("model.safetensors", hashlib.sha256(old).hexdigest()),))
+
+
+def test_weights_rewritten_after_the_plan_are_refused_and_never_stored_under_the_old_oid(tmp_path):
+    folder = _model(tmp_path / "m", "1")
+    request = _stale_request(folder)
+    remote = open_remote("local:m")
+    with pytest.raises(VerificationError, match="changed while it was being pushed"):
+        remote.push(request)
+    bare = Path(os.environ["HUBMGR_HOME"]) / "registry" / "m.git"
+    oid = dict(request.hashes)["model.safetensors"]
+    assert not object_path(bare / "lfs" / "objects", oid).exists()
+    assert not list((bare / "lfs").rglob(f"{oid}*")) if (bare / "lfs").exists() else True  # no temp left
+    assert git_text(["--git-dir", str(bare), "for-each-ref"], lfs=False) == ""  # no commit published
+
+
+def test_weights_rewritten_after_the_plan_never_reach_the_lfs_server_complete(tmp_path, giftless):
+    base, storage = giftless
+    _use_lfs_server(base, "team/m")
+    bare = tmp_path / "m.git"
+    run_git(["init", "-q", "--bare", str(bare)])
+    folder = _model(tmp_path / "m", "1", weights=os.urandom(20 * 1024 * 1024))  # several upload chunks
+    request = _stale_request(folder)
+    with pytest.raises(VerificationError, match="changed while it was being pushed"):
+        open_remote(str(bare)).push(request)
+    oid = dict(request.hashes)["model.safetensors"]
+    stored = storage / "team" / "m" / oid
+    # the body stopped before its last chunk: at most a partial file, which LFS servers do not count
+    assert not stored.exists() or stored.stat().st_size < 20 * 1024 * 1024
+    assert git_text(["--git-dir", str(bare), "for-each-ref"], lfs=False) == ""
+
+
+def test_without_a_direct_route_git_lfs_moves_the_objects(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUBMGR_LFS_TRANSFER", "git-lfs")
+    folder = _model(tmp_path / "m", "1")
+    weights = (folder / "model.safetensors").read_bytes()
+    assert run_cli("push", str(folder), "local:m").exit_code == 0
+    bare = Path(os.environ["HUBMGR_HOME"]) / "registry" / "m.git"
+    clone = _plain_clone(bare.as_uri(), tmp_path / "clone")
+    assert (clone / "model.safetensors").read_bytes() == weights
+    _assert_same_as_git_lfs_would_commit(clone)
+    _deploy_host(tmp_path, monkeypatch)
+    assert run_cli("pull", "local:m", "--dest", str(tmp_path / "srv")).exit_code == 0
+    assert (tmp_path / "srv" / "current" / "model.safetensors").read_bytes() == weights
+
+
+def test_the_endpoint_is_what_git_lfs_env_resolved(tmp_path):
+    bare = tmp_path / "r.git"
+    env = f"Endpoint={bare.as_uri()} (auth=none)\nLocalMediaDir=/x\n"
+    assert parse_endpoint(env).local_store == bare / "lfs" / "objects"
+    http = parse_endpoint("Endpoint=https://u:p%40ss@git.example/org/r.git/info/lfs (auth=none)\n")
+    assert http.url == "https://git.example/org/r.git/info/lfs" and http.local_store is None
+    assert http.headers["Authorization"] == "Basic dTpwQHNz"  # u:p@ss
+    # ssh remotes authenticate through git-lfs-authenticate: left to git-lfs
+    assert parse_endpoint("Endpoint=https://github.com/a/b.git/info/lfs (auth=none)\n  SSH=git@github.com:a/b.git\n") \
+        is None
+    assert parse_endpoint("Endpoint=ftp://x/y (auth=none)\n") is None
