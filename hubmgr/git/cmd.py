@@ -97,6 +97,11 @@ def run_git(
     return proc
 
 
+def nul_paths(paths: Sequence[str]) -> bytes:
+    """Paths as git's ``-z`` stdin wants them (NUL-terminated, any bytes the file system allows)."""
+    return b"".join(p.encode("utf-8", errors="surrogateescape") + b"\0" for p in paths)
+
+
 def git_text(args: Sequence[str], **kwargs) -> str:
     """stdout of a git command as stripped text."""
     return run_git(args, **kwargs).stdout.decode(errors="replace").strip()

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from ..errors import RemoteError, RemoteNotFoundError, VerificationError
+from ..errors import RemoteError, VerificationError
 from ..progress import CancelToken, check_cancel
 from .cmd import redact
 

@@ -17,7 +17,6 @@ import fcntl
 import hashlib
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
@@ -27,11 +26,11 @@ from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, n
 from ..remotes import (KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget,
                        branch_moved)
 from . import registry as local_registry
-from .cmd import GitError, redact, run_git
+from .cmd import GitError, nul_paths, redact, run_git
 from ..formats.hashing import sha256_file
-from ..formats.lfs_pointer import LFS_POINTER_MAX, format_lfs_pointer, parse_lfs_pointer
+from ..formats.lfs_pointer import LFS_POINTER_MAX, parse_lfs_pointer
 from .code_repo import read_blobs
-from . import lfs_transfer
+from . import lfs_push, lfs_transfer
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -427,7 +426,7 @@ class GitRemote:
             self._git(["read-tree", "--empty"], lfs=False)
         check_cancel(cancel)
         if request.delete:
-            self._git(["update-index", "--force-remove", "-z", "--stdin"], input=_nul(request.delete),
+            self._git(["update-index", "--force-remove", "-z", "--stdin"], input=nul_paths(request.delete),
                       work_tree=folder, lfs=False)
         # .gitattributes: the folder's own lines plus LFS tracking; also in info/attributes so the
         # clean filter applies while we add (the folder is not ours to write into).
@@ -441,7 +440,7 @@ class GitRemote:
         attr_oid = self._git_text(["hash-object", "-w", "--stdin"], input=attributes.encode(), lfs=False)
         self._git(["update-index", "--add", "--cacheinfo", f"100644,{attr_oid},.gitattributes"], lfs=False)
         uploads = [p for p in request.upload if p != ".gitattributes"]
-        pointed = self._stage_pointers(request, uploads, folder)
+        pointed = lfs_push.stage_pointers(self._git, self.git_dir, request, uploads, folder)
         outside = {p for p, _ in request.sources}
         regular = [p for p in uploads if p not in outside and p not in pointed and not (folder / p).is_symlink()]
         linked = [p for p in uploads if p not in outside and p not in pointed and (folder / p).is_symlink()]
@@ -449,7 +448,7 @@ class GitRemote:
             total = sum(_size(folder / p) for p in regular)
             progress(ProgressEvent("push:stage", f"git add ({len(regular)} files)", 0, total))
             self._git(["add", "-f", "--pathspec-from-file=-", "--pathspec-file-nul"], work_tree=folder,
-                      input=_nul(regular))
+                      input=nul_paths(regular))
             progress(ProgressEvent("push:stage", "git add", total, total, finished=True))
         for p in linked:  # content of an in-folder symlink, stored as a regular file
             oid = self._git_text(["hash-object", "-w", "--stdin", f"--path={p}"],
@@ -469,49 +468,6 @@ class GitRemote:
         commit = self._git_text(args, input=text.encode(), lfs=False)
         return _Prepared(branch, base, commit, True, self._lfs_oids(commit, uploads),
                          {oid: (rel, path) for rel, (oid, path) in pointed.items()})
-
-    def _stage_pointers(self, request: PushRequest, uploads: Sequence[str], folder: Path
-                        ) -> dict[str, tuple[str, Path]]:
-        """Stage the LFS files whose sha256 the plan knows as pointer blobs written directly, without
-        the clean filter (which reads, hashes and copies each file into lfs/objects). The object is sent
-        from the file itself at publish time, hashed on the way. Returns {path: (oid, local file)}."""
-        known = dict(request.hashes)
-        candidates = [p for p in uploads if p in known]
-        if not candidates:
-            return {}
-        # git's own reading of the attributes (info/attributes + the folder's .gitattributes files)
-        out = self._git(["check-attr", "-z", "--stdin", "filter"], input=_nul(candidates), work_tree=folder,
-                        lfs=False).stdout.split(b"\0")
-        lfs = [out[i].decode("utf-8", "surrogateescape") for i in range(0, len(out) - 2, 3) if out[i + 2] == b"lfs"]
-        staged: dict[str, tuple[str, Path]] = {}
-        entries = []
-        scratch = self.git_dir / "hubmgr-pointers"
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir()
-        try:
-            pointer_files = []
-            for i, rel in enumerate(lfs):
-                local = request.local_path(rel)
-                st = local.stat()
-                if st.st_size == 0:
-                    continue  # git-lfs keeps empty files as they are
-                pointer = scratch / str(i)
-                pointer.write_bytes(format_lfs_pointer(known[rel], st.st_size))
-                pointer_files.append(str(pointer))
-                # the mode git add records: the executable bit of a regular file in the folder
-                mode = "100755" if st.st_mode & 0o100 and local == folder / rel and not local.is_symlink() \
-                    else "100644"
-                staged[rel] = (known[rel], local)
-                entries.append((mode, rel))
-            if not entries:
-                return {}
-            blobs = self._git_text(["hash-object", "-w", "--no-filters", "--stdin-paths"],
-                                   input="\n".join(pointer_files).encode(), lfs=False).split()
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        index_info = b"".join(f"{mode} {blob}\t".encode() + _nul([rel]) for (mode, rel), blob in zip(entries, blobs))
-        self._git(["update-index", "-z", "--add", "--index-info"], input=index_info, lfs=False)
-        return staged
 
     def _blob_text(self, commit: str | None, path: str) -> str:
         if not commit:
@@ -538,7 +494,8 @@ class GitRemote:
         """Upload LFS objects, then update the branch (and tag) on the remote."""
         sent = sum(size for _, size in prepared.lfs_objects)
         if prepared.lfs_objects:
-            self._send_lfs(prepared, sent, progress=progress, cancel=cancel)
+            lfs_push.send_objects(self._git, self.git_dir, self._lfs_endpoint(), prepared.lfs_objects,
+                                  prepared.sources, branch=prepared.branch, progress=progress, cancel=cancel)
         check_cancel(cancel)
         plus = "+" if request.force else ""
         refspecs = []
@@ -576,43 +533,6 @@ class GitRemote:
                                   "lfs_objects": len(prepared.lfs_objects)})
 
 
-    def _send_lfs(self, prepared: "_Prepared", total: int, *, progress: ProgressSink,
-                  cancel: CancelToken | None) -> None:
-        """Upload the commit's new LFS objects: from the files themselves when hubmgr can reach the LFS
-        store, else with ``git lfs push`` from the cache (objects staged as pointers are put there first)."""
-        store = self.git_dir / "lfs" / "objects"
-        objects = []
-        for oid, size in prepared.lfs_objects:
-            rel, local = prepared.sources.get(oid, (oid, None))
-            objects.append(lfs_transfer.LfsObject(oid, size, local or lfs_transfer.object_path(store, oid), rel))
-        for o in objects:
-            if not o.path.is_file():
-                raise VerificationError(f"no content for the LFS object {o.oid[:12]}... ({o.label})",
-                                        "the folder holds an LFS pointer instead of the file: `git lfs pull` it")
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            progress(ProgressEvent("push:lfs", "uploading LFS objects", done, total))
-
-        progress(ProgressEvent("push:lfs", f"uploading {len(objects)} LFS objects", 0, total))
-        endpoint = self._lfs_endpoint()
-        try:
-            if endpoint is None:
-                raise lfs_transfer.NeedsGitLfs("no direct route")
-            lfs_transfer.upload(endpoint, objects, ref=f"refs/heads/{prepared.branch}", cancel=cancel, on_bytes=tick)
-        except lfs_transfer.NeedsGitLfs:
-            for o in objects:  # git-lfs sends from its cache: verified copies of the files staged as pointers
-                if o.oid in prepared.sources:
-                    lfs_transfer.store_object(store, o.oid, o.size, o.path, label=o.label, cancel=cancel)
-            oids = [o.oid for o in objects]
-            for i in range(0, len(oids), 200):
-                check_cancel(cancel)
-                self._git(["lfs", "push", "--object-id", "origin", *oids[i:i + 200]])
-        progress(ProgressEvent("push:lfs", "uploaded LFS objects", total, total, finished=True))
-
-
 @contextlib.contextmanager
 def _flock(path: Path) -> Iterator[int]:
     """An exclusive flock on ``path`` (created if needed); yields its descriptor."""
@@ -646,10 +566,6 @@ class _Prepared:
         self.created_commit = created_commit
         self.lfs_objects = lfs_objects
         self.sources = sources or {}  # oid -> (repo path, local file) of objects staged as pointers
-
-
-def _nul(paths: Sequence[str]) -> bytes:
-    return b"".join(p.encode("utf-8", errors="surrogateescape") + b"\0" for p in paths)
 
 
 def _size(path: Path) -> int:
