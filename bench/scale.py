@@ -204,6 +204,28 @@ def guard(n: int, work: Path) -> dict[str, float]:
 
 # ---------------------------------------------------------------- report
 
+# Issue 16 goal 5: (measure, size) -> limit; and no measure may grow faster than linearly.
+GOALS = {("warm rescan (s)", 10_000): 1.0, ("TUI first paint, all rows (s)", 10_000): 1.0}
+GROWTH_LIMIT = 1.3  # growth above 1.0 within this margin is noise on a shared box; fixed costs pull it below
+
+
+def goals(sizes: list[int], rows: dict[int, dict[str, float]]) -> None:
+    """Each goal next to its figure: absolute limits, then linear growth of every time and size."""
+    print("goals:")
+    for (key, size), limit in GOALS.items():
+        if size in rows and key in rows[size]:
+            v = rows[size][key]
+            print(f"  {key} at {size:,}: {v:.3f} (goal <= {limit}) {'OK' if v <= limit else 'MISSED'}")
+    for key in next(iter(rows.values())):
+        if not key.endswith(("(s)", "(MB)")):
+            continue
+        for a, b in zip(sizes, sizes[1:]):
+            if rows[a][key] > 0.05:  # below that, start-up noise decides the ratio
+                g = (rows[b][key] / rows[a][key]) / (b / a)
+                print(f"  {key} growth {a:,}->{b:,}: {g:.2f} (goal <= {GROWTH_LIMIT}) "
+                      f"{'OK' if g <= GROWTH_LIMIT else 'MISSED'}")
+
+
 def table(title: str, sizes: list[int], rows: dict[int, dict[str, float]]) -> None:
     print(f"\n{title}")
     keys = list(next(iter(rows.values())).keys())
@@ -247,6 +269,8 @@ def main() -> int:
                 print(f"{name} {n:,} ...", flush=True)
                 rows[n] = fn(n, work)
             table(title, sizes, rows)
+            if name == "workspace":
+                goals(sizes, rows)
         print("\nload:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
         return 0
     finally:

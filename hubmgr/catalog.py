@@ -119,6 +119,14 @@ MIGRATIONS: list[str] = [
     UPDATE checkpoints SET tensors_json = json_extract(info_json, '$.tensors'),
         info_json = json_remove(info_json, '$.path', '$.tensors', '$.sync_state', '$.lineage');
     """,
+    # 5: files a scan looked into (first bytes) and found not to be checkpoints (.bin token data,
+    # logs...), with their stat fingerprint: a rescan does not open them again while unchanged.
+    """
+    CREATE TABLE not_checkpoints (
+        path TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 _NOT_IN_INFO_JSON = ("path", "tensors", "sync_state", "lineage")
@@ -328,7 +336,7 @@ class Catalog:
     def check(self) -> int:
         """Open, migrate and read every table once; ``CatalogError`` if unusable. Returns the checkpoint count."""
         with self._connect() as conn:
-            for table in ("file_hashes", "evals", "conversions", "pushes", "pulls", "lineage"):
+            for table in ("file_hashes", "evals", "conversions", "pushes", "pulls", "lineage", "not_checkpoints"):
                 conn.execute(f"SELECT count(*) FROM {table}").fetchone()
             return conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
 
@@ -478,6 +486,21 @@ class Catalog:
                     if r[0] not in present]
             conn.executemany("DELETE FROM checkpoints WHERE path=?", gone)
         return len(gone)
+
+    @_best_effort(dict)
+    def not_checkpoints_under(self, prefix: str) -> dict[str, str]:
+        """path -> fingerprint of files under ``prefix`` the last scan found not to be checkpoints."""
+        where, args = _under(prefix)
+        with self._connect() as conn:
+            return dict(conn.execute(f"SELECT path, fingerprint FROM not_checkpoints WHERE {where}", args).fetchall())
+
+    @_best_effort(None)
+    def replace_not_checkpoints_under(self, prefix: str, rows: list[tuple[str, str]]) -> None:
+        """What a scan of ``prefix`` found not to be checkpoints replaces what was recorded there."""
+        where, args = _under(prefix)
+        with self._connect() as conn:
+            conn.execute(f"DELETE FROM not_checkpoints WHERE {where}", args)
+            conn.executemany("INSERT OR REPLACE INTO not_checkpoints(path, fingerprint) VALUES (?,?)", rows)
 
     # -- evals -----------------------------------------------------------------
     @_best_effort(0)

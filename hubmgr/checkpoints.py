@@ -15,14 +15,15 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .catalog import Catalog
 from .errors import CorruptFileError, HubmgrError, NotFoundError
 from .formats.hashing import BufferedHashCache, HashStats, sha256_cached
 from .rescan import fingerprint
-from .formats.layout import (CHECKPOINT_SUFFIXES, CONFIG_FACTS, CONFIG_FILE, HF_WEIGHT_RE, TOKENIZER_FILES,
-                             architecture_of, holds_pickles, index_shards, read_config, sniff_torch_file)
+from .formats.layout import (CHECKPOINT_SUFFIXES, CONFIG_FACTS, CONFIG_FILE, HF_WEIGHT_RE, NOT_PICKLE_SUFFIXES,
+                             TOKENIZER_FILES, architecture_of, holds_pickles, index_shards, read_config,
+                             sniff_torch_file)
 from .formats.lfs_pointer import LfsPointer, read_lfs_pointer
 from .formats.safetensors_header import SafetensorsHeader, read_safetensors_header
 from .models import (VERDICT_NOT_PICKLE, VERDICT_UNKNOWN, CheckpointInfo, CheckpointList, DeleteResult,
@@ -53,16 +54,31 @@ class _Walk:
     root: Path
     candidates: list[Candidate] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    known: Mapping[str, str | None] = field(default_factory=dict)  # path -> stored fingerprint
+    known: Mapping[str, str | None] = field(default_factory=dict)  # checkpoint path -> stored fingerprint
+    known_not: Mapping[str, str] = field(default_factory=dict)  # sniffed, not a checkpoint: path -> fingerprint
+    not_checkpoints: list[tuple[str, str]] = field(default_factory=list)  # this walk's (path, fingerprint)
     hash_files: bool = True
 
-    def unchanged(self, path: str) -> str | None:
-        """The fingerprint of a catalogued file whose stat says it is as stored: no need to sniff it."""
-        stored = self.known.get(path)
-        if stored is None:
-            return None
-        fp = fingerprint(path, is_dir=False, hash_files=self.hash_files)
-        return fp if fp == stored else None
+    def sniffed(self, path: str, sniff: Callable[[str], bool]) -> tuple[bool, str | None]:
+        """Is this file, told apart by its first bytes, a checkpoint? (and its fingerprint if taken).
+
+        One unchanged since the last scan (its stat fingerprint) is not opened again: the answer of
+        the last scan stands, a checkpoint or a file found not to be one.
+        """
+        fp = None
+        if path in self.known or path in self.known_not:
+            fp = fingerprint(path, is_dir=False, hash_files=self.hash_files)
+            if fp is not None and self.known.get(path) == fp:
+                return True, fp
+            if fp is not None and self.known_not.get(path) == fp:
+                self.not_checkpoints.append((path, fp))
+                return False, None
+        if sniff(path):
+            return True, None
+        fp = fp or fingerprint(path, is_dir=False, hash_files=self.hash_files)
+        if fp is not None:
+            self.not_checkpoints.append((path, fp))
+        return False, None
 
 
 def is_model_dir(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> bool:
@@ -82,22 +98,30 @@ def _listdir(path: Path) -> list[str]:
 
 
 def discover(root: str | os.PathLike[str], *, known: Mapping[str, str | None] | None = None,
+             known_not: Mapping[str, str] | None = None, not_checkpoints: list[tuple[str, str]] | None = None,
              hash_files: bool = True) -> tuple[list[Candidate], list[str]]:
     """Checkpoints under ``root`` (a dir or one file), without following symlinks out of it.
 
-    ``known`` (path -> fingerprint stored by the last scan): a file told apart by its first bytes
-    (``.bin``, ``.pkl``...) that is unchanged since is taken without opening it again.
+    A file told apart by its first bytes (``.bin``, ``.pkl``, no suffix...) that is unchanged
+    since the last scan is not opened again: ``known`` (checkpoint path -> stored fingerprint) and
+    ``known_not`` (files found not to be checkpoints) say what it was. ``not_checkpoints`` receives
+    this walk's (path, fingerprint) of such files that are not checkpoints, for the next scan.
     """
     root_path = Path(os.path.abspath(root))
     if not root_path.exists() and not root_path.is_symlink():
         raise NotFoundError(f"{root} does not exist")
     real_root = Path(os.path.realpath(root_path))
-    walk = _Walk(real_root, known=known or {}, hash_files=hash_files)
+    walk = _Walk(real_root, known=known or {}, known_not=known_not or {},
+                 not_checkpoints=not_checkpoints if not_checkpoints is not None else [], hash_files=hash_files)
     if real_root.is_file():
         walk.candidates.append(Candidate(str(real_root), "file"))
         return walk.candidates, walk.warnings
     _walk_dir(str(real_root), walk)
     return walk.candidates, walk.warnings
+
+
+def _holds_pickles(path: str) -> bool:
+    return holds_pickles(Path(path))
 
 
 def _inside(path: str, root: Path) -> bool:
@@ -133,13 +157,12 @@ def _walk_dir(directory: str, walk: _Walk) -> None:
             elif model_dir:
                 continue  # its files belong to the dir's checkpoint
             elif entry.name.endswith(CHECKPOINT_SUFFIXES) and entry.is_file():
-                fp = walk.unchanged(entry.path) if entry.name.endswith(".bin") else None
-                if entry.name.endswith(".bin") and fp is None and not sniff_torch_file(entry.path):
-                    continue
-                walk.candidates.append(Candidate(entry.path, "file", fp))
-            elif entry.is_file(follow_symlinks=False) and (
-                    (fp := walk.unchanged(entry.path)) is not None or holds_pickles(Path(entry.path))):
-                walk.candidates.append(Candidate(entry.path, "file", fp))  # .pkl .pth.tar .joblib .npy ...
+                found, fp = walk.sniffed(entry.path, sniff_torch_file) if entry.name.endswith(".bin") else (True, None)
+                if found:
+                    walk.candidates.append(Candidate(entry.path, "file", fp))
+            elif (os.path.splitext(entry.name)[1] not in NOT_PICKLE_SUFFIXES and entry.is_file(follow_symlinks=False)
+                  and (sniffed := walk.sniffed(entry.path, _holds_pickles))[0]):
+                walk.candidates.append(Candidate(entry.path, "file", sniffed[1]))  # .pkl .pth.tar .joblib .npy ...
         except OSError as exc:
             walk.warnings.append(f"{entry.path}: unreadable ({exc.strerror})")
 
@@ -462,8 +485,13 @@ def scan(paths: Iterable[str | os.PathLike[str]], *, catalog: Catalog, progress:
         progress(ProgressEvent("scan:discover", f"looking for checkpoints in {raw}", unit="dirs"))
         root = str(Path(os.path.realpath(raw)))
         stored = {row[0]: row for row in catalog.checkpoint_rows_under(root)}  # path, fingerprint, warnings, info
+        known_not = catalog.not_checkpoints_under(root)
+        not_checkpoints: list[tuple[str, str]] = []
         candidates, walk_warnings = discover(raw, known={p: row[1] for p, row in stored.items()},
+                                             known_not=known_not, not_checkpoints=not_checkpoints,
                                              hash_files=hash_files)
+        if dict(not_checkpoints) != known_not:
+            catalog.replace_not_checkpoints_under(root, not_checkpoints)
         roots.append(root)
         warnings.extend(walk_warnings)
         infos: list[CheckpointInfo] = []  # inspected now

@@ -45,6 +45,7 @@ def workspace(tmp_path: Path) -> Path:
     cf.save_state_dict(root / "sd.pt")
     cf.save_state_dict(root / "weights.bin")  # .bin: discovery sniffs it (could be a token memmap)
     (root / "tokens.bin").write_bytes(b"\x00\x01" * 64)  # raw data: not a checkpoint
+    (root / "notes.log").write_text("step 1 loss 2.0\n")  # sniffed for pickle bytes: not one
     cf.save_state_dict(root / "state.pkl")  # no weight suffix: found by its pickle bytes
     cf.save_training_checkpoint(root / "train.ckpt")
     cf.save_safetensors(root / "w.safetensors")
@@ -68,9 +69,9 @@ def test_a_warm_rescan_opens_no_checkpoint_file(workspace: Path, tmp_path: Path)
     cold, cold_opened = _opened_under(workspace, lambda: ck.scan([workspace], catalog=catalog))
     assert str(workspace / "weights.bin") in cold_opened  # the hook sees what a scan opens
     assert str(workspace / "state.pkl") in cold_opened
+    assert str(workspace / "tokens.bin") in cold_opened and str(workspace / "notes.log") in cold_opened
     warm, warm_opened = _opened_under(workspace, lambda: ck.scan([workspace], catalog=catalog))
-    # only the raw-data .bin is looked at again (its first bytes: the catalog keeps checkpoints only)
-    assert warm_opened == [str(workspace / "tokens.bin")]
+    assert warm_opened == []  # neither the checkpoints nor the files found not to be ones
     assert warm.files_hashed == 0
     assert len(warm.checkpoints) == len(cold.checkpoints) == 8
     assert warm.to_dict()["checkpoints"] == cold.to_dict()["checkpoints"]  # the same, from the stored texts
@@ -101,6 +102,19 @@ def test_a_bin_rewritten_as_raw_data_is_sniffed_again_and_forgotten(workspace: P
     assert str(workspace / "weights.bin") not in {c.path for c in again.checkpoints}
     assert again.forgotten == 1
     assert catalog.get_checkpoint_dict(str(workspace / "weights.bin")) is None
+
+
+def test_a_file_found_not_to_be_a_checkpoint_is_sniffed_again_once_changed(workspace: Path,
+                                                                            tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.db")
+    ck.scan([workspace], catalog=catalog)
+    cf.save_state_dict(workspace / "tokens.bin")  # now a torch save
+    again, opened = _opened_under(workspace, lambda: ck.scan([workspace], catalog=catalog))
+    assert str(workspace / "tokens.bin") in opened
+    assert catalog.get_checkpoint_dict(str(workspace / "tokens.bin"))["kind"] == "state_dict"
+    (workspace / "notes.log").unlink()
+    ck.scan([workspace], catalog=catalog)
+    assert catalog.not_checkpoints_under(str(workspace)) == {}  # both left the list
 
 
 def test_a_rescan_forgets_nothing_of_a_sibling_differing_in_case(tmp_path: Path) -> None:
@@ -149,7 +163,7 @@ def test_a_v3_catalog_moves_tensor_lists_out_of_the_stored_info(tmp_path: Path) 
     conn.close()
     catalog = Catalog(db)
     stored = catalog.get_checkpoint_dict(info.path)
-    assert catalog.schema_version == len(MIGRATIONS) == 4
+    assert catalog.schema_version == len(MIGRATIONS) >= 4
     expected = {**json.loads(json.dumps(info.to_dict())), "lineage": None}  # lineage: its own table
     assert stored == expected  # the same dict, tensors included
     assert stored["tensors"]
