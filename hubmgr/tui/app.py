@@ -258,21 +258,13 @@ class HubmgrApp(SyncFlows, App[None]):
     def visible_rows(self) -> list[CheckpointRow]:
         return sort_rows(filter_rows(self.snapshot.rows, self.filter_text), self.sort_column, self.sort_reverse)
 
-    def resort_table(self) -> None:
-        """Sort changed, rows did not: reorder in place (no rebuild), else rebuild."""
-        main = self._main_screen()
-        if main is not None and main.table.reorder(self.visible_rows()):
-            self.refresh_topbar()
-        else:
-            self.refresh_table()
-
     def refresh_table(self) -> None:
         main = self._main_screen()
         if main is None:
             return
         table = main.table
         current = table.selected.path if table.selected else None
-        table.show(self.visible_rows(), self.marked, keep_path=current)
+        table.show(self.visible_rows(), self.marked, keep_path=current, widths=self.snapshot.column_widths)
         self.refresh_topbar()
         self.selection_changed()
 
@@ -318,7 +310,7 @@ class HubmgrApp(SyncFlows, App[None]):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_column, self.sort_reverse = column, False
-        self.resort_table()
+        self.refresh_table()
 
     def selected_row(self) -> CheckpointRow | None:
         main = self._main_screen()
@@ -390,11 +382,11 @@ class HubmgrApp(SyncFlows, App[None]):
     def action_sort(self) -> None:
         index = SORTABLE.index(self.sort_column) if self.sort_column in SORTABLE else -1
         self.sort_column, self.sort_reverse = SORTABLE[(index + 1) % len(SORTABLE)], False
-        self.resort_table()
+        self.refresh_table()
 
     def action_sort_reverse(self) -> None:
         self.sort_reverse = not self.sort_reverse
-        self.resort_table()
+        self.refresh_table()
 
     def action_mark(self) -> None:
         row = self._need_selection()

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Callable
 from ..checkpoints import info_from_dict, list_checkpoints
 from ..errors import HubmgrError
 from ..models import RegistryListing, RemoteListing
-from ..scores import score_column
-from .rows import CatalogSnapshot, CheckpointDetails, CheckpointRow, build_rows
+from .rows import CatalogSnapshot, CheckpointDetails, CheckpointRow, build_rows, column_widths
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -33,10 +32,11 @@ def error_text(exc: BaseException) -> str:
 
 def read_snapshot(catalog: "Catalog") -> CatalogSnapshot:
     """The table: every checkpoint with the core's sync state, and the Best column `hubmgr ls` shows."""
-    listing = list_checkpoints(catalog=catalog)
-    column = score_column(catalog.list_evals())  # one suite configuration, best per checkpoint (like `ls`)
-    return CatalogSnapshot(rows=build_rows(listing.checkpoints, column.values if column.metric else None),
-                           score_label=column.label if column.metric else "", warnings=listing.warnings)
+    listing = list_checkpoints(catalog=catalog)  # with the score column `ls` shows: one suite configuration
+    rows = build_rows(listing.checkpoints, listing.scores if listing.score_label else None)
+    # The column widths are measured here, in the worker, so the UI thread never formats every row.
+    return CatalogSnapshot(rows=rows, score_label=listing.score_label or "", warnings=listing.warnings,
+                           column_widths=column_widths(rows))
 
 
 def _strip_front_matter(text: str) -> str:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from operator import attrgetter
+from typing import Any, Callable
+
+from rich.cells import cell_len
 
 from ..models import (SYNC_CONVERTED, SYNC_LOCAL, SYNC_MODIFIED, SYNC_PUSHED, VERDICT_NEEDS_CODE, VERDICT_UNSAFE,
                       CheckpointInfo, SyncState)
-from ..units import human_count, human_size  # noqa: F401  (re-exported for widgets)
+from ..units import human_count, human_size, printable  # noqa: F401  (human_* re-exported for widgets)
 
 NAME_WIDTH = 28
 # Signature badge of pushed and pulled rows (deploy.signature_badge words), narrow enough for 120 columns.
@@ -87,17 +91,43 @@ class CheckpointRow:
         badge = SIGNATURE_GLYPHS.get(self.sync.signature or "")
         return f"{self.sync.text} {badge}" if badge else self.sync.text
 
-    def sort_key(self, column: str) -> tuple:
-        # None sorts last in either direction of the same column; ties break by name then path.
-        value = {
-            "name": self.name.lower(), "kind": self.kind, "format": self.format, "size": self.size_bytes,
-            "params": self.params, "step": self.step, "best": self.best_metric, "safety": self.verdict,
-            "sync": self.sync.text,
-        }.get(column, self.name.lower())
-        return (value is None, value if value is not None else 0, self.name.lower(), self.path)
+    # Each row computes what the table needs of it once (the cached properties below): the table sizes
+    # its columns from every row, and every keystroke of the filter searches every row.
+    @cached_property
+    def shown_cells(self) -> tuple[str, ...]:
+        """The cells after the mark, safe to print (names come from untrusted files)."""
+        return tuple(printable(c) for c in self.cells(False)[1:])
 
+    @cached_property
+    def cell_widths(self) -> tuple[int, ...]:
+        return tuple(len(c) if c.isascii() else cell_len(c) for c in self.shown_cells)
+
+    @cached_property
+    def name_key(self) -> str:
+        return self.name.lower()
+
+    @cached_property
     def haystack(self) -> str:
         return " ".join((self.name, self.path, self.kind, self.format, self.verdict, self.sync.text)).lower()
+
+
+# What each column sorts by (None = no value: last in either direction).
+_SORT_VALUES: dict[str, Callable[[CheckpointRow], Any]] = {
+    "name": attrgetter("name_key"), "kind": attrgetter("kind"), "format": attrgetter("format"),
+    "size": attrgetter("size_bytes"), "params": attrgetter("params"), "step": attrgetter("step"),
+    "best": attrgetter("best_metric"), "safety": attrgetter("verdict"), "sync": lambda r: r.sync.text,
+}
+
+
+def sort_key_function(column: str) -> Callable[[CheckpointRow], tuple]:
+    """One key for ``column``: (no value, value, name, path); ties break by name then path."""
+    value_of = _SORT_VALUES.get(column, _SORT_VALUES["name"])
+
+    def key(row: CheckpointRow) -> tuple:
+        value = value_of(row)
+        return (value is None, value if value is not None else 0, row.name_key, row.path)
+
+    return key
 
 
 def build_rows(infos: tuple[CheckpointInfo, ...] | list[CheckpointInfo],
@@ -117,8 +147,13 @@ class CatalogSnapshot:
     rows: list[CheckpointRow]
     score_label: str = ""  # what the Best column shows, when it shows our own evals
     warnings: tuple[str, ...] = ()  # from list_checkpoints, e.g. entries no longer on disk
+    column_widths: tuple[int, ...] = ()  # widest cell of each table column after the mark, over all rows
 
     def counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    @cached_property
+    def _counts(self) -> dict[str, int]:  # the top bar asks on every refresh; the rows never change
         out = {"total": len(self.rows), "unsafe": 0, SYNC_CONVERTED: 0, SYNC_PUSHED: 0, SYNC_MODIFIED: 0}
         for r in self.rows:
             if r.verdict in (VERDICT_UNSAFE, VERDICT_NEEDS_CODE):
@@ -144,16 +179,25 @@ class CheckpointDetails:
     error: str | None = None  # why the details could not be read
 
 
+def column_widths(rows: list[CheckpointRow]) -> tuple[int, ...]:
+    """The widest cell of each column after the mark (each row measures its cells once)."""
+    if not rows:
+        return ()
+    return tuple(max(column) for column in zip(*(row.cell_widths for row in rows)))
+
+
 def filter_rows(rows: list[CheckpointRow], text: str) -> list[CheckpointRow]:
     words = text.lower().split()
     if not words:
         return rows
-    return [r for r in rows if all(w in r.haystack() for w in words)]
+    return [r for r in rows if all(w in r.haystack for w in words)]
 
 
 def sort_rows(rows: list[CheckpointRow], column: str, reverse: bool) -> list[CheckpointRow]:
-    present = [r for r in rows if r.sort_key(column)[0] is False]
-    missing = [r for r in rows if r.sort_key(column)[0] is True]
-    present.sort(key=lambda r: r.sort_key(column), reverse=reverse)
-    missing.sort(key=lambda r: r.sort_key(column))
-    return present + missing
+    """Rows in ``column`` order, rows without a value last in either direction. One key per row, one sort."""
+    ordered = sorted(rows, key=sort_key_function(column))  # keys are unique (path): reversing = sorting reversed
+    if not reverse:
+        return ordered
+    value_of = _SORT_VALUES.get(column, _SORT_VALUES["name"])
+    present = [r for r in ordered if value_of(r) is not None]
+    return present[::-1] + [r for r in ordered if value_of(r) is None]

@@ -52,9 +52,7 @@ async def test_badges_on_pushed_and_pulled_rows_and_lineage_in_history(make_app,
         assert by_dest["trusted"].sync.signature == "signed" and release in by_dest["trusted"].path
         assert by_dest["tampered"].sync.signature == "INVALID"
         assert by_dest["plain"].sync.signature == "unsigned"
-        from textual.widgets import DataTable
-
-        table = app.screen.query_one("#checkpoints", DataTable)
+        table = app.screen.table
         cells = {str(c) for i in range(table.row_count) for c in table.get_row_at(i)}
         assert any(c.endswith(" ✓") for c in cells) and any(c.endswith(" ✗") for c in cells)
         assert any(c.endswith(" ·") for c in cells)

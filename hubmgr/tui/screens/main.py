@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static, TabbedContent
+from textual.widgets import Footer, Input, Static, TabbedContent
 
 from ..widgets.checkpoint_table import CheckpointTable
 from ..widgets.detail_pane import TABS, DetailPane
@@ -58,13 +58,11 @@ class MainScreen(Screen):
         if event.input.id == "filter":
             self.query_one(CheckpointTable).focus()
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "checkpoints":
-            self.app.selection_changed()
+    def on_checkpoint_table_row_highlighted(self, event: CheckpointTable.RowHighlighted) -> None:
+        self.app.selection_changed()
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        if event.data_table.id == "checkpoints":
-            self.app.sort_by(str(event.column_key.value))
+    def on_checkpoint_table_header_selected(self, event: CheckpointTable.HeaderSelected) -> None:
+        self.app.sort_by(event.column_key)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "card":
