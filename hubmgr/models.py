@@ -362,6 +362,7 @@ class PushPlan(JsonMixin):
     checkpoint: str | None = None  # --checkpoint: the checkpoint dir picked
     checkpoint_reason: str | None = None  # why that one (metric, value, how the metric was chosen)
     left_out: tuple[LeftOut, ...] = ()
+    bytes_hashed: int = 0  # read for sha256 by this push; unchanged files reuse the catalog's cached sha256
 
     @property
     def changes(self) -> bool:

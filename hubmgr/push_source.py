@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from . import trainer_run as tr
 from .errors import UsageError
-from .formats.hashing import BufferedHashCache, sha256_cached
+from .formats.hashing import BufferedHashCache, change_ns, sha256_cached, sha256_file
 from .formats.layout import is_pickle_name
 from .models import LeftOut
 from .progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from .catalog import Catalog
 
 CARD_FILE = "README.md"
+HASH_WORKERS = min(4, os.cpu_count() or 1)  # files read for sha256 at once
+OnHashed = Callable[[str, Path, int, str], None]  # (repo path, file, size, sha256)
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Staged:
     card_written: bool = False
     warnings: list[str] = field(default_factory=list)
     root: Path | None = None  # staging dir to remove
+    bytes_hashed: int = 0  # read for sha256 by this push (the rest came from the catalog's cache)
 
     @property
     def sources(self) -> tuple[tuple[str, str], ...]:
@@ -107,11 +111,13 @@ def stage(
     check: Callable[[dict[str, Path]], None] | None = None,
     record_conversion: bool = False,
     catalog: "Catalog | None" = None,
+    on_hashed: OnHashed | None = None,
     progress: ProgressSink = no_progress,
     cancel: CancelToken | None = None,
 ) -> Staged:
     """Everything one push sends (see the module doc). ``check(files)`` refuses unsafe files
-    before anything is generated. The caller removes the staging dir (``Staged.cleanup``)."""
+    before anything is generated or hashed; ``on_hashed`` hears of each file as its sha256 is known
+    (not of the generated card). The caller removes the staging dir (``Staged.cleanup``)."""
     folder = Path(path).expanduser().resolve()
     warnings: list[str] = []
     source, picked, left, ckpt, why = _select(folder, checkpoint=checkpoint, best_by=best_by, include=include,
@@ -128,14 +134,14 @@ def stage(
     if not (moved or args_bin or (convert and weight_pickles) or needs_card):
         if check is not None:
             check(files)
-        _hash(staged, catalog, progress, cancel)
+        _hash(staged, catalog, progress, cancel, on_hashed)
         return staged
     try:
         _fill_staging(staged, args_bin, weight_pickles if convert else [], record_conversion=record_conversion,
                       catalog=catalog, progress=progress, cancel=cancel)
         if check is not None:
             check(staged.files)
-        _hash(staged, catalog, progress, cancel)
+        _hash(staged, catalog, progress, cancel, on_hashed)
         if needs_card:
             _write_card(staged, repo_id, catalog=catalog, progress=progress, cancel=cancel)
     except BaseException:
@@ -204,22 +210,55 @@ def _convert(staged: Staged, pickles: list[str], *, record_conversion: bool, cat
     staged.folder = converted_dir
 
 
-def _hash(staged: Staged, catalog: "Catalog | None", progress: ProgressSink, cancel: CancelToken | None) -> None:
+def _hash(staged: Staged, catalog: "Catalog | None", progress: ProgressSink, cancel: CancelToken | None,
+          on_hashed: OnHashed | None = None) -> None:
+    """sha256 of every staged file: the catalog's while a file's fingerprint is unchanged, else read on
+    ``HASH_WORKERS`` threads (hashlib releases the GIL). ``on_hashed`` hears of each file as soon as
+    its hash is known (the push starts uploading it while later files are still being read)."""
     total = sum(p.stat().st_size for p in staged.files.values())
     done = 0
     # the sha256 cache of the whole folder in one query (a re-push of thousands of small files
     # otherwise spends its time opening the catalog once per file)
     cache = (BufferedHashCache(catalog, os.path.commonpath([str(p.resolve()) for p in staged.files.values()]))
              if catalog is not None and staged.files else None)
+
+    def finished(rel: str, file: Path, size: int, sha: str) -> None:
+        nonlocal done
+        staged.hashes[rel] = (size, sha)
+        done += size
+        progress(ProgressEvent("push:hash", f"hashed {rel}", done, total))
+        if on_hashed is not None:
+            on_hashed(rel, file, size, sha)
+
+    todo: list[tuple[str, Path, os.stat_result]] = []
     try:
+        progress(ProgressEvent("push:hash", "hashing", 0, total))
         for rel, file in sorted(staged.files.items()):
             if rel in staged.hashes:
                 continue
             check_cancel(cancel)
-            progress(ProgressEvent("push:hash", f"hashing {rel}", done, total))
-            size = file.stat().st_size
-            staged.hashes[rel] = (size, sha256_cached(file, cache))
-            done += size
+            real = file.resolve()
+            st = real.stat()
+            cached = cache.cached_sha256(str(real), st.st_size, change_ns(st), st.st_ino) if cache else None
+            if cached is not None:
+                finished(rel, file, st.st_size, cached)
+            else:
+                todo.append((rel, real, st))
+        with ThreadPoolExecutor(max(1, min(HASH_WORKERS, len(todo))), thread_name_prefix="push-hash") as pool:
+            futures = {pool.submit(sha256_file, real): (rel, real, st) for rel, real, st in todo}
+            try:
+                for fut in as_completed(futures):
+                    rel, real, st = futures[fut]
+                    sha = fut.result()
+                    staged.bytes_hashed += st.st_size
+                    if cache is not None:
+                        cache.store_sha256(str(real), st.st_size, change_ns(st), st.st_ino, sha)
+                    finished(rel, staged.files[rel], st.st_size, sha)
+                    check_cancel(cancel)
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
     finally:
         if cache is not None:
             cache.flush()  # hashes done before a cancel are kept

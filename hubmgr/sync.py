@@ -140,17 +140,30 @@ def _refuse_unsafe(allow_pickle: bool) -> "Callable[[dict[str, Path]], None]":
 
 
 def _stage(folder: Path, t: RemoteTarget, *, checkpoint, best_by, include, exclude, allow_pickle, convert,
-           record, catalog, progress, cancel):
+           record, catalog, progress, cancel, session=None, remote_files=None):
     from .push_source import stage
 
     if not folder.is_dir():
         raise NotFoundError(f"{folder} is not a directory", "push a model folder (config, weights, tokenizer)")
     if (folder / "README.md").is_file() and checkpoint is None:
         _check_existing_card(folder)
+    refuse = _refuse_unsafe(allow_pickle)
+
+    def check(files: dict[str, Path]) -> None:
+        refuse(files)
+        if session is not None:
+            session.start()  # the checks passed: the remote may get ready (repo, branch) while we hash
+
+    def offer(rel: str, file: Path, size: int, sha: str) -> None:
+        # the plan's own test (_plan): a file it will upload starts uploading now
+        rf = remote_files.get(rel)
+        if rf is None or not _same_content(file, sha, rf, size):
+            session.offer(rel, file, size, sha)
+
     return stage(folder, repo_id=t.location if t.kind == KIND_HUB else None,  # a Hub id loads with from_pretrained
                  checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude, convert=convert,
-                 check=_refuse_unsafe(allow_pickle), record_conversion=record, catalog=catalog,
-                 progress=progress, cancel=cancel)
+                 check=check, record_conversion=record, catalog=catalog,
+                 on_hashed=offer if session is not None else None, progress=progress, cancel=cancel)
 
 
 def _remote_state(remote: "Remote", branch: str | None) -> tuple[str | None, dict[str, RemoteFile]]:
@@ -188,6 +201,7 @@ def _plan(staged, t: RemoteTarget, remote: "Remote", branch: str | None, base_co
         bytes_skipped=sum(f.size for f in skip), warnings=tuple(staged.warnings), kept_remote=kept_remote,
         source=str(staged.source), checkpoint=str(staged.checkpoint) if staged.checkpoint else None,
         checkpoint_reason=staged.checkpoint_reason, left_out=tuple(staged.left_out),
+        bytes_hashed=staged.bytes_hashed,
     )
 
 
@@ -277,11 +291,17 @@ def push(
 
         exclude = (*exclude, SIGNATURE_NAME)
     base_commit, remote_files = _remote_state(remote, branch)
-    staged = _stage(folder, t, checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude,
-                    allow_pickle=allow_pickle, convert=convert, record=not dry_run, catalog=catalog,
-                    progress=progress, cancel=cancel)
+    # A remote that can begin a push (the Hub) uploads each changed file as soon as it is hashed,
+    # while later files are still read; nothing of it is visible until the commit.
+    begin = None if dry_run else getattr(remote, "begin_push", None)
+    session = begin(revision=branch, base_commit=base_commit, check_base=True, private=private,
+                    create_pr=create_pr, progress=progress, cancel=cancel) if begin is not None else None
     scratch = None
+    staged = None
     try:
+        staged = _stage(folder, t, checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude,
+                        allow_pickle=allow_pickle, convert=convert, record=not dry_run, catalog=catalog,
+                        progress=progress, cancel=cancel, session=session, remote_files=remote_files)
         plan = _plan(staged, t, remote, branch, base_commit, remote_files, include=include, exclude=exclude,
                      delete=delete, mirror=mirror, cancel=cancel)
         signed = None
@@ -310,7 +330,8 @@ def push(
                 message=message or _default_message(plan), description=description, tag=tag, private=private,
                 create_pr=create_pr, force=force, base_commit=plan.base_commit, check_base=True,
             )
-            outcome = remote.push(request, progress=progress, cancel=cancel)
+            outcome = (session.finish(request) if session is not None
+                       else remote.push(request, progress=progress, cancel=cancel))
         commit = outcome.commit_sha if outcome else plan.base_commit
         created = bool(outcome and outcome.created_commit)
         result = _result(folder, t, remote, plan, tag, commit=commit, url=outcome.commit_url if outcome else None,
@@ -324,7 +345,10 @@ def push(
                                      "there; not recorded in the catalog)", "nothing to redo") from None
         return result
     finally:
-        staged.cleanup()
+        if session is not None:
+            session.close()
+        if staged is not None:
+            staged.cleanup()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -23,17 +23,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import (
-    ENVIRONMENT_ERRNOS, AuthError, CancelledError, ConflictError, HubmgrError, RemoteError, RemoteNotFoundError,
+    ENVIRONMENT_ERRNOS, AuthError, ConflictError, HubmgrError, RemoteError, RemoteNotFoundError,
     UnsafeContentError, UsageError, VerificationError, local_os_error,
 )
 from .. import __version__
 from ..formats.relpath import SHA256_HEX, check_commit_id, check_inside, check_relpath, is_commit_id, is_safe_relpath
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget, branch_moved
-from .transfer import TransferMeter, metered_add_class, upload_batches
+from .transfer import TransferMeter
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from .upload import HubPushSession
 
 LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
 DOWNLOAD_ATTEMPTS = 4  # per file, on top of huggingface_hub's own in-call retries/resume
@@ -359,69 +360,22 @@ class HubRemote:
     def push(self, request: PushRequest, *, progress: ProgressSink = no_progress,
              cancel: CancelToken | None = None) -> PushOutcome:
         """Commit exactly ``request.upload`` and ``request.delete`` (no empty commit), then tag."""
-        from huggingface_hub import CommitOperationDelete
-
-        self._require_token()
-        api = self._api()
-        branch = request.revision or "main"
-        self._ensure_repo(api, request.private)
-        heads = self._ensure_branch(api, branch, plan_had_it=request.base_commit is not None or not request.check_base)
-        head_before = heads[branch]
-        if request.check_base and request.base_commit is not None and head_before != request.base_commit:
-            raise branch_moved(f"{self.endpoint_display}/{self.repo_id}", branch, request.base_commit, head_before)
-
-        sizes = {rel: request.local_path(rel).stat().st_size for rel in request.upload}
-        meter = TransferMeter(progress, f"push:{self.repo_id}", f"uploading to {self.repo_id}",
-                               total_bytes=sum(sizes.values()), total_files=len(request.upload), cancel=cancel)
-        metered_add = metered_add_class()
-        known = {path: sha for path, sha in request.hashes if sha}
-        additions = []
-        for rel in request.upload:
-            if not is_safe_relpath(rel):
-                raise VerificationError(f"refusing to upload a path outside the folder: {rel!r}")
-            op = metered_add(path_in_repo=rel, path_or_fileobj=str(request.local_path(rel)))
-            if rel in known:  # UploadInfo hashes lazily: giving it the plan's sha256 saves a full read
-                op.upload_info.sha256 = bytes.fromhex(known[rel])
-            op.on_bytes = meter.add
-            additions.append(op)
-        deletions = [CommitOperationDelete(path_in_repo=rel) for rel in request.delete]
-        commit_sha, commit_url, pr_url, created = head_before, None, None, False
-        bytes_sent = 0
-        sent: list[str] = []
-        if additions or deletions:
-            for batch in upload_batches(additions, sizes):
-                check_cancel(cancel)
-                with self._hub_errors("upload files", branch):
-                    api.preupload_lfs_files(self.repo_id, batch, revision=branch, create_pr=request.create_pr or None)
-                for op in batch:
-                    unchanged = op._remote_oid is not None and op._remote_oid == op._local_oid
-                    if not unchanged and not op._should_ignore:
-                        bytes_sent += sizes[op.path_in_repo]
-                        sent.append(op.path_in_repo)
-                    meter.file_done(sizes[op.path_in_repo], op)
-            check_cancel(cancel)
-            with self._hub_errors("create the commit", branch), _interrupted_while_committing(self, branch):
-                info = api.create_commit(self.repo_id, [*additions, *deletions], commit_message=request.message,
-                                         commit_description=request.description or None,
-                                         revision=branch, create_pr=request.create_pr or None,
-                                         parent_commit=head_before)
-            commit_sha, pr_url = info.oid, info.pr_url
-            created = commit_sha != head_before
-            commit_url = info.commit_url if created else None
+        session = self.begin_push(revision=request.revision, base_commit=request.base_commit,
+                                  check_base=request.check_base, private=request.private,
+                                  create_pr=request.create_pr, progress=progress, cancel=cancel)
         try:
-            meter.finish()
-            if request.tag:
-                self._tag(api, request.tag, commit_sha)
-        except KeyboardInterrupt:  # the commit exists: say so rather than a bare "interrupted"
-            tag = f"; the tag {request.tag} may be missing" if request.tag else ""
-            raise CancelledError(f"interrupted after commit {commit_sha} was created on {self.repo_id}@{branch} "
-                                 f"(it is there{tag})", f"push again to finish{' the tag' if tag else ''}; "
-                                 "nothing is uploaded twice") from None
-        if commit_url is None:
-            commit_url = f"{self._repo_web_url()}/commit/{commit_sha}"
-        return PushOutcome(commit_sha=commit_sha, commit_url=commit_url, created_commit=created,
-                           bytes_sent=bytes_sent if created else 0, files_uploaded=tuple(sent) if created else (),
-                           pr_url=pr_url, extra={"branch": branch, "endpoint": self.endpoint_display})
+            return session.finish(request)
+        finally:
+            session.close()
+
+    def begin_push(self, *, revision: str | None, base_commit: str | None, check_base: bool, private: bool = False,
+                   create_pr: bool = False, progress: ProgressSink = no_progress,
+                   cancel: CancelToken | None = None) -> "HubPushSession":
+        """A push whose uploads start while its plan is still hashing (``sync.push``); see ``hf.upload``."""
+        from .upload import HubPushSession
+
+        return HubPushSession(self, revision=revision, base_commit=base_commit, check_base=check_base,
+                              private=private, create_pr=create_pr, progress=progress, cancel=cancel)
 
     def _repo_web_url(self) -> str:
         return f"{self.endpoint_display.rstrip('/')}/{self.repo_id}"
@@ -471,16 +425,6 @@ class HubRemote:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _interrupted_while_committing(remote: "HubRemote", branch: str) -> Iterator[None]:
-    """Ctrl-C while the Hub creates a commit: it may exist; say how to find out."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise CancelledError(f"interrupted while {remote.repo_id}@{branch} was taking the commit: it may exist",
-                             f"see the branch head: hubmgr remote ls {remote.repo_id}@{branch}") from None
 
 
 def _is_network_error(exc: BaseException) -> bool:

@@ -1,67 +1,16 @@
-"""Progress of Hub transfers: a metered ``CommitOperationAdd``, upload batches, and the meter that
-turns huggingface_hub's per-file byte counts (tqdm-compatible bars) into hubmgr progress events."""
+"""Progress of Hub transfers: the meter that turns per-file byte counts (huggingface_hub's tqdm-compatible
+bars on downloads, request bodies on uploads) into hubmgr progress events."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..errors import CancelledError
 from ..progress import CancelToken, ProgressEvent, ProgressSink
 
-UPLOAD_BATCH_BYTES = 256 * 10**6  # pre-upload files in batches so progress moves between them
-UPLOAD_BATCH_FILES = 64
 PROGRESS_INTERVAL = 0.05  # seconds between byte updates of one transfer
-
-
-def metered_add_class() -> type:
-    """``CommitOperationAdd`` whose LFS upload stream reports bytes read to ``op.on_bytes``.
-
-    The library reads LFS content through ``as_file(with_tqdm=True)`` (basic and multipart
-    uploads); with bars disabled we count those reads instead. Xet uploads take paths and
-    do not come here: their progress moves per pre-upload batch.
-    """
-    from huggingface_hub import CommitOperationAdd
-
-    class MeteredCommitOperationAdd(CommitOperationAdd):
-        on_bytes: Callable[[int], None] | None = None
-        counted = 0
-
-        @contextlib.contextmanager
-        def as_file(self, with_tqdm: bool = False) -> Iterator[Any]:
-            if not with_tqdm or self.on_bytes is None or not isinstance(self.path_or_fileobj, (str, Path)):
-                with super().as_file(with_tqdm=with_tqdm) as fh:
-                    yield fh
-                return
-            with open(self.path_or_fileobj, "rb") as fh:
-                raw_read = fh.read
-
-                def read(size: int | None = -1) -> bytes:
-                    data = raw_read(size)
-                    self.counted += len(data)
-                    self.on_bytes(len(data))
-                    return data
-
-                fh.read = read  # what huggingface_hub's own tqdm_stream_file does
-                yield fh
-
-    return MeteredCommitOperationAdd
-
-
-def upload_batches(additions: list, sizes: dict[str, int]) -> Iterator[list]:
-    batch: list = []
-    total = 0
-    for op in additions:
-        batch.append(op)
-        total += sizes[op.path_in_repo]
-        if total >= UPLOAD_BATCH_BYTES or len(batch) >= UPLOAD_BATCH_FILES:
-            yield batch
-            batch, total = [], 0
-    if batch:
-        yield batch
 
 
 class TransferMeter:

@@ -37,9 +37,10 @@ def _all(folder: Path) -> tuple[str, ...]:
 
 
 def test_push_creates_private_repo_lists_and_tags(hub_server, folder: Path, monkeypatch) -> None:
-    from hubmgr.hf import transfer
+    from hubmgr.hf import transfer, upload
 
     monkeypatch.setattr(transfer, "PROGRESS_INTERVAL", 0)
+    monkeypatch.setattr(upload, "BODY_CHUNK", 64 * 1024)  # progress within the 300 kB weights
     events: list[ProgressEvent] = []
     remote = _remote("alice/tiny")
     assert remote.name == "hub:alice/tiny"
