@@ -270,8 +270,7 @@ def _dir_weight_files(src: Path) -> list[Path]:
                         "pass the weights file itself (e.g. model.pth) or a transformers model dir")
 
 
-def _read_model_dir(src: Path) -> tuple[LoadedWeights, list[Path]]:
-    files = _dir_weight_files(src)
+def _read_model_dir(src: Path, files: list[Path]) -> LoadedWeights:
     tensors: list[SourceTensor] = []
     seen: set[str] = set()
     dropped: dict[str, str] = {}
@@ -286,7 +285,7 @@ def _read_model_dir(src: Path) -> tuple[LoadedWeights, list[Path]]:
             tensors.append(t)
         dropped.update({f"{f.name}:{k}": v for k, v in part.dropped.items()})
     fmt = "sharded_bin" if len(files) > 1 else fmt or "torch_zip"
-    return LoadedWeights(fmt, "hf_model", tensors, dropped=dropped), files
+    return LoadedWeights(fmt, "hf_model", tensors, dropped=dropped)
 
 
 def _config(src: Path) -> dict:
@@ -357,21 +356,48 @@ def convert_checkpoint(
         raise local_os_error(exc, f"cannot create {out_path.parent}") from exc
     removed, restored = stw.clean_stale_temps(out_path.parent)  # first: a restored output counts below
     _check_replaceable(out_path, as_dir=as_dir, force=force)
+    weight_files = _dir_weight_files(source) if is_dir else [source]
+    # The sources' sha256 (the catalog's lineage) is a read of its own: it starts now, on the other
+    # core, beside the pickle parsing and the write (hashlib releases the GIL); stopped on failure.
+    stop_hashing = CancelToken()
+    hasher = stw.Background(_hash_sources, weight_files, catalog, stop_hashing)
+    droppers: list[stw.Background] = []
+    try:
+        warnings = [f"restored {p}: a convert --force was killed between moving it aside and putting the new "
+                    "output in place" for p in restored]
+        result = _convert(source, weight_files, out_path, as_dir, hasher, droppers, warnings, target=target,
+                          prefixes=prefixes, max_shard_size=max_shard_size, key=key, force=force, verify=verify,
+                          progress=progress, cancel=cancel)
+        result = _with(result, removed_temps=tuple(removed))
+        if catalog is not None:
+            result = _with(result, conversion_id=_record(catalog, result, as_dir))
+    except BaseException:
+        stop_hashing.cancel()
+        raise
+    finally:
+        for dropper in droppers:
+            dropper.join(swallow=True)
+    return result
 
+
+def _convert(source: Path, weight_files: list[Path], out_path: Path, as_dir: bool, hasher: stw.Background,
+             droppers: list[stw.Background], warnings: list[str], *, target: str | None, prefixes: tuple[str, ...],
+             max_shard_size: int | None, key: str | None, force: bool, verify: bool, progress: ProgressSink,
+             cancel: CancelToken | None) -> ConvertResult:
+    """Read, plan, write, verify and commit; the result without the catalog's record."""
+    is_dir = source.is_dir()
     progress(ProgressEvent("convert:read", f"reading {source.name}", 0, None, "files"))
     copies: list[Path] = []
     skipped: list[str] = []
     config: dict = {}
     if is_dir:
-        weights, weight_files = _read_model_dir(source)
+        weights = _read_model_dir(source, weight_files)
         copies, skipped = _files_to_copy(source, weight_files)
         config = _config(source)
     else:
-        weights, weight_files = read_weights(source, key=key), [source]
+        weights = read_weights(source, key=key)
     progress(ProgressEvent("convert:read", f"read {source.name}", 1, 1, "files", finished=True))
 
-    warnings: list[str] = [f"restored {p}: a convert --force was killed between moving it aside and "
-                           "putting the new output in place" for p in restored]
     tensors = _strip_prefixes(weights.tensors, prefixes)
     if not prefixes and not is_dir and (w := _prefix_warning(tensors)):
         warnings.append(w)
@@ -390,23 +416,18 @@ def convert_checkpoint(
         plan = _Plan(out_path, as_dir, shards, names, metadata, copies)
         needed = sum(stw.file_size(s, metadata) for s in shards) + sum(p.stat().st_size for p in copies) + 2**20
         stw.check_disk_space(out_path.parent, needed)
-        hasher = stw.Background(_hash_sources, weight_files, catalog)  # hashlib releases the GIL
-        written = _write_and_commit(plan, files, force=force, verify=verify, config_dtype=target,
+        written = _write_and_commit(plan, files, droppers, force=force, verify=verify, config_dtype=target,
                                     source_dir=source if is_dir else None, progress=progress, cancel=cancel)
 
     source_files = hasher.join()
     source_sha = source_files[0].sha256 if len(source_files) == 1 else None
-    result = ConvertResult(
+    return ConvertResult(
         source=str(source), source_format=weights.format, source_kind=weights.kind, output=str(out_path),
         files=tuple(written), tensors=len(to_write), tensor_bytes=sum(t.nbytes for t in to_write), verified=verify,
         source_sha256=source_sha, source_files=tuple(source_files), source_key=weights.source_key,
         class_name=weights.class_name, dtype=target, tied=tuple(tied), dropped=weights.dropped,
-        metadata={"format": "pt", **metadata}, skipped_files=tuple(skipped), removed_temps=tuple(removed),
-        warnings=tuple(warnings),
+        metadata={"format": "pt", **metadata}, skipped_files=tuple(skipped), warnings=tuple(warnings),
     )
-    if catalog is not None:
-        result = _with(result, conversion_id=_record(catalog, result, as_dir))
-    return result
 
 
 def _check_options(source: Path, *, dtype: str | None, max_shard_size: int | None, key: str | None) -> str | None:
@@ -475,10 +496,12 @@ def _with(result: ConvertResult, **changes: Any) -> ConvertResult:
     return dataclasses.replace(result, **changes)
 
 
-def _write_and_commit(plan: _Plan, files: stw.SourceFiles, *, force: bool, verify: bool, config_dtype: str | None,
-                      source_dir: Path | None, progress: ProgressSink, cancel: CancelToken | None
-                      ) -> list[OutputFile]:
-    """Write (and verify) everything under a temp name, then rename into place. Nothing final on failure."""
+def _write_and_commit(plan: _Plan, files: stw.SourceFiles, droppers: list[stw.Background], *, force: bool,
+                      verify: bool, config_dtype: str | None, source_dir: Path | None, progress: ProgressSink,
+                      cancel: CancelToken | None) -> list[OutputFile]:
+    """Write (and verify) everything under a temp name, then rename into place. Nothing final on failure.
+
+    Each written file leaves the page cache in the background (``droppers``, joined by the caller)."""
     temp = stw.temp_path(plan.out)
     total = sum(t.nbytes for s in plan.shards for t in s)
     written: list[OutputFile] = []
@@ -490,6 +513,7 @@ def _write_and_commit(plan: _Plan, files: stw.SourceFiles, *, force: bool, verif
             path = temp / name if plan.as_dir else temp
             size, digest = stw.write_file(path, shard, plan.metadata, files=files, verify=verify, progress=progress,
                                           cancel=cancel, done_before=done, total=total)
+            droppers.append(stw.Background(stw.drop_from_cache, os.open(path, os.O_RDONLY)))
             done += sum(t.nbytes for t in shard)
             written.append(OutputFile(name, size, digest, len(shard)))
         progress(ProgressEvent("convert:write", "verified" if verify else "written", total, total, finished=True))
@@ -541,8 +565,8 @@ def _write_config_with_dtype(src: Path, dest: Path, target: str) -> None:
     stw.write_json(dest, config)
 
 
-def _hash_sources(paths: list[Path], catalog: Any) -> list[OutputFile]:
+def _hash_sources(paths: list[Path], catalog: Any, cancel: CancelToken) -> list[OutputFile]:
     """sha256 of the source files (reusing the catalog's cache); runs in a thread beside the write."""
     from .formats.hashing import sha256_cached
 
-    return [OutputFile(p.name, p.stat().st_size, sha256_cached(p, catalog)) for p in paths]
+    return [OutputFile(p.name, p.stat().st_size, sha256_cached(p, catalog, cancel=cancel)) for p in paths]

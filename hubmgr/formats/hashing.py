@@ -7,6 +7,7 @@ unchanged files hash nothing.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
@@ -21,9 +22,24 @@ if TYPE_CHECKING:
 HASH_CHUNK = 8 * 1024 * 1024
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
+def sha256_file(path: str | os.PathLike[str], cancel: "CancelToken | None" = None) -> str:
     with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        return hashlib.file_digest(_Cancellable(fh, cancel) if cancel else fh, "sha256").hexdigest()
+
+
+class _Cancellable(io.RawIOBase):
+    """A file whose every read first checks ``cancel`` (``file_digest`` reads 256 KiB at a time)."""
+
+    def __init__(self, fh: BinaryIO, cancel: "CancelToken") -> None:
+        super().__init__()
+        self._fh, self._cancel = fh, cancel
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 - any writable buffer
+        check_cancel(self._cancel)
+        return self._fh.readinto(buffer)
 
 
 def hash_file(path: str | os.PathLike[str], *, want_git_blob_sha1: bool = False,
@@ -74,7 +90,8 @@ def change_ns(st: os.stat_result) -> int:
     return max(st.st_mtime_ns, st.st_ctime_ns)
 
 
-def sha256_cached(path: str | os.PathLike[str], catalog: "Catalog | None", stats: HashStats | None = None) -> str:
+def sha256_cached(path: str | os.PathLike[str], catalog: "Catalog | None", stats: HashStats | None = None,
+                  cancel: "CancelToken | None" = None) -> str:
     """sha256 of ``path``, reusing the catalog's cached value while the file is unchanged."""
     p = Path(path).resolve()
     st = p.stat()
@@ -82,7 +99,7 @@ def sha256_cached(path: str | os.PathLike[str], catalog: "Catalog | None", stats
         cached = catalog.cached_sha256(str(p), st.st_size, change_ns(st), st.st_ino)
         if cached is not None:
             return cached
-    digest = sha256_file(p)
+    digest = sha256_file(p, cancel)
     if stats is not None:
         stats.files_hashed += 1
         stats.bytes_hashed += st.st_size

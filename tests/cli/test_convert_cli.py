@@ -88,3 +88,23 @@ def test_missing_key(run_cli, tmp_path: Path) -> None:
     assert res.exit_code == EXIT_FAILED and "no entry 'model'" in res.stderr and "state_dict" in res.stderr
     ok = run_cli("convert", str(tmp_path / "c.ckpt"), "--key", "state_dict", "--json")
     assert ok.exit_code == 0 and ok.json()["dropped"] == {"epoch": "1"}
+
+
+def test_digests_are_of_the_files_and_the_output_holds_the_source_tensors(run_cli, tmp_path: Path) -> None:
+    # Source and output are each read once for sha256 (the output in the same pass as the
+    # verification): the digests must be exactly those of the files on disk.
+    import hashlib
+
+    from safetensors.torch import load_file
+
+    sd = {f"h.{i}.w": torch.randn(300, 700) for i in range(3)} | {"b": torch.arange(7, dtype=torch.int64),
+                                                                    "h": torch.randn(5, 3).half()}
+    torch.save(sd, tmp_path / "m.pth")
+    res = run_cli("--catalog", str(tmp_path / "c.db"), "convert", str(tmp_path / "m.pth"), "--json")
+    assert res.exit_code == 0, res.stderr
+    doc = res.json()
+    out = tmp_path / "m.safetensors"
+    assert doc["files"][0]["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert doc["source_sha256"] == hashlib.sha256((tmp_path / "m.pth").read_bytes()).hexdigest()
+    back = load_file(str(out))
+    assert set(back) == set(sd) and all(torch.equal(back[k], v) for k, v in sd.items())

@@ -330,3 +330,23 @@ def test_tensor_over_2_gib(tmp_path: Path) -> None:
         sl = f.get_slice("big")
         assert sl.get_shape() == [n]
         assert torch.equal(sl[-16:], torch.arange(16, dtype=torch.uint8))
+
+
+def test_the_source_hash_stops_when_cancelled_and_caches_nothing(tmp_path: Path) -> None:
+    # convert hashes its source in a thread from the start; a failed convert cancels it.
+    from hubmgr.formats.hashing import sha256_cached
+
+    path = tmp_path / "w.pth"
+    torch.save({"w": torch.randn(256, 256)}, path)
+    catalog = Catalog(tmp_path / "catalog.db")
+    stop = CancelToken()
+    stop.cancel()
+    with pytest.raises(CancelledError):
+        sha256_cached(path, catalog, cancel=stop)
+    st = path.stat()
+    from hubmgr.formats.hashing import change_ns
+
+    assert catalog.cached_sha256(str(path.resolve()), st.st_size, change_ns(st), st.st_ino) is None
+    import hashlib
+
+    assert sha256_cached(path, catalog, cancel=CancelToken()) == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -233,3 +233,62 @@ def test_write_file_catches_a_source_that_changes_under_it(tmp_path: Path) -> No
         calls.clear()
         size, digest = stw.write_file(tmp_path / "y", [t], None, files=files, verify=False)
     assert size == (tmp_path / "y").stat().st_size and len(digest) == 64
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_byte_corrupted_while_copying_is_refused_and_the_digest_is_of_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verify: bool) -> None:
+    # The read-back compares and hashes each chunk in one pass: a byte that lands wrong in the output
+    # (here the copy flips one, in the middle of a chunk of the second tensor) must still be caught,
+    # and the sha256 returned is of the bytes in the file, not of the ones meant to be there.
+    monkeypatch.setattr(stw, "VERIFY_CHUNK", 1000)
+    payload = os.urandom(5_000)
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"head" + payload + payload[::-1])
+    tensors = [stw.TensorBytes("a", "U8", (5_000,), stw.FileSpan(str(src), 4)),
+               stw.TensorBytes("b", "U8", (5_000,), stw.FileSpan(str(src), 5_004))]
+    real_copy = stw.copy_range
+    copies = []
+
+    def faulty_copy(src_fd: int, dst_fd: int, offset: int, count: int) -> None:
+        real_copy(src_fd, dst_fd, offset, count)
+        copies.append(count)
+        if len(copies) == 2:  # the second tensor: flip its byte 2_345 (inside its third chunk)
+            at = os.lseek(dst_fd, 0, os.SEEK_CUR) - count + 2_345
+            os.pwrite(dst_fd, bytes([os.pread(dst_fd, 1, at)[0] ^ 0x40]), at)
+
+    monkeypatch.setattr(stw, "copy_range", faulty_copy)
+    out = tmp_path / "out.safetensors"
+    with stw.SourceFiles() as files:
+        if verify:
+            with pytest.raises(VerificationError, match="'b' differs from the source"):
+                stw.write_file(out, tensors, None, files=files)
+            return
+        size, digest = stw.write_file(out, tensors, None, files=files, verify=False)
+    import hashlib
+
+    data = out.read_bytes()
+    assert size == len(data) and digest == hashlib.sha256(data).hexdigest()
+    assert data[-5_000:] != payload[::-1]  # the flipped byte is in the file, and in its digest
+
+
+def test_read_back_of_a_truncated_source_is_a_clear_error(tmp_path: Path) -> None:
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"x" * 4_000)
+    t = stw.TensorBytes("t", "U8", (4_000,), stw.FileSpan(str(src), 0))
+    out = tmp_path / "out.safetensors"
+    with stw.SourceFiles() as files:
+        stw.write_file(out, [t], None, files=files)
+        src.write_bytes(b"x" * 10)  # cut after the write, before a re-check
+        with pytest.raises(CorruptFileError, match="source ends before tensor 't'"):
+            stw.verify_file(out, [t], None, files=files)
+
+
+def test_drop_from_cache_closes_its_descriptor(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 10_000)
+    fd = os.open(path, os.O_RDONLY)
+    stw.drop_from_cache(fd)
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    assert path.read_bytes() == b"x" * 10_000
