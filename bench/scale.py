@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,10 +31,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hub import TOKEN, server_call, start_server  # noqa: E402
 from scan import build  # noqa: E402
+from tui import growth_table, tui_times  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 HUBMGR = str(VENV_BIN / "hubmgr")
 HUB_SIZES: list[int] = []
+TUI_RUNS = 3  # app runs per workspace size; the median is reported
 
 
 def run(argv: list[str], env: dict, cwd: Path | None = None, ok=(0,)) -> tuple[float, subprocess.CompletedProcess]:
@@ -50,33 +53,6 @@ def dir_bytes(path: Path) -> int:
 
 
 # ---------------------------------------------------------------- workspace
-
-async def tui_times(root: Path, catalog, n: int) -> dict[str, float]:
-    """Same approach as bench/tui.py, on the catalog the real scan produced."""
-    from hubmgr.tui.app import create_app
-
-    out: dict[str, float] = {}
-    t0 = time.perf_counter()
-    app = create_app(root, catalog=catalog, rescan_on_start=False, workspace_label="~/bench")
-    async with app.run_test(size=(120, 40)) as pilot:
-        while not (app.catalog_loaded and app._main_screen() and app._main_screen().table.row_count == n):
-            await asyncio.sleep(0.005)
-        await pilot.pause()
-        out["TUI first paint, all rows (s)"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        app.set_filter("sd-")
-        await pilot.pause()
-        shown = app._main_screen().table.row_count
-        out["TUI filter 'sd-' (s)"] = time.perf_counter() - t
-        if not 0 < shown < n:
-            raise SystemExit(f"filter showed {shown} of {n} rows")
-        t = time.perf_counter()
-        app.set_filter("")
-        app.sort_by("size")
-        await pilot.pause()
-        out["TUI clear filter + sort by size (s)"] = time.perf_counter() - t
-    return out
-
 
 def workspace(n: int, work: Path) -> dict[str, float]:
     from hubmgr.catalog import Catalog
@@ -107,7 +83,8 @@ def workspace(n: int, work: Path) -> dict[str, float]:
     if listed != entries:
         raise SystemExit(f"ls --json listed {listed}, scan found {entries}")
     os.environ.setdefault("HUBMGR_HOME", str(work / "home"))
-    out.update(asyncio.run(tui_times(root, catalog, entries)))
+    runs = [asyncio.run(tui_times(root, catalog, entries, "sd-")) for _ in range(TUI_RUNS)]
+    out.update({key: statistics.median(run[key] for run in runs) for key in runs[0]})
     catalog.close() if hasattr(catalog, "close") else None
     shutil.rmtree(root, ignore_errors=True)
     return out
@@ -226,22 +203,6 @@ def goals(sizes: list[int], rows: dict[int, dict[str, float]]) -> None:
                       f"{'OK' if g <= GROWTH_LIMIT else 'MISSED'}")
 
 
-def table(title: str, sizes: list[int], rows: dict[int, dict[str, float]]) -> None:
-    print(f"\n{title}")
-    keys = list(next(iter(rows.values())).keys())
-    head = f"{'measure':<42}" + "".join(f"{s:>12,}" for s in sizes) + "".join(
-        f"{'growth ' + str(i + 1):>10}" for i in range(len(sizes) - 1))
-    print(head)
-    for key in keys:
-        vals = [rows[s][key] for s in sizes]
-        cells = "".join(f"{v:>12.3f}" if isinstance(v, float) else f"{v:>12}" for v in vals)
-        growth = ""
-        for i in range(1, len(sizes)):
-            a, b = vals[i - 1], vals[i]
-            growth += f"{(b / a) / (sizes[i] / sizes[i - 1]):>10.2f}" if a else f"{'-':>10}"
-        print(f"{key:<42}{cells}{growth}")
-
-
 def ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
@@ -268,7 +229,7 @@ def main() -> int:
             for n in sizes:
                 print(f"{name} {n:,} ...", flush=True)
                 rows[n] = fn(n, work)
-            table(title, sizes, rows)
+            growth_table(title, sizes, rows)
             if name == "workspace":
                 goals(sizes, rows)
         print("\nload:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
