@@ -12,8 +12,10 @@ hubmgr:  push (cold: new repo; and "hashes known": the lifecycle scanned the che
          "fresh host" (its own HUBMGR_HOME, nothing cached), verified + atomic switch.
 plain:   git add + commit + `git lfs push` + `git push` from a repo holding the model;
          `git clone` (GIT_LFS_SKIP_SMUDGE=1) + `git lfs pull`; a re-add of the touched, unchanged model.
-Each repetition runs the hubmgr and plain steps interleaved on fresh repos; the table gives medians
-and the ratio hubmgr/plain with the goal (<= 0.90 for push and pull).
+Each repetition runs the hubmgr and plain steps interleaved on fresh repos (``sync`` before each timed
+step); the table gives medians and the ratio hubmgr/plain with the goal (<= 0.90 for push and pull).
+Both tools write every pushed/pulled byte once, so on a box whose disk is saturated by others the
+ratios drift towards 1.0: note the load average the script prints.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def make_model(folder: Path, size_mb: int) -> None:
 
 
 def timed(label: str, results: dict, fn) -> None:
+    # every step starts with no dirty pages: a step must not pay the write-back of the one before it
+    os.sync()
     start = time.perf_counter()
     fn()
     results.setdefault(label, []).append(time.perf_counter() - start)

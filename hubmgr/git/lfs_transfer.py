@@ -25,6 +25,8 @@ import hashlib
 import http.client
 import json
 import os
+import queue
+import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,26 +88,55 @@ def object_path(store: Path, oid: str) -> Path:
 # --- copying with the hash computed on the way --------------------------------------------------
 
 
-def _chunks(path: Path, cancel: CancelToken | None) -> Iterator[memoryview]:
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
+def _chunks(path: Path, cancel: CancelToken | None) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         while True:
             check_cancel(cancel)
-            n = fh.readinto(buf)
-            if not n:
+            chunk = fh.read(CHUNK)  # a new bytes object each time: the hashing thread may still read the last one
+            if not chunk:
                 return
-            yield view[:n]
+            yield chunk
+
+
+class _Sha256Beside:
+    """sha256 of chunks computed on a worker thread (hashlib releases the GIL) while the caller writes
+    or sends the same chunks, so hashing overlaps the I/O instead of adding to it."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)  # at most ~32 MiB in flight
+        self._thread = threading.Thread(target=self._run, name="lfs-sha256", daemon=True)
+        self._thread.start()
+        self._hex: str | None = None
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        if self._hex is None:
+            self._queue.put(None)
+            self._thread.join()
+            self._hex = self._digest.hexdigest()
+        return self._hex
+
+    def __enter__(self) -> "_Sha256Beside":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.hexdigest()  # the thread ends whatever happened
 
 
 def copy_hashing(src: Path, out: Path, *, cancel: CancelToken | None = None,
                  on_bytes: Callable[[int], None] | None = None) -> tuple[str, int]:
     """Copy ``src`` to ``out`` (through ``.out.part``, renamed at the end); (sha256, size) of the bytes written."""
     tmp = out.with_name(f".{out.name}.part")
-    digest = hashlib.sha256()
     size = 0
     try:
-        with open(tmp, "wb") as fout:
+        with _Sha256Beside() as digest, open(tmp, "wb") as fout:
             for chunk in _chunks(src, cancel):
                 digest.update(chunk)
                 fout.write(chunk)
@@ -278,10 +309,9 @@ def _request(method: str, url: str, body: bytes, headers: dict) -> tuple[int, by
 
 def _send_file(action: dict, o: LfsObject, cancel: CancelToken | None,
                on_bytes: Callable[[int], None] | None) -> None:
-    digest = hashlib.sha256()
     sent = 0
 
-    def body() -> Iterator[memoryview]:
+    def body(digest: _Sha256Beside) -> Iterator[bytes]:
         nonlocal sent
         for chunk in _chunks(o.path, cancel):
             digest.update(chunk)
@@ -299,7 +329,8 @@ def _send_file(action: dict, o: LfsObject, cancel: CancelToken | None,
     headers = {"Content-Type": "application/octet-stream", **action.get("header", {}),
                "Content-Length": str(o.size)}
     try:
-        conn.request("PUT", target, body=body(), headers=headers, encode_chunked=False)
+        with _Sha256Beside() as digest:
+            conn.request("PUT", target, body=body(digest), headers=headers, encode_chunked=False)
         resp = conn.getresponse()
         data = resp.read()
     except _NET_ERRORS as exc:
@@ -314,25 +345,22 @@ def _receive_file(action: dict, o: LfsObject, cancel: CancelToken | None,
                   on_bytes: Callable[[int], None] | None) -> str:
     conn, target = _connection(action["href"])
     tmp = o.path.with_name(f".{o.path.name}.part")
-    digest = hashlib.sha256()
     try:
         conn.request("GET", target, headers=dict(action.get("header", {})))
         resp = conn.getresponse()
         if resp.status >= 300:
             raise RemoteError(f"the LFS server refused to send {o.label} (HTTP {resp.status})",
                               _server_hint(resp.read()))
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        with open(tmp, "wb") as fout:
+        with _Sha256Beside() as digest, open(tmp, "wb") as fout:
             while True:
                 check_cancel(cancel)
-                n = resp.readinto(buf)
-                if not n:
+                chunk = resp.read(CHUNK)
+                if not chunk:
                     break
-                digest.update(view[:n])
-                fout.write(view[:n])
+                digest.update(chunk)
+                fout.write(chunk)
                 if on_bytes is not None:
-                    on_bytes(n)
+                    on_bytes(len(chunk))
         os.replace(tmp, o.path)
     except _NET_ERRORS as exc:
         tmp.unlink(missing_ok=True)

@@ -40,9 +40,9 @@ def _chunked_storage_class():
     return ChunkedLocalStorage
 
 
-def _config(storage: Path) -> dict:
+def _config(storage: Path, anonymous: str) -> dict:
     return {
-        "AUTH_PROVIDERS": ["giftless.auth.allow_anon:read_write"],
+        "AUTH_PROVIDERS": [f"giftless.auth.allow_anon:{anonymous}"],
         "LEGACY_ENDPOINTS": False,
         "TRANSFER_ADAPTERS": {"basic": {
             "factory": "giftless.transfer.basic_streaming:factory",
@@ -58,10 +58,11 @@ def lfs_url(base: str, repo: str) -> str:
 
 
 @contextlib.contextmanager
-def giftless_server(storage: Path) -> Iterator[str]:
-    """Start giftless storing objects under ``storage``; yields its base URL, stops it on exit."""
+def giftless_server(storage: Path, *, anonymous: str = "read_write") -> Iterator[str]:
+    """Start giftless storing objects under ``storage``; yields its base URL, stops it on exit.
+    ``anonymous="read_only"``: uploads are refused (a server that wants credentials)."""
     storage.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "hubmgr.testing.lfs_server", str(storage)],
+    proc = subprocess.Popen([sys.executable, "-m", "hubmgr.testing.lfs_server", str(storage), anonymous],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
@@ -86,7 +87,8 @@ def __getattr__(name: str):
 
 def main() -> None:
     storage = Path(sys.argv[1])
-    os.environ["GIFTLESS_CONFIG_STR"] = json.dumps(_config(storage))  # YAML reads JSON
+    anonymous = sys.argv[2] if len(sys.argv) > 2 else "read_write"
+    os.environ["GIFTLESS_CONFIG_STR"] = json.dumps(_config(storage, anonymous))  # YAML reads JSON
     from giftless.app import init_app
     from werkzeug.serving import make_server
 

@@ -191,6 +191,26 @@ def test_without_a_direct_route_git_lfs_moves_the_objects(tmp_path, monkeypatch)
     assert (tmp_path / "srv" / "current" / "model.safetensors").read_bytes() == weights
 
 
+def test_a_server_refusing_uploads_goes_through_git_lfs_and_fails_as_an_auth_error(tmp_path):
+    pytest.importorskip("giftless")
+    from hubmgr.testing.lfs_server import giftless_server
+
+    with giftless_server(tmp_path / "giftless", anonymous="read_only") as base:
+        _use_lfs_server(base, "team/m")
+        bare = tmp_path / "m.git"
+        run_git(["init", "-q", "--bare", str(bare)])
+        folder = _model(tmp_path / "m", "1")
+        run = run_cli("push", str(folder), str(bare))
+    assert run.exit_code == 3, run.stderr  # remote/auth
+    assert "git lfs" in run.stderr and "authentication" in run.stderr.lower()
+    assert git_text(["--git-dir", str(bare), "for-each-ref"], lfs=False) == ""  # nothing published
+    # git-lfs got verified copies in its cache to send (hubmgr staged the pointers)
+    remote = open_remote(str(bare))
+    oid = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert object_path(remote.git_dir / "lfs" / "objects", oid).read_bytes() == \
+        (folder / "model.safetensors").read_bytes()
+
+
 def test_the_endpoint_is_what_git_lfs_env_resolved(tmp_path):
     bare = tmp_path / "r.git"
     env = f"Endpoint={bare.as_uri()} (auth=none)\nLocalMediaDir=/x\n"
