@@ -188,8 +188,12 @@ def upload(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | No
     """Send every object the remote lacks; returns how many were sent."""
     objects = list({o.oid: o for o in objects}.values())
     if endpoint.local_store is not None:
-        return sum(store_object(endpoint.local_store, o.oid, o.size, o.path, label=o.label, cancel=cancel,
-                                on_bytes=on_bytes) for o in objects)
+        try:
+            return sum(store_object(endpoint.local_store, o.oid, o.size, o.path, label=o.label, cancel=cancel,
+                                    on_bytes=on_bytes) for o in objects)
+        except PermissionError as exc:
+            raise RemoteError(f"cannot write to the LFS store {endpoint.local_store}: {exc.strerror}",
+                              "check that you may write to the remote repository") from exc
     sent = 0
     for o, entry in zip(objects, _batch(endpoint, "upload", objects, ref)):
         check_cancel(cancel)
@@ -221,6 +225,8 @@ def download(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | 
             src = object_path(endpoint.local_store, o.oid)
             if not src.is_file():
                 raise _missing(endpoint, [o])
+            if not os.access(src, os.R_OK):  # (errors writing the release stay OSErrors: a local problem)
+                raise RemoteError(f"cannot read {src} in the LFS store", "check that you may read the repository")
             digest, _ = copy_hashing(src, o.path, cancel=cancel, on_bytes=on_bytes)
             if on_done is not None:
                 on_done(o, digest)

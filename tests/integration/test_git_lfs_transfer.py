@@ -70,6 +70,11 @@ def _deploy_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_push_to_the_local_registry_is_read_by_plain_git_lfs_and_sends_no_extra_copy(tmp_path, monkeypatch):
     folder = _model(tmp_path / "m", "1")
+    # paths git quotes, a nested file, an empty weight file (git-lfs leaves those as empty blobs)
+    (folder / "sub dir").mkdir()
+    (folder / "sub dir" / "adapter ü.safetensors").write_bytes(os.urandom(5000))
+    (folder / "empty.safetensors").write_bytes(b"")
+    (folder / "tool.onnx").write_bytes(os.urandom(3000))
     run = run_cli("push", str(folder), "local:m", "--json")
     assert run.exit_code == 0, run.stderr
     weights = (folder / "model.safetensors").read_bytes()
@@ -83,7 +88,8 @@ def test_push_to_the_local_registry_is_read_by_plain_git_lfs_and_sends_no_extra_
     remote = open_remote("local:m")
     assert not list((remote.git_dir / "lfs").rglob(oid))
     clone = _plain_clone(bare.as_uri(), tmp_path / "clone")
-    assert (clone / "model.safetensors").read_bytes() == weights
+    for rel in ("model.safetensors", "sub dir/adapter ü.safetensors", "empty.safetensors", "tool.onnx"):
+        assert (clone / rel).read_bytes() == (folder / rel).read_bytes(), rel
     _assert_same_as_git_lfs_would_commit(clone)
     # and hubmgr's own pull (another host) writes the release straight from the store
     _deploy_host(tmp_path, monkeypatch)
