@@ -30,7 +30,7 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from ..errors import RemoteError, VerificationError
 from ..progress import CancelToken, check_cancel
@@ -134,19 +134,25 @@ def copy_hashing(src: Path, out: Path, *, cancel: CancelToken | None = None,
                  on_bytes: Callable[[int], None] | None = None) -> tuple[str, int]:
     """Copy ``src`` to ``out`` (through ``.out.part``, renamed at the end); (sha256, size) of the bytes written."""
     tmp = out.with_name(f".{out.name}.part")
-    size = 0
     try:
-        with _Sha256Beside() as digest, open(tmp, "wb") as fout:
-            for chunk in _chunks(src, cancel):
-                digest.update(chunk)
-                fout.write(chunk)
-                size += len(chunk)
-                if on_bytes is not None:
-                    on_bytes(len(chunk))
+        result = _write_hashing(_chunks(src, cancel), tmp, on_bytes)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return result
+
+
+def _write_hashing(chunks: Iterable[bytes], out: Path, on_bytes: Callable[[int], None] | None) -> tuple[str, int]:
+    """Write ``chunks`` to ``out``; (sha256, size) of what was written."""
+    size = 0
+    with _Sha256Beside() as digest, open(out, "wb") as fout:
+        for chunk in chunks:
+            digest.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
     return digest.hexdigest(), size
 
 
@@ -357,16 +363,12 @@ def _receive_file(action: dict, o: LfsObject, cancel: CancelToken | None,
         if resp.status >= 300:
             raise RemoteError(f"the LFS server refused to send {o.label} (HTTP {resp.status})",
                               _server_hint(resp.read()))
-        with _Sha256Beside() as digest, open(tmp, "wb") as fout:
-            while True:
+        def received() -> Iterator[bytes]:
+            while chunk := resp.read(CHUNK):
                 check_cancel(cancel)
-                chunk = resp.read(CHUNK)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                fout.write(chunk)
-                if on_bytes is not None:
-                    on_bytes(len(chunk))
+                yield chunk
+
+        digest, _ = _write_hashing(received(), tmp, on_bytes)
         os.replace(tmp, o.path)
     except _NET_ERRORS as exc:
         tmp.unlink(missing_ok=True)
@@ -376,7 +378,7 @@ def _receive_file(action: dict, o: LfsObject, cancel: CancelToken | None,
         raise
     finally:
         conn.close()
-    return digest.hexdigest()
+    return digest
 
 
 __all__ = ["LfsEndpoint", "LfsObject", "NeedsGitLfs", "copy_hashing", "download", "object_path", "parse_endpoint",
