@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .errors import (ConflictError, CorruptFileError, NotFoundError, UsageError,
                      VerificationError, local_os_error)
-from .formats.hashing import hash_file
+from .formats.hashing import BAD_DOWNLOAD_HINT, FileDigest, digest_problem, hash_file, wants_git_blob_sha1
 from .formats.relpath import COMMIT_ID, check_commit_id, check_inside, check_relpath
 from .formats.lfs_pointer import read_lfs_pointer
 from .models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
@@ -115,37 +115,45 @@ class FileVerifier:
         self.done += n
         self.progress(ProgressEvent("pull:verify", "verifying", self.done, self.total))
 
-    def check(self, f: "RemoteFile", *, written_sha256: str | None = None) -> LockedFile:
-        """``written_sha256``: the digest of the bytes as they were written to the file (hashed while
-        receiving); the file is then not read again, every other check is the same."""
+    def check(self, f: "RemoteFile") -> LockedFile:
+        """Read and hash the file at its place in ``root``."""
+        path = self._present(f)
+        size = path.stat().st_size
+        if f.is_lfs and read_lfs_pointer(path) is not None:
+            self._refuse(path, f"{f.path} is a Git LFS pointer file, not the weights it points to")
+        if size != f.size:
+            self._refuse(path, f"{f.path} has {size} bytes, the remote says {f.size}")
+        sha256, blob_sha1 = hash_file(path, want_git_blob_sha1=wants_git_blob_sha1(f), cancel=self.cancel,
+                                      on_bytes=self._tick)
+        return self._judged(f, path, FileDigest(size, sha256, blob_sha1))
+
+    def accept(self, f: "RemoteFile", digest: FileDigest) -> LockedFile:
+        """Judge a file by the digest its download measured while the bytes arrived (no second read)."""
+        path = self._present(f)
+        if path.stat().st_size != digest.size:  # changed since it was hashed
+            self._refuse(path, f"{f.path} has {path.stat().st_size} bytes, {digest.size} were downloaded")
+        if f.is_lfs and read_lfs_pointer(path) is not None:
+            self._refuse(path, f"{f.path} is a Git LFS pointer file, not the weights it points to")
+        self._tick(digest.size)
+        return self._judged(f, path, digest)
+
+    def _present(self, f: "RemoteFile") -> Path:
         safe_relpath(f.path)
         path = self.root / f.path
         if not path.is_file() or path.is_symlink():
             raise VerificationError(f"{f.path} was not downloaded", "run the pull again")
-        size = path.stat().st_size
-        problem = None
-        if f.is_lfs and read_lfs_pointer(path) is not None:
-            problem = f"{f.path} is a Git LFS pointer file, not the weights it points to"
-        elif size != f.size:
-            problem = f"{f.path} has {size} bytes, the remote says {f.size}"
-        sha256 = None
-        if problem is None:
-            if written_sha256 is not None and f.sha256 is not None:
-                sha256, blob_sha1 = written_sha256, None
-                self._tick(size)
-            else:
-                sha256, blob_sha1 = hash_file(path, want_git_blob_sha1=f.sha256 is None and f.git_oid is not None,
-                                               cancel=self.cancel, on_bytes=self._tick)
-            if f.sha256 is not None and sha256 != f.sha256:
-                problem = f"{f.path} is corrupt: sha256 {sha256[:12]}... but the remote says {f.sha256[:12]}..."
-            elif f.sha256 is None and f.git_oid is not None and blob_sha1 != f.git_oid:
-                problem = f"{f.path} is corrupt: git blob {blob_sha1[:12]}... but the remote says {f.git_oid[:12]}..."
+        return path
+
+    def _judged(self, f: "RemoteFile", path: Path, digest: FileDigest) -> LockedFile:
+        problem = digest_problem(f, digest)
         if problem:
-            if self.discard_bad:
-                path.unlink(missing_ok=True)
-            raise VerificationError(problem, "the download or the remote's copy is damaged; run the pull again, "
-                                             "and if it fails again, re-push the model")
-        return LockedFile(f.path, size, sha256)
+            self._refuse(path, problem)
+        return LockedFile(f.path, digest.size, digest.sha256)
+
+    def _refuse(self, path: Path, problem: str) -> None:
+        if self.discard_bad:
+            path.unlink(missing_ok=True)
+        raise VerificationError(problem, BAD_DOWNLOAD_HINT)
 
     def finished(self) -> None:
         self.progress(ProgressEvent("pull:verify", "verified", self.done, self.total, finished=True))

@@ -25,6 +25,7 @@ from .shared_files import reuse_kept_files
 
 if TYPE_CHECKING:
     from .catalog import Catalog
+    from .formats.hashing import FileDigest
     from .config import Settings
     from .remotes import Remote
 
@@ -242,14 +243,15 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
     files_to_fetch, shared = reuse_kept_files(dest, staging, files)
     before = _dir_bytes(staging)
     verifier = deploy.FileVerifier(staging, files, progress=progress, cancel=cancel)
-    # each file is verified as soon as it is complete, while later ones still download:
-    # the second read for sha256 overlaps the transfer instead of following it
+    # each file is verified as soon as it is complete, while later ones still download: by the digest
+    # its download measured as the bytes arrived (no second read), or, for a file the remote did not
+    # hash (hard-linked, left by an earlier attempt, a git remote), by reading it
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-verify") as pool:
         checks: dict[str, Future] = {}
 
-        def verify_soon(f: RemoteFile, sha256: str | None = None) -> None:
-            # sha256: what the remote computed from the very bytes it wrote (no second read)
-            checks[f.path] = pool.submit(verifier.check, f, written_sha256=sha256)
+        def verify_soon(f: RemoteFile, digest: FileDigest | None = None) -> None:
+            checks[f.path] = pool.submit(verifier.check, f) if digest is None else pool.submit(verifier.accept, f,
+                                                                                                digest)
 
         fetching = {f.path for f in files_to_fetch}
         try:

@@ -36,6 +36,7 @@ from .progress import CancelToken, ProgressSink, no_progress
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .formats.hashing import FileDigest
 
 KIND_HUB = "hub"
 KIND_GIT = "git"
@@ -251,15 +252,15 @@ class Remote(Protocol):
     def download(
         self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
         progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
-        on_file: Callable[..., None] | None = None,
+        on_file: "Callable[[RemoteFile, FileDigest | None], None] | None" = None,
     ) -> None:
         """Write ``files`` of ``commit_sha`` under ``dest`` (a staging dir). Resume what is partial.
 
-        ``on_file(f)`` is called (possibly from a worker thread) once ``f`` is complete at its
-        final path, so the caller can verify it while later files still download; ``on_file(f, sha256)``
-        when the remote hashed the bytes as it wrote them (the caller then checks that digest instead
-        of reading the file again). The caller
-        (pull.py) verifies sizes and sha256 of every file, reported or not.
+        ``on_file(f[, digest])`` is called (possibly from a worker thread) once ``f`` is complete at
+        its final path, so the caller can verify it while later files still download. ``digest``:
+        what the remote measured from the bytes as they arrived (size, sha256, git blob id when
+        the remote knows no sha256); without it the caller reads the file. The caller (pull.py)
+        verifies sizes and sha256 of every file, reported or not.
         """
         ...
 

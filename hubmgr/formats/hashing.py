@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable, Protocol
 
 from ..progress import check_cancel
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 
 HASH_CHUNK = 8 * 1024 * 1024
+BAD_DOWNLOAD_HINT = ("the download or the remote's copy is damaged; run the pull again, "
+                     "and if it fails again, re-push the model")
 
 
 def sha256_file(path: str | os.PathLike[str], cancel: "CancelToken | None" = None) -> str:
@@ -42,28 +45,84 @@ class _Cancellable(io.RawIOBase):
         return self._fh.readinto(buffer)
 
 
+@dataclass(frozen=True)
+class FileDigest:
+    """What one read of a file's bytes measured: size, sha256, and the git blob sha1 when it was asked for."""
+
+    size: int
+    sha256: str
+    git_blob_sha1: str | None = None
+
+
+class StreamHasher:
+    """sha256 (and the git blob sha1, whose header needs the size up front) of bytes fed in order."""
+
+    def __init__(self, *, git_blob_size: int | None = None) -> None:
+        self.size = 0
+        self._sha256 = hashlib.sha256()
+        self._sha1 = hashlib.sha1(b"blob %d\0" % git_blob_size) if git_blob_size is not None else None
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._sha256.update(data)  # releases the GIL for chunks over 2 KiB: another thread can receive meanwhile
+        if self._sha1 is not None:
+            self._sha1.update(data)
+        self.size += len(data)
+
+    def digest(self) -> FileDigest:
+        return FileDigest(self.size, self._sha256.hexdigest(),
+                          self._sha1.hexdigest() if self._sha1 is not None else None)
+
+
 def hash_file(path: str | os.PathLike[str], *, want_git_blob_sha1: bool = False,
               cancel: "CancelToken | None" = None, on_bytes: Callable[[int], None] | None = None,
               copy_to: BinaryIO | None = None) -> tuple[str, str | None]:
     """(sha256, git blob sha1 or None) of a file in one read, cancellable, reporting bytes as it goes;
     ``copy_to`` also gets every byte (copy and hash in one pass)."""
-    size = os.stat(path).st_size
-    sha256 = hashlib.sha256()
-    sha1 = hashlib.sha1(b"blob %d\0" % size) if want_git_blob_sha1 else None
+    hasher = StreamHasher(git_blob_size=os.stat(path).st_size if want_git_blob_sha1 else None)
     with open(path, "rb") as fh:
-        while True:
-            check_cancel(cancel)
-            chunk = fh.read(HASH_CHUNK)
-            if not chunk:
-                break
-            sha256.update(chunk)
-            if copy_to is not None:
-                copy_to.write(chunk)
-            if sha1 is not None:
-                sha1.update(chunk)
-            if on_bytes:
-                on_bytes(len(chunk))
-    return sha256.hexdigest(), sha1.hexdigest() if sha1 is not None else None
+        feed(hasher, fh, cancel=cancel, on_bytes=on_bytes, copy_to=copy_to)
+    digest = hasher.digest()
+    return digest.sha256, digest.git_blob_sha1
+
+
+def feed(hasher: StreamHasher, fh: BinaryIO, *, cancel: "CancelToken | None" = None,
+         on_bytes: Callable[[int], None] | None = None, copy_to: BinaryIO | None = None) -> None:
+    """Hash the rest of ``fh`` into ``hasher``."""
+    while True:
+        check_cancel(cancel)
+        chunk = fh.read(HASH_CHUNK)
+        if not chunk:
+            break
+        hasher.update(chunk)
+        if copy_to is not None:
+            copy_to.write(chunk)
+        if on_bytes:
+            on_bytes(len(chunk))
+
+
+class ExpectedFile(Protocol):
+    """What a remote says about a file (``remotes.RemoteFile`` fits)."""
+
+    path: str
+    size: int
+    sha256: str | None
+    git_oid: str | None
+
+
+def wants_git_blob_sha1(f: ExpectedFile) -> bool:
+    """Content is checked by sha256 when the remote knows it (LFS), else by git blob id."""
+    return f.sha256 is None and f.git_oid is not None
+
+
+def digest_problem(f: ExpectedFile, got: FileDigest) -> str | None:
+    """Why ``got`` (measured from the bytes) is not the file the remote described, or None when it is."""
+    if got.size != f.size:
+        return f"{f.path} has {got.size} bytes, the remote says {f.size}"
+    if f.sha256 is not None and got.sha256 != f.sha256:
+        return f"{f.path} is corrupt: sha256 {got.sha256[:12]}... but the remote says {f.sha256[:12]}..."
+    if wants_git_blob_sha1(f) and got.git_blob_sha1 != f.git_oid:
+        return f"{f.path} is corrupt: git blob {(got.git_blob_sha1 or '?')[:12]}... but the remote says {f.git_oid[:12]}..."
+    return None
 
 
 def git_blob_sha1(data: bytes) -> str:

@@ -27,7 +27,7 @@ from ..remotes import (KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, Remot
                        branch_moved)
 from . import registry as local_registry
 from .cmd import GitError, nul_paths, redact, run_git
-from ..formats.hashing import sha256_file
+from ..formats.hashing import FileDigest, sha256_file
 from ..formats.lfs_pointer import LFS_POINTER_MAX, parse_lfs_pointer
 from .code_repo import read_blobs
 from . import lfs_push, lfs_transfer
@@ -253,7 +253,7 @@ class GitRemote:
                  progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
                  on_file: Callable[..., None] | None = None) -> None:
         """LFS objects go straight from the remote's store into ``dest``, hashed as they are written
-        (``on_file(f, sha256)`` hands the digest to the verifier: no second read); objects this working
+        (``on_file(f, digest)`` hands the digest to the verifier: no second read); objects this working
         copy already holds are copied from it; without a direct route, git-lfs fetches into the cache."""
         with self._locked():
             self._fetch_commit(commit_sha)
@@ -263,8 +263,8 @@ class GitRemote:
             done = 0
 
             def finished(f: RemoteFile, sha256: str | None = None) -> None:
-                if on_file is not None:
-                    on_file(f) if sha256 is None else on_file(f, sha256)
+                if on_file is not None:  # the sha256 of an LFS object (the file's size is checked on disk)
+                    on_file(f, FileDigest(f.size, sha256) if sha256 is not None and f.sha256 is not None else None)
 
             def tick(n: int) -> None:
                 nonlocal done

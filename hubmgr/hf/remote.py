@@ -30,6 +30,8 @@ from .. import __version__
 from ..formats.relpath import SHA256_HEX, check_commit_id, check_inside, check_relpath, is_commit_id, is_safe_relpath
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget, branch_moved
+from ..formats.hashing import FileDigest
+from .download import PARTIAL_DIR, FileTransfer, download_timeout, request_headers, resolve_url
 from .transfer import TransferMeter
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ class HubRemote:
         self.repo_id = target.location
         self.endpoint = (settings.hub_endpoint or "").rstrip("/") or None
         self.__token = token
+        self._xet_paths: set[str] = set()  # files the last listing showed stored with Xet
 
     def __repr__(self) -> str:
         return f"HubRemote({self.name!r}, endpoint={self.endpoint_display!r})"
@@ -210,6 +213,8 @@ class HubRemote:
             lfs = e.lfs
             files.append(RemoteFile(path=e.path, size=int(e.size), sha256=lfs.sha256 if lfs else None,
                                     git_oid=e.blob_id, is_lfs=lfs is not None))
+            if getattr(e, "xet_hash", None):
+                self._xet_paths.add(e.path)
         return sorted(files, key=lambda f: f.path)
 
     def list_refs(self) -> list[RemoteRef]:
@@ -233,37 +238,38 @@ class HubRemote:
     # --- downloading ------------------------------------------------------------------------------
     def download(self, commit_sha: str, dest: Path, *, files: list[RemoteFile],
                  progress: ProgressSink = no_progress, cancel: CancelToken | None = None,
-                 on_file: Callable[[RemoteFile], None] | None = None) -> None:
-        """Download ``files`` of ``commit_sha`` into ``dest`` (a staging dir).
+                 on_file: Callable[[RemoteFile, FileDigest | None], None] | None = None) -> None:
+        """Download ``files`` of ``commit_sha`` into ``dest`` (a staging dir), 8 at a time like ``hf download``.
 
-        The library resumes a dropped body within one call (Range); a file that still
-        fails is re-invoked up to ``DOWNLOAD_ATTEMPTS`` times. Files already complete from
-        an earlier attempt into the same ``dest`` are skipped by the library's local_dir
-        metadata.
+        Each file is hashed while it arrives and takes its final name only when its size and hash
+        match the listing (``hf.download``); ``on_file(f, digest)`` then hands the measured digest
+        to the caller. A dropped body resumes with Range; a file that still fails is tried again
+        up to ``DOWNLOAD_ATTEMPTS`` times. A file already at its final path (an earlier attempt)
+        is reported with ``digest=None``: the caller hashes it. Xet-stored files, when hf_xet is
+        installed, go through the library (its Xet protocol), also reported with ``None``.
         """
         for f in files:
             check_relpath(f.path, hint="refusing to download from this repository; report it to its owner")
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        api = self._api()
         meter = TransferMeter(progress, f"pull:{self.repo_id}", f"downloading {self.repo_id}",
                                total_bytes=sum(f.size for f in files), total_files=len(files), cancel=cancel)
+        headers, timeout = request_headers(self.__token or None, __version__), download_timeout()
+        through_library = self._xet_files(files)
 
         def fetch(f: RemoteFile) -> None:
-            bars: list = []
-
-            def once() -> None:
-                check_cancel(cancel)
-                if meter.stopped:
-                    return
-                bars.append(meter.bar_class(f.path))
-                api.hf_hub_download(self.repo_id, f.path, revision=commit_sha, local_dir=dest, tqdm_class=bars[-1])
-                meter.file_done(f.size, bars[-1])
-
-            self._retrying(f"download {f.path}", once, commit_sha, attempts=DOWNLOAD_ATTEMPTS,
-                           on_retry=lambda: meter.rewind(bars[-1]) if bars else None)
+            check_cancel(cancel)
+            if meter.stopped:
+                return
+            if (dest / f.path).is_file():
+                digest = None
+                meter.file_done(f.size)
+            elif f.path in through_library:
+                digest = self._library_download(f, commit_sha, dest, meter)
+            else:
+                digest = self._stream(f, commit_sha, dest, meter, headers, timeout, cancel)
             if on_file is not None and not meter.stopped:
-                on_file(f)  # hf_hub_download moved it into place: complete
+                on_file(f, digest)
 
         workers = max(1, min(8, len(files)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-download") as pool:
@@ -276,11 +282,53 @@ class HubRemote:
                 for fut in futures:
                     fut.cancel()
                 raise
-        # huggingface_hub's bookkeeping for local_dir; not part of the release.
+        # partial files and huggingface_hub's bookkeeping for local_dir: not part of the release
+        shutil.rmtree(dest / PARTIAL_DIR, ignore_errors=True)
         shutil.rmtree(dest / ".cache" / "huggingface", ignore_errors=True)
         with contextlib.suppress(OSError):
             (dest / ".cache").rmdir()
         meter.finish()
+
+    def _stream(self, f: RemoteFile, commit_sha: str, dest: Path, meter: TransferMeter, headers: dict[str, str],
+                timeout: float, cancel: CancelToken | None) -> FileDigest:
+        url = resolve_url(self.endpoint, self.repo_id, commit_sha, f.path)
+        with self._hub_errors(f"download {f.path}", commit_sha):
+            transfer = FileTransfer(f, dest, meter=meter, cancel=cancel)
+        try:
+            # a retry continues from the bytes already written and hashed
+            self._retrying(f"download {f.path}", lambda: transfer.attempt(url, headers, timeout), commit_sha,
+                           attempts=DOWNLOAD_ATTEMPTS)
+            with self._hub_errors(f"download {f.path}", commit_sha):
+                digest = transfer.finish()
+        except VerificationError:
+            transfer.discard()  # bad bytes are never resumed from
+            raise
+        finally:
+            transfer.close()
+        meter.file_done(f.size, transfer)
+        return digest
+
+    def _xet_files(self, files: list[RemoteFile]) -> set[str]:
+        """Files the listing showed as Xet-stored, when the library can speak Xet (else plain HTTP serves them)."""
+        import importlib.util
+
+        from huggingface_hub import constants
+
+        xet = {f.path for f in files} & self._xet_paths
+        return xet if xet and not constants.HF_HUB_DISABLE_XET and importlib.util.find_spec("hf_xet") else set()
+
+    def _library_download(self, f: RemoteFile, commit_sha: str, dest: Path, meter: TransferMeter) -> None:
+        bars: list = []
+
+        def once() -> None:
+            bars.append(meter.bar_class(f.path))
+            self._api().hf_hub_download(self.repo_id, f.path, revision=commit_sha, local_dir=dest,
+                                        tqdm_class=bars[-1])
+
+        self._retrying(f"download {f.path}", once, commit_sha, attempts=DOWNLOAD_ATTEMPTS,
+                       on_retry=lambda: meter.rewind(bars[-1]) if bars else None)
+        meter.file_done(f.size, bars[-1])
+        return None
 
     def fill_hf_cache(self, commit_sha: str, include: list[str] | tuple[str, ...] | None = None, *,
                       revision: str | None = None, exclude: list[str] | tuple[str, ...] | None = None,

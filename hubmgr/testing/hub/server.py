@@ -43,6 +43,14 @@ class HubServer(ThreadingHTTPServer):
         self._uploads_lock = threading.Lock()
         super().__init__((host, port), HubRequestHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-body (a download it refused, a cancel) is normal, not a server error."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
     # configuration
     def add_token(self, token: str, spec: Any) -> None:
         """``spec``: "alice" / ("alice", "write") / {"user": "alice", "role": "read", "orgs": [...]}."""
