@@ -206,8 +206,10 @@ class FaultInjector:
 
 
 
-def stream_with_fault(fault: Fault, handler: Any, fh: BinaryIO, start: int, length: int) -> None:
-    """Send ``length`` bytes of ``fh`` from ``start`` to ``handler``'s client, misbehaving as ``fault`` says."""
+def stream_with_fault(fault: Fault, handler: Any, fh: BinaryIO, start: int, length: int) -> int:
+    """Send ``length`` bytes of ``fh`` from ``start`` to ``handler``'s client, misbehaving as ``fault`` says.
+
+    Returns the bytes sent."""
     sent = 0
     fh.seek(start)
     while sent < length:
@@ -220,8 +222,9 @@ def stream_with_fault(fault: Fault, handler: Any, fh: BinaryIO, start: int, leng
             handler.close_connection = True
             with contextlib.suppress(OSError):
                 handler.connection.shutdown(socket.SHUT_RDWR)
-            return
+            return sent + max(0, fault.after_bytes - sent)
         if fault.kind == "corrupt":
             chunk = bytes(b ^ 0x5A for b in chunk)
         handler.wfile.write(chunk)
         sent += len(chunk)
+    return sent

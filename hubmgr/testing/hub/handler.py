@@ -22,6 +22,7 @@ class RequestRecord:
     status: int
     bytes_in: int
     user: str | None
+    bytes_out: int = 0  # file bytes a download sent (resolve GETs); not headers or JSON
 
 
 class Body:
@@ -92,6 +93,7 @@ class HandlerBase(BaseHTTPRequestHandler):
         self._status = 0
         self._user: dict | None = None
         self._sent = False
+        self._bytes_out = 0
         split = urlsplit(self.path)
         self._raw_path = split.path
         self._query = parse_qs(split.query, keep_blank_values=True)
@@ -117,7 +119,7 @@ class HandlerBase(BaseHTTPRequestHandler):
                 # Never leave unread body bytes on a keep-alive connection (HUB_PROTOCOL.md §10.2).
                 self.close_connection = True
             self.server.record(RequestRecord(self.command, self._plain_path, self._status, self._body.read_bytes,
-                                             (self._user or {}).get("user")))
+                                             (self._user or {}).get("user"), self._bytes_out))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 

@@ -56,7 +56,8 @@ class HubRequestHandler(TransferRoutes):
                                "commits": server.count("POST", "/commit/"),
                                # tree pages and paths-info batches: what a push spends learning the remote
                                "listing_calls": server.count("GET", "/tree/") + server.count("POST", "/paths-info/"),
-                               "resolve_gets": server.count("GET", "/resolve/")})
+                               "resolve_gets": server.count("GET", "/resolve/"),
+                               "resolve_bytes": server.bytes_served("/resolve/")})
         if s == ["reset"] and m == "POST":
             server.clear_requests()
             return self._json({})

@@ -93,6 +93,11 @@ class HubServer(ThreadingHTTPServer):
         with self._uploads_lock:
             return sum(r.bytes_in for r in self.requests if r.path.startswith(("/lfs-upload/", "/lfs-part/")))
 
+    def bytes_served(self, path: str = "/resolve/") -> int:
+        """File bytes sent by downloads whose path matches the regex ``path``."""
+        with self._uploads_lock:
+            return sum(r.bytes_out for r in self.requests if re.search(path, r.path))
+
     def clear_requests(self) -> None:
         with self._uploads_lock:
             self.requests.clear()

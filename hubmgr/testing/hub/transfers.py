@@ -305,7 +305,7 @@ class TransferRoutes(HandlerBase):
         fault = self.server.faults.body_fault(self.command, self._plain_path)
         with open(blob, "rb") as fh:
             if fault is not None:
-                stream_with_fault(fault, self, fh, start, length)
+                self._bytes_out = stream_with_fault(fault, self, fh, start, length)
             elif length > 0:
                 self.wfile.flush()
-                self.connection.sendfile(fh, start, length)  # zero-copy; falls back to send() itself
+                self._bytes_out = self.connection.sendfile(fh, start, length)  # zero-copy; falls back to send()
