@@ -80,6 +80,7 @@ def server_call(url: str, path: str, method: str = "GET") -> dict:
 
 def timed(label: str, argv: list[str], env: dict, url: str, results: list) -> float:
     server_call(url, "/_test/reset", "POST")
+    os.sync()  # the previous operation's dirty pages are written back before this one, not during it
     t0 = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -89,15 +90,24 @@ def timed(label: str, argv: list[str], env: dict, url: str, results: list) -> fl
     stats = server_call(url, "/_test/stats")
     results.append({"op": label, "seconds": round(elapsed, 2), **stats})
     print(f"  {label:<28} {elapsed:7.2f} s   lfs_puts={stats['lfs_puts']} lfs_bytes={stats['lfs_bytes']}"
-          f" commits={stats['commits']}", flush=True)
+          f" commits={stats['commits']} served={stats.get('resolve_bytes', 0)}", flush=True)
     return elapsed
+
+
+def same_files_new_commit(url: str, repo: str, config: Path) -> None:
+    """Two commits (drop config.json, put it back): a new tip whose files all exist in the first release."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+
+    api = HfApi(endpoint=url, token=TOKEN)
+    api.create_commit(repo, [CommitOperationDelete("config.json")], commit_message="drop config")
+    api.create_commit(repo, [CommitOperationAdd("config.json", config)], commit_message="restore config")
 
 
 GOALS = {"push": 0.95, "pull": 1.0}  # issue 16: hubmgr/hf wall-time ratio
 
 
 def run_once(work: Path, model: Path, rep: int, order: tuple[str, str], t: dict[str, list[float]],
-             results: list) -> None:
+             results: list, served: dict[str, list[int]]) -> None:
     """One repetition: fresh servers and homes, each operation by each tool in ``order``."""
     rep_dir = work / f"rep{rep}"
     servers = {tool: start_server(rep_dir / f"hub-{tool}") for tool in ("hubmgr", "hf")}
@@ -121,6 +131,11 @@ def run_once(work: Path, model: Path, rep: int, order: tuple[str, str], t: dict[
                 label = labels[op][tool == "hf"]
                 t[f"{op} {tool}"].append(timed(label, argv[("push" if op == "repush" else op, tool)], env[tool],
                                                url[tool], results))
+        # a release whose files a kept release already has: hard links, no file byte on the network
+        same_files_new_commit(url["hubmgr"], "alice/bench", model / "config.json")
+        timed("hubmgr pull (kept files)", argv[("pull", "hubmgr")], env["hubmgr"], url["hubmgr"], results)
+        served["kept"].append(results[-1]["resolve_bytes"])
+        served["pull"].append(next(r["resolve_bytes"] for r in results[::-1] if r["op"] == "hubmgr pull"))
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -146,11 +161,12 @@ def main() -> None:
     print(f"model: {total / 1e9:.2f} GB in {files} files; load {os.getloadavg()[0]:.2f} (1-min average)")
     t: dict[str, list[float]] = {f"{op} {tool}": [] for op in ("push", "repush", "pull") for tool in ("hubmgr", "hf")}
     results: list[dict] = []
+    served: dict[str, list[int]] = {"pull": [], "kept": []}  # file bytes the server sent to hubmgr pull
     loads = []
     for rep in range(args.repeat):
         order = ("hubmgr", "hf") if rep % 2 == 0 else ("hf", "hubmgr")
         print(f"repetition {rep + 1}/{args.repeat} ({order[0]} first), load {os.getloadavg()[0]:.2f}")
-        run_once(work, model, rep, order, t, results)
+        run_once(work, model, rep, order, t, results, served)
         loads.append(os.getloadavg()[0])
     print()
     print(f"{total / 1e9:.2f} GB in {files} files, median of {args.repeat} (load during the runs: "
@@ -163,6 +179,8 @@ def main() -> None:
         verdict = (f"(goal <= {goal:.2f}) {'OK' if a / b <= goal else 'NOT MET'}" if goal else "")
         print(f"{op:<10} {a:9.2f} {b:8.2f} {a / b:7.2f}  {verdict}   "
               f"[each run: {' '.join(f'{r:.2f}' for r in ratios)}]")
+    print(f"hubmgr pull of a release whose files a kept release has: server sent {max(served['kept'])} file bytes "
+          f"(goal 0) {'OK' if max(served['kept']) == 0 else 'NOT MET'}; the first pull: {min(served['pull'])}")
     print(f"throughput: hubmgr push {total / statistics.median(t['push hubmgr']) / 1e6:.0f} MB/s, "
           f"pull {total / statistics.median(t['pull hubmgr']) / 1e6:.0f} MB/s")
     (work / "results.json").write_text(json.dumps(results, indent=2))

@@ -106,3 +106,24 @@ def test_dest_remembers_its_source(run_cli, tiny_gpt2_dir: Path, tmp_path: Path)
     assert deploy.read_lock(dest / "current").remote == "local:demo"
     switched = _pull(run_cli, "local:other", dest, "--switch-source")
     assert switched["commit_sha"] == other and deploy.read_lock(dest / "current").remote == "local:other"
+
+
+def test_a_release_whose_files_a_kept_release_has_moves_no_byte(run_cli, hub_server, tiny_gpt2_dir: Path,
+                                                                 tmp_path: Path, monkeypatch) -> None:
+    """v3 has exactly v1's files (a reverted README): pulling it while v1 is kept downloads nothing."""
+    from hubmgr.testing.hub_server import ALICE_WRITE_TOKEN
+
+    monkeypatch.setenv("HF_TOKEN", ALICE_WRITE_TOKEN)
+    dest = tmp_path / "srv"
+    shas = [publish(run_cli, tiny_gpt2_dir, tmp_path, readme=text, target="alice/revert") for text in ("v1", "v2", "v1")]
+    assert len(set(shas)) == 3
+    first = _pull(run_cli, f"alice/revert@{shas[0]}", dest)
+    assert hub_server.bytes_served() >= first["bytes_total"] > 0  # the first pull did go through the server
+    hub_server.clear_requests()
+    again = _pull(run_cli, f"alice/revert@{shas[2]}", dest)
+    assert hub_server.bytes_served() == 0 and hub_server.count("GET", "/resolve/") == 0
+    assert again["bytes_downloaded"] == 0 and again["bytes_shared"] == again["bytes_total"] == first["bytes_total"]
+    for f in deploy.read_lock(dest / "releases" / shas[2]).files:
+        kept, new = dest / "releases" / shas[0] / f.path, dest / "releases" / shas[2] / f.path
+        assert kept.stat().st_ino == new.stat().st_ino  # one copy on disk
+    assert deploy.live_sha(dest) == shas[2] and not deploy.verify_release(dest / "releases" / shas[2])

@@ -32,6 +32,8 @@ class HubRequestHandler(TransferRoutes):
             return self._lfs_part_put(s[1], s[2])
         if s[:1] == ["lfs-complete"] and len(s) == 2 and m == "POST":
             return self._lfs_complete(s[1])
+        if s[:1] == ["cdn"] and len(s) == 2 and m in ("GET", "HEAD"):
+            return self._cdn(s[1])
         repo_type = "model"
         if s and s[0] in ("datasets", "spaces"):
             repo_type, s = API_TYPES[s[0]], s[1:]

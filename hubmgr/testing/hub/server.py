@@ -39,6 +39,7 @@ class HubServer(ThreadingHTTPServer):
         self.multipart_threshold = 20 * 1024 * 1024
         self.multipart_chunk_size = 8 * 1024 * 1024
         self.lfs_threshold = LFS_THRESHOLD
+        self.cdn_redirect = False  # True: LFS downloads answer 302 to /cdn/<oid> on another origin (localhost)
         self._uploads: dict[str, dict] = {}
         self._uploads_lock = threading.Lock()
         super().__init__((host, port), HubRequestHandler)

@@ -272,6 +272,23 @@ class TransferRoutes(HandlerBase):
                    "Accept-Ranges": "bytes"}
         if lfs:
             headers.update({"X-Linked-Etag": f'"{claimed_etag}"', "X-Linked-Size": str(claimed_size)})
+            if self.server.cdn_redirect and extra is None:
+                # the real Hub's shape: LFS content lives on a CDN of another origin (the client drops the token)
+                port = self.server.server_address[1]
+                self._send(302, b"", {**headers, "Location": f"http://localhost:{port}/cdn/{entry['sha256']}"},
+                           content_type="text/plain")
+                return
+        self._send_blob(blob, size, headers)
+
+    def _cdn(self, oid: str) -> None:
+        """The CDN side of ``cdn_redirect``: the object by its sha256, no auth needed (the URL is the secret)."""
+        if not re.fullmatch(r"[0-9a-f]{64}", oid) or not self.server.storage.has_blob(oid, None):
+            raise HubHTTPError(404, "no such object")
+        blob = self.server.storage.blob_path(oid)
+        self._send_blob(blob, blob.stat().st_size, {"ETag": f'"{oid}"', "Accept-Ranges": "bytes"})
+
+    def _send_blob(self, blob: Path, size: int, headers: dict[str, str]) -> None:
+        """Answer GET/HEAD with ``blob`` (``Range: bytes=N-M`` honoured)."""
         start, end, status = 0, size - 1, 200
         rng = self.headers.get("Range")
         if rng and self.command == "GET":
