@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 PARTIAL_DIR = Path(".cache") / "hubmgr-partial"  # under the staging dir; pull drops .cache once it is done
 BATCH_BYTES = 4 * 1024 * 1024  # handed to the writer at once: few queue handoffs, bounded memory
 QUEUE_BATCHES = 4  # per file: at most ~16 MiB received ahead of the disk
+IOV_MAX = 1024
 
 
 class _Writer(threading.Thread):
@@ -72,14 +73,15 @@ class _Writer(threading.Thread):
 
 
 def _write_all(fd: int, chunks: list[bytes]) -> None:
-    views = [memoryview(c) for c in chunks]
-    while views:
-        written = os.writev(fd, views[:1024])  # IOV_MAX
-        while written and views:  # a short write (rare on files) continues where it stopped
-            if written >= len(views[0]):
-                written -= len(views.pop(0))
+    """One ``writev`` per batch (no join copy); a short write, rare on files, continues where it stopped."""
+    pending: list[bytes | memoryview] = list(chunks)
+    while pending:
+        written = os.writev(fd, pending[:IOV_MAX])
+        while written and pending:
+            if written >= len(pending[0]):
+                written -= len(pending.pop(0))
             else:
-                views[0] = views[0][written:]
+                pending[0] = memoryview(pending[0])[written:]
                 written = 0
 
 
@@ -161,7 +163,9 @@ class FileTransfer:
         batch: list[bytes] = []
         pending = 0
         try:
-            for chunk in response.iter_bytes():  # no chunk_size: the 64 KiB socket reads as they come, uncopied
+            # no chunk_size: the 64 KiB socket reads as they come, uncopied; raw unless the server encoded it
+            encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+            for chunk in response.iter_bytes() if encoded else response.iter_raw():
                 if self.offset + pending + len(chunk) > self.f.size:
                     raise VerificationError(f"{self.f.path}: the server sent more than its listed size "
                                             f"({self.f.size} bytes)", BAD_DOWNLOAD_HINT)
