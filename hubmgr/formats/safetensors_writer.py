@@ -241,10 +241,11 @@ def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, s
                total: int | None = None) -> tuple[int, str]:
     """Write one safetensors file at ``path`` (a temp name: the caller renames). Returns (size, sha256).
 
-    A writer thread copies tensor after tensor, starts its writeback and, once all
-    is written, has safetensors reopen the file to check the header (``verify``).
-    This thread reads each finished tensor back (``_ReadBack``): compared bit for
-    bit with its source and hashed in the same pass. The file is then fsynced.
+    A writer thread copies tensor after tensor and, once all is written, has
+    safetensors reopen the file to check the header (``verify``); a flusher thread
+    starts each copied tensor's writeback. This thread reads each finished tensor
+    back (``_ReadBack``): compared bit for bit with its source and hashed in the
+    same pass. The file is then fsynced.
     """
     import queue
     import threading
@@ -253,6 +254,13 @@ def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, s
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     stop = threading.Event()
     written: queue.Queue = queue.Queue()  # tensor indexes the writer finished (None: all done)
+    copied: queue.Queue = queue.Queue()  # (offset, length) ranges to start writing back (None: stop)
+
+    def flusher() -> None:
+        # sync_file_range waits while the disk's queue is full: here that wait never holds up the
+        # copy or the read-back, and the disk still starts on each tensor as soon as it is copied.
+        while (item := copied.get()) is not None:
+            _kick_writeback(fd, *item)
 
     def writer() -> None:
         try:
@@ -267,7 +275,7 @@ def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, s
                     data = source_bytes(t, files)
                     write_all(fd, data)
                     del data
-                _kick_writeback(fd, offset, t.nbytes)
+                copied.put((offset, t.nbytes))
                 offset += t.nbytes
                 written.put(i)
             if verify:  # here, not at the end: the read-back lags the copy, this overlaps it
@@ -278,10 +286,12 @@ def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, s
             written.put(None)
 
     thread = threading.Thread(target=writer, name="hubmgr-safetensors-writer", daemon=True)
+    flush_thread = threading.Thread(target=flusher, name="hubmgr-safetensors-flusher", daemon=True)
     reader = _ReadBack(fd, files, header)
     offset, done = len(header), done_before
     label = f"{'writing and verifying' if verify else 'writing'} {path.name.split(TEMP_MARK)[0].lstrip('.')}"
     thread.start()
+    flush_thread.start()
     try:
         while (item := written.get()) is not None:
             if isinstance(item, BaseException):
@@ -297,10 +307,12 @@ def write_file(path: Path, tensors: Sequence[TensorBytes], metadata: dict[str, s
         if size != offset:
             raise VerificationError(f"{path.name}: wrote {size} bytes, expected {offset}")
         digest = reader.hexdigest()
-        os.fsync(fd)  # short: the writer started the writeback tensor by tensor
+        os.fsync(fd)  # short: the flusher started the writeback tensor by tensor
     finally:
         stop.set()
         thread.join()
+        copied.put(None)  # after the writer's last put
+        flush_thread.join()
         os.close(fd)
     return size, digest
 
