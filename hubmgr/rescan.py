@@ -14,12 +14,13 @@ import hashlib
 import os
 from pathlib import Path
 
-_INSPECTION_CODE = ("checkpoints.py", "formats")
+# models.py too: it defines the stored shape, which `ls --json` streams as stored (stored.py)
+_INSPECTION_CODE = ("checkpoints.py", "models.py", "formats")
 
 
 @functools.cache
 def inspection_code_digest() -> str:
-    """sha1 of the source of every module inspection runs (checkpoints.py, formats/)."""
+    """sha1 of the source of every module inspection runs or whose shape it stores (see above)."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha1()
     for name in _INSPECTION_CODE:
