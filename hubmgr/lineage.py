@@ -145,11 +145,28 @@ class CodeStates:
 
     def __init__(self) -> None:
         self._by_root: dict[Path, CodeState | None] = {}
+        self._root_of: dict[Path, Path | None] = {}  # dir -> its worktree root: one stat per dir per scan
+
+    def _worktree_root(self, directory: Path) -> Path | None:
+        climbed = []
+        here: Path | None = directory.resolve()
+        root = None
+        while here is not None and here not in self._root_of:
+            climbed.append(here)
+            if (here / ".git").exists():
+                root = here
+                break
+            here = here.parent if here.parent != here else None
+        else:
+            root = self._root_of.get(here) if here is not None else None
+        for d in climbed:
+            self._root_of[d] = root
+        return root
 
     def of(self, path: Path) -> CodeState | None:
-        from .git.code_repo import find_worktree_root, worktree_state
+        from .git.code_repo import worktree_state
 
-        root = find_worktree_root(path)
+        root = self._worktree_root(path)
         if root is None:
             return None
         if root not in self._by_root:

@@ -14,10 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}  # per class: its dataclass fields, None if not one
+
+
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses, tuples, paths -> plain JSON types."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if obj is None or type(obj) in (str, int, float, bool):
+        return obj  # the bulk of every document: decided before any dataclass lookup
+    cls = type(obj)
+    if cls not in _FIELD_NAMES:
+        is_instance = dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+        _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(obj)) if is_instance else None
+    names = _FIELD_NAMES[cls]
+    if names is not None:
+        return {name: to_jsonable(getattr(obj, name)) for name in names}
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)) or (isinstance(obj, Sequence) and not isinstance(obj, (str, bytes))):

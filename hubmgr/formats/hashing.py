@@ -185,6 +185,8 @@ class BufferedHashCache:
             self._known = self._catalog.cached_sha256_under(self._root)
         row = self._known.get(path)
         if row is None:
+            if path.startswith(self._root.rstrip("/") + "/"):
+                return None  # under the root the one query saw everything: a new file, not a round trip
             return self._catalog.cached_sha256(path, size, mtime_ns, inode)  # outside the root (rare)
         return row[3] if row[:3] == (size, mtime_ns, inode) else None
 

@@ -169,3 +169,13 @@ def test_a_v3_catalog_moves_tensor_lists_out_of_the_stored_info(tmp_path: Path) 
     assert stored["tensors"]
     assert "tensors" not in catalog.list_checkpoint_dicts(tensors=False)[0]
     assert ck.list_checkpoints(catalog=catalog).checkpoints[0].kind == info.kind
+
+
+def test_a_changed_dir_rehashes_only_its_new_file(workspace: Path, tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.db")
+    ck.scan([workspace], catalog=catalog)
+    (workspace / "model" / "generation_config.json").write_text('{"max_length": 20}')
+    again = ck.scan([workspace], catalog=catalog)
+    assert (again.files_hashed, again.bytes_hashed) == (1, len('{"max_length": 20}'))
+    model = next(c for c in again.checkpoints if c.path == str(workspace / "model"))
+    assert {f.path for f in model.files} >= {"generation_config.json", "pytorch_model.bin", "optimizer.pt"}
