@@ -10,8 +10,9 @@ turns going first. Run by hand (a few minutes, needs ~4 GB of free disk)::
 
     .venv/bin/python bench/hub.py [--size-mb 1024] [--shards 40] [--repeat 3] [--workdir /tmp/hubbench]
 
-Prints each run, then a table of medians: seconds per operation, the hubmgr/hf ratio and
-the goal of issue 16 next to it; and what the server received (LFS PUTs, LFS bytes, commits).
+Prints each run (wall seconds, CPU seconds of the client and of the server, what the server
+received: LFS PUTs, LFS bytes, commits), then a table of medians: seconds per operation, the
+hubmgr/hf ratio with the goal of issue 16 next to it, and the ratio of CPU seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import struct
@@ -78,20 +80,34 @@ def server_call(url: str, path: str, method: str = "GET") -> dict:
         return json.loads(resp.read())
 
 
-def timed(label: str, argv: list[str], env: dict, url: str, results: list) -> float:
+def cpu_seconds(pid: int) -> float:
+    """user+system CPU time a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(label: str, argv: list[str], env: dict, url: str, results: list, server_pid: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the client process and the server together) of one CLI run."""
     server_call(url, "/_test/reset", "POST")
     os.sync()  # the previous operation's dirty pages are written back before this one, not during it
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = cpu_seconds(server_pid)
     t0 = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    server = cpu_seconds(server_pid) - server_before
     if proc.returncode != 0:
         print(f"FAILED: {' '.join(argv)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}", file=sys.stderr)
         raise SystemExit(1)
     stats = server_call(url, "/_test/stats")
-    results.append({"op": label, "seconds": round(elapsed, 2), **stats})
-    print(f"  {label:<28} {elapsed:7.2f} s   lfs_puts={stats['lfs_puts']} lfs_bytes={stats['lfs_bytes']}"
-          f" commits={stats['commits']} served={stats.get('resolve_bytes', 0)}", flush=True)
-    return elapsed
+    results.append({"op": label, "seconds": round(elapsed, 2), "client_cpu": round(client, 2),
+                    "server_cpu": round(server, 2), **stats})
+    print(f"  {label:<28} {elapsed:7.2f} s  cpu client {client:5.2f} server {server:5.2f}   lfs_puts={stats['lfs_puts']}"
+          f" lfs_bytes={stats['lfs_bytes']} commits={stats['commits']} served={stats.get('resolve_bytes', 0)}",
+          flush=True)
+    return elapsed, client + server
 
 
 def same_files_new_commit(url: str, repo: str, config: Path) -> None:
@@ -129,11 +145,14 @@ def run_once(work: Path, model: Path, rep: int, order: tuple[str, str], t: dict[
         for op in ("push", "repush", "pull"):
             for tool in order:
                 label = labels[op][tool == "hf"]
-                t[f"{op} {tool}"].append(timed(label, argv[("push" if op == "repush" else op, tool)], env[tool],
-                                               url[tool], results))
+                wall, cpu = timed(label, argv[("push" if op == "repush" else op, tool)], env[tool], url[tool],
+                                  results, servers[tool][0].pid)
+                t[f"{op} {tool}"].append(wall)
+                t[f"{op} {tool} cpu"].append(cpu)
         # a release whose files a kept release already has: hard links, no file byte on the network
         same_files_new_commit(url["hubmgr"], "alice/bench", model / "config.json")
-        timed("hubmgr pull (kept files)", argv[("pull", "hubmgr")], env["hubmgr"], url["hubmgr"], results)
+        timed("hubmgr pull (kept files)", argv[("pull", "hubmgr")], env["hubmgr"], url["hubmgr"], results,
+              servers["hubmgr"][0].pid)
         served["kept"].append(results[-1]["resolve_bytes"])
         served["pull"].append(next(r["resolve_bytes"] for r in results[::-1] if r["op"] == "hubmgr pull"))
     finally:
@@ -159,7 +178,8 @@ def main() -> None:
     total = write_model(model, args.size_mb, args.shards)
     files = sum(1 for _ in model.iterdir())
     print(f"model: {total / 1e9:.2f} GB in {files} files; load {os.getloadavg()[0]:.2f} (1-min average)")
-    t: dict[str, list[float]] = {f"{op} {tool}": [] for op in ("push", "repush", "pull") for tool in ("hubmgr", "hf")}
+    t: dict[str, list[float]] = {f"{op} {tool}{cpu}": [] for op in ("push", "repush", "pull") for tool in ("hubmgr", "hf")
+                                 for cpu in ("", " cpu")}
     results: list[dict] = []
     served: dict[str, list[int]] = {"pull": [], "kept": []}  # file bytes the server sent to hubmgr pull
     loads = []
@@ -171,14 +191,17 @@ def main() -> None:
     print()
     print(f"{total / 1e9:.2f} GB in {files} files, median of {args.repeat} (load during the runs: "
           f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs)")
-    print(f"{'operation':<10} {'hubmgr s':>9} {'hf s':>8} {'ratio':>7}  goal")
+    print(f"{'operation':<10} {'hubmgr s':>9} {'hf s':>8} {'ratio':>7}  {'goal':<27} {'cpu ratio':>9}  wall ratio of each run")
     for op in ("push", "repush", "pull"):
         a, b = statistics.median(t[f"{op} hubmgr"]), statistics.median(t[f"{op} hf"])
         ratios = [x / y for x, y in zip(t[f"{op} hubmgr"], t[f"{op} hf"])]
+        cpu = statistics.median(t[f"{op} hubmgr cpu"]) / max(1e-9, statistics.median(t[f"{op} hf cpu"]))
         goal = GOALS.get(op)
         verdict = (f"(goal <= {goal:.2f}) {'OK' if a / b <= goal else 'NOT MET'}" if goal else "")
-        print(f"{op:<10} {a:9.2f} {b:8.2f} {a / b:7.2f}  {verdict}   "
-              f"[each run: {' '.join(f'{r:.2f}' for r in ratios)}]")
+        print(f"{op:<10} {a:9.2f} {b:8.2f} {a / b:7.2f}  {verdict:<27} {cpu:9.2f}  "
+              f"{' '.join(f'{r:.2f}' for r in ratios)}")
+    print("(cpu ratio: CPU seconds of client + server, hubmgr/hf; on a loaded box it tracks the wall ratio "
+          "a quiet box would show only when both are CPU-bound)")
     print(f"hubmgr pull of a release whose files a kept release has: server sent {max(served['kept'])} file bytes "
           f"(goal 0) {'OK' if max(served['kept']) == 0 else 'NOT MET'}; the first pull: {min(served['pull'])}")
     print(f"throughput: hubmgr push {total / statistics.median(t['push hubmgr']) / 1e6:.0f} MB/s, "

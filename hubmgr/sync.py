@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -27,6 +28,8 @@ from .remotes import (KIND_HUB, PushRequest, RemoteFile, RemoteTarget, asked_rev
                       path_matches)
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from .catalog import Catalog
     from .remotes import Remote
 
@@ -140,35 +143,47 @@ def _refuse_unsafe(allow_pickle: bool) -> "Callable[[dict[str, Path]], None]":
 
 
 def _stage(folder: Path, t: RemoteTarget, *, checkpoint, best_by, include, exclude, allow_pickle, convert,
-           record, catalog, progress, cancel, session=None, remote_files=None):
+           record, catalog, progress, cancel, on_hashed=None):
     from .push_source import stage
 
     if not folder.is_dir():
         raise NotFoundError(f"{folder} is not a directory", "push a model folder (config, weights, tokenizer)")
     if (folder / "README.md").is_file() and checkpoint is None:
         _check_existing_card(folder)
-    refuse = _refuse_unsafe(allow_pickle)
-
-    def check(files: dict[str, Path]) -> None:
-        refuse(files)
-        if session is not None:
-            session.start()  # the checks passed: the remote may get ready (repo, branch) while we hash
-
-    def offer(rel: str, file: Path, size: int, sha: str) -> None:
-        # the plan's own test (_plan): a file it will upload starts uploading now
-        rf = remote_files.get(rel)
-        if rf is None or not _same_content(file, sha, rf, size):
-            session.offer(rel, file, size, sha)
-
     return stage(folder, repo_id=t.location if t.kind == KIND_HUB else None,  # a Hub id loads with from_pretrained
                  checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude, convert=convert,
-                 check=check, record_conversion=record, catalog=catalog,
-                 on_hashed=offer if session is not None else None, progress=progress, cancel=cancel)
+                 check=_refuse_unsafe(allow_pickle), record_conversion=record, catalog=catalog,
+                 on_hashed=on_hashed, progress=progress, cancel=cancel)
+
+
+class _EarlyUpload:
+    """Uploads each file the plan will upload as soon as its sha256 is known, on a remote that can
+    begin a push (``begin_push``: the Hub); nothing of it is visible until the commit. The remote's
+    state (branch tip and files) is read in a thread meanwhile, so hashing starts at once."""
+
+    def __init__(self, remote: "Remote", state: "Future", *, branch, private, create_pr, progress, cancel) -> None:
+        self._remote, self._state, self.session = remote, state, None
+        self._options = dict(revision=branch, check_base=True, private=private, create_pr=create_pr,
+                             progress=progress, cancel=cancel)
+
+    def __call__(self, rel: str, file: Path, size: int, sha: str) -> None:
+        base_commit, remote_files = self._state.result()
+        rf = remote_files.get(rel)
+        if rf is not None and _same_content(file, sha, rf, size):  # the plan's own test (_plan)
+            return
+        if self.session is None:
+            self.session = self._remote.begin_push(base_commit=base_commit, **self._options)
+            self.session.start()  # checks passed (hashing comes after them): repo and branch get ready
+        self.session.offer(rel, file, size, sha)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
 
 
 def _remote_state(remote: "Remote", branch: str | None) -> tuple[str | None, dict[str, RemoteFile]]:
-    """The branch tip the plan is made against (resolved before any hashing: a push landing meanwhile
-    makes this plan stale, and the remote refuses it) and its files."""
+    """The branch tip the plan is made against and its files. A push landing after this read makes
+    the plan stale: the commit names this tip as its parent, so the remote refuses it."""
     try:
         base_commit = remote.resolve_revision(branch)
         return base_commit, {f.path: f for f in remote.list_files(base_commit)}
@@ -290,18 +305,21 @@ def push(
         from .trust import SIGNATURE_NAME
 
         exclude = (*exclude, SIGNATURE_NAME)
-    base_commit, remote_files = _remote_state(remote, branch)
-    # A remote that can begin a push (the Hub) uploads each changed file as soon as it is hashed,
-    # while later files are still read; nothing of it is visible until the commit.
-    begin = None if dry_run else getattr(remote, "begin_push", None)
-    session = begin(revision=branch, base_commit=base_commit, check_base=True, private=private,
-                    create_pr=create_pr, progress=progress, cancel=cancel) if begin is not None else None
     scratch = None
     staged = None
+    early = None
+    reader = ThreadPoolExecutor(1, thread_name_prefix="push-remote-state")
     try:
+        # The branch tip the plan is made against and its files, read while the files are hashed;
+        # the commit is made against that tip only (a push landing meanwhile makes the remote refuse).
+        state = reader.submit(_remote_state, remote, branch)
+        if not dry_run and hasattr(remote, "begin_push"):
+            early = _EarlyUpload(remote, state, branch=branch, private=private, create_pr=create_pr,
+                                 progress=progress, cancel=cancel)
         staged = _stage(folder, t, checkpoint=checkpoint, best_by=best_by, include=include, exclude=exclude,
                         allow_pickle=allow_pickle, convert=convert, record=not dry_run, catalog=catalog,
-                        progress=progress, cancel=cancel, session=session, remote_files=remote_files)
+                        progress=progress, cancel=cancel, on_hashed=early)
+        base_commit, remote_files = state.result()
         plan = _plan(staged, t, remote, branch, base_commit, remote_files, include=include, exclude=exclude,
                      delete=delete, mirror=mirror, cancel=cancel)
         signed = None
@@ -330,7 +348,7 @@ def push(
                 message=message or _default_message(plan), description=description, tag=tag, private=private,
                 create_pr=create_pr, force=force, base_commit=plan.base_commit, check_base=True,
             )
-            outcome = (session.finish(request) if session is not None
+            outcome = (early.session.finish(request) if early is not None and early.session is not None
                        else remote.push(request, progress=progress, cancel=cancel))
         commit = outcome.commit_sha if outcome else plan.base_commit
         created = bool(outcome and outcome.created_commit)
@@ -345,8 +363,9 @@ def push(
                                      "there; not recorded in the catalog)", "nothing to redo") from None
         return result
     finally:
-        if session is not None:
-            session.close()
+        reader.shutdown(wait=False)
+        if early is not None:
+            early.close()
         if staged is not None:
             staged.cleanup()
         if scratch is not None:

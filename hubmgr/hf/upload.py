@@ -103,6 +103,7 @@ class LfsUploader:
         self._cond = threading.Condition()
         self._pending = 0  # files submitted and not finished
         self._active = 0  # LFS files being sent
+        self._inflight = 0  # PUT tasks on the pool, running or waiting
         self._closed = False
         self._error: BaseException | None = None
         self._pool = ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="hub-upload")
@@ -162,7 +163,9 @@ class LfsUploader:
     def _dispatch(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed and self._error is None:
+                # Take the queue once a worker is free: files hashed meanwhile go in one batch call.
+                while ((not self._queue or self._inflight >= UPLOAD_WORKERS) and not self._closed
+                       and self._error is None):
                     self._cond.wait()
                 if self._closed or self._error is not None:
                     return
@@ -247,11 +250,11 @@ class LfsUploader:
         up.etags = [None] * len(parts)
         up.left = len(parts)
         up.complete, up.verify = complete, actions.get("verify")
-        if spread and len(parts) > 1:
-            for i in range(len(parts)):
-                self._pool.submit(self._guarded, self._put_parts, up, [i])
-        else:
-            self._pool.submit(self._guarded, self._put_parts, up, list(range(len(parts))))
+        tasks = [[i] for i in range(len(parts))] if spread else [list(range(len(parts)))]
+        with self._cond:
+            self._inflight += len(tasks)
+        for numbers in tasks:
+            self._pool.submit(self._guarded, self._put_parts, up, numbers)
 
     def _guarded(self, fn: Callable[..., None], up: _FileUpload, *args: Any) -> None:
         try:
@@ -265,6 +268,10 @@ class LfsUploader:
                     f"{up.op.upload_info.sha256.hex()[:12]} the push announced (did the file change meanwhile?)",
                     "push again: a changed file is hashed again")
             self._fail(exc)
+        finally:
+            with self._cond:
+                self._inflight -= 1
+                self._cond.notify_all()
 
     def _put_parts(self, up: _FileUpload, numbers: list[int]) -> None:
         """PUT these parts of ``up``; whoever sends the last one completes and verifies the file."""
@@ -377,7 +384,8 @@ class HubPushSession:
     def _prepare(self) -> str:
         from ..remotes import branch_moved
 
-        self.remote._ensure_repo(self.api, self.private)
+        if self.base_commit is None:  # a plan made against a commit found the repo there
+            self.remote._ensure_repo(self.api, self.private)
         heads = self.remote._ensure_branch(self.api, self.branch,
                                            plan_had_it=self.base_commit is not None or not self.check_base)
         head = heads[self.branch]
