@@ -96,11 +96,12 @@ class CheckpointRow:
     @cached_property
     def shown_cells(self) -> tuple[str, ...]:
         """The cells after the mark, safe to print (names come from untrusted files)."""
-        return tuple(printable(c) for c in self.cells(False)[1:])
+        return tuple(map(printable, self.cells(False)[1:]))
 
     @cached_property
     def cell_widths(self) -> tuple[int, ...]:
-        return tuple(len(c) if c.isascii() else cell_len(c) for c in self.shown_cells)
+        cells = self.shown_cells  # printable ASCII is one cell per character
+        return tuple(map(len if "".join(cells).isascii() else cell_len, cells))
 
     @cached_property
     def name_key(self) -> str:
