@@ -116,3 +116,27 @@ def test_sort_rows_one_key_none_last_both_ways_ties_by_name() -> None:
     assert names(sort_rows(rows, "step", False)) == ["A", "d", "b", "c"]
     assert names(sort_rows(rows, "step", True)) == ["d", "A", "b", "c"]  # no step: last, by name
     assert names(sort_rows(rows, "params", True)) == ["A", "b", "c", "d"]
+
+
+def test_snapshot_read_gives_cycle_collection_back(tmp_path: Path) -> None:
+    import gc
+
+    from hubmgr.catalog import CatalogError
+    from hubmgr.tui.data import read_snapshot
+
+    catalog = Catalog(tmp_path / "catalog.db")
+    catalog.upsert_checkpoints([_info(tmp_path, i) for i in range(50)])
+    assert gc.isenabled()
+    snapshot = read_snapshot(catalog)
+    assert len(snapshot.rows) == 50 and snapshot.column_widths[0] == len("ckpt-00000") and gc.isenabled()
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database " * 20)
+    with pytest.raises(CatalogError):
+        read_snapshot(Catalog(damaged))
+    assert gc.isenabled()  # a failed read does not leave the process without cycle collection
+    gc.disable()
+    try:
+        read_snapshot(catalog)
+        assert not gc.isenabled()  # nor turns it on for a caller that had it off
+    finally:
+        gc.enable()
