@@ -221,8 +221,8 @@ def upload(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | No
 
 def download(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | None = None,
              cancel: CancelToken | None = None, on_bytes: Callable[[int], None] | None = None,
-             on_done: Callable[[LfsObject, str], None] | None = None) -> None:
-    """Write each object to its ``path``, hashing as the bytes arrive; ``on_done(obj, sha256)``.
+             on_done: Callable[[LfsObject, str, int], None] | None = None) -> None:
+    """Write each object to its ``path``, hashing as the bytes arrive; ``on_done(obj, sha256, size)``.
 
     The digest is of the bytes written; the caller compares it (pull's verifier refuses a mismatch).
     """
@@ -233,9 +233,9 @@ def download(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | 
                 raise _missing(endpoint, [o])
             if not os.access(src, os.R_OK):  # (errors writing the release stay OSErrors: a local problem)
                 raise RemoteError(f"cannot read {src} in the LFS store", "check that you may read the repository")
-            digest, _ = copy_hashing(src, o.path, cancel=cancel, on_bytes=on_bytes)
+            digest, size = copy_hashing(src, o.path, cancel=cancel, on_bytes=on_bytes)
             if on_done is not None:
-                on_done(o, digest)
+                on_done(o, digest, size)
         return
     entries = _batch(endpoint, "download", objects, ref)
     absent = [o for o, e in zip(objects, entries) if "download" not in (e.get("actions") or {})]
@@ -243,9 +243,9 @@ def download(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | 
         raise _missing(endpoint, absent)
     for o, entry in zip(objects, entries):
         check_cancel(cancel)
-        digest = _receive_file(entry["actions"]["download"], o, cancel, on_bytes)
+        digest, size = _receive_file(entry["actions"]["download"], o, cancel, on_bytes)
         if on_done is not None:
-            on_done(o, digest)
+            on_done(o, digest, size)
 
 
 def _missing(endpoint: LfsEndpoint, objects: Sequence[LfsObject]) -> VerificationError:
@@ -354,7 +354,7 @@ def _send_file(action: dict, o: LfsObject, cancel: CancelToken | None,
 
 
 def _receive_file(action: dict, o: LfsObject, cancel: CancelToken | None,
-                  on_bytes: Callable[[int], None] | None) -> str:
+                  on_bytes: Callable[[int], None] | None) -> tuple[str, int]:
     conn, target = _connection(action["href"])
     tmp = o.path.with_name(f".{o.path.name}.part")
     try:
@@ -368,7 +368,7 @@ def _receive_file(action: dict, o: LfsObject, cancel: CancelToken | None,
                 check_cancel(cancel)
                 yield chunk
 
-        digest, _ = _write_hashing(received(), tmp, on_bytes)
+        digest, size = _write_hashing(received(), tmp, on_bytes)
         os.replace(tmp, o.path)
     except _NET_ERRORS as exc:
         tmp.unlink(missing_ok=True)
@@ -378,7 +378,7 @@ def _receive_file(action: dict, o: LfsObject, cancel: CancelToken | None,
         raise
     finally:
         conn.close()
-    return digest
+    return digest, size
 
 
 __all__ = ["LfsEndpoint", "LfsObject", "NeedsGitLfs", "copy_hashing", "download", "object_path", "parse_endpoint",

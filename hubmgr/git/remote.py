@@ -262,9 +262,10 @@ class GitRemote:
             total = sum(f.size for f in files)
             done = 0
 
-            def finished(f: RemoteFile, sha256: str | None = None) -> None:
-                if on_file is not None:  # the sha256 of an LFS object (the file's size is checked on disk)
-                    on_file(f, FileDigest(f.size, sha256) if sha256 is not None and f.sha256 is not None else None)
+            def finished(f: RemoteFile, measured: tuple[str, int] | None = None) -> None:
+                """``measured``: (sha256, size) of the bytes as they were written (an LFS object)."""
+                if on_file is not None:
+                    on_file(f, FileDigest(measured[1], measured[0]) if measured and f.sha256 is not None else None)
 
             def tick(n: int) -> None:
                 nonlocal done
@@ -293,16 +294,16 @@ class GitRemote:
             for f in todo:
                 check_cancel(cancel)
                 out = dest / f.path
-                digest = None
+                measured = None
                 if f.is_lfs and f in fetched:  # git-lfs checked it while fetching; the copy is hashed on the way
-                    digest, _ = lfs_transfer.copy_hashing(lfs_object_path(self.git_dir, f.sha256), out, cancel=cancel)
+                    measured = lfs_transfer.copy_hashing(lfs_object_path(self.git_dir, f.sha256), out, cancel=cancel)
                 elif f.is_lfs:
-                    digest = self._copy_lfs_object(commit_sha, f, out, cancel)  # an older cached copy: re-check it
+                    measured = self._copy_lfs_object(commit_sha, f, out, cancel)  # an older cached copy: re-check it
                 else:
                     data = self._git(["cat-file", "blob", f.git_oid], lfs=False).stdout
                     out.write_bytes(data)
                 tick(f.size)
-                finished(f, digest)
+                finished(f, measured)
             progress(ProgressEvent("pull:files", "downloaded", done, total, finished=True))
 
     def _lfs_endpoint(self) -> "lfs_transfer.LfsEndpoint | None":
@@ -323,7 +324,7 @@ class GitRemote:
         objects = [lfs_transfer.LfsObject(f.sha256, f.size, dest / f.path, f.path) for f in files]
         try:
             lfs_transfer.download(endpoint, objects, cancel=cancel, on_bytes=tick,
-                                  on_done=lambda o, digest: finished(by_path[o.label], digest))
+                                  on_done=lambda o, digest, size: finished(by_path[o.label], (digest, size)))
         except lfs_transfer.NeedsGitLfs:
             return False
         return True
@@ -352,22 +353,23 @@ class GitRemote:
 
         raise classify_git_failure(args, err, proc.returncode)
 
-    def _copy_lfs_object(self, commit_sha: str, f: RemoteFile, out: Path, cancel: CancelToken | None) -> str:
+    def _copy_lfs_object(self, commit_sha: str, f: RemoteFile, out: Path, cancel: CancelToken | None
+                         ) -> tuple[str, int]:
         """Copy an LFS object out of the cache, hashing it; a damaged cached copy is fetched again once.
-        Returns the sha256 of what was written (a mismatch left in place is refused by pull's verifier)."""
+        Returns (sha256, size) of what was written (a mismatch left in place is refused by pull's verifier)."""
         obj = lfs_object_path(self.git_dir, f.sha256)
-        digest = ""
+        measured = ("", 0)
         for attempt in range(2):
             if not obj.is_file():
                 raise VerificationError(f"git-lfs did not fetch {f.path} ({f.sha256[:12]}...)",
                                         "the remote is missing this LFS object; re-push the model")
-            digest, _ = lfs_transfer.copy_hashing(obj, out, cancel=cancel)
-            if digest == f.sha256:
+            measured = lfs_transfer.copy_hashing(obj, out, cancel=cancel)
+            if measured[0] == f.sha256:
                 break
             if attempt == 0:
                 obj.unlink()
                 self._lfs_fetch(commit_sha, [f])
-        return digest
+        return measured
 
     def list_refs(self) -> list[RemoteRef]:
         with self._locked():
