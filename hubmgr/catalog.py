@@ -368,9 +368,15 @@ class Catalog:
                 )
             for number in range(version + 1, len(MIGRATIONS) + 1):
                 # executescript commits first; run each migration plus its version bump atomically.
-                conn.executescript(
-                    "BEGIN;\n" + MIGRATIONS[number - 1] + f"\nPRAGMA user_version = {number};\nCOMMIT;"
-                )
+                try:
+                    conn.executescript("BEGIN IMMEDIATE;\n" + MIGRATIONS[number - 1]
+                                       + f"\nPRAGMA user_version = {number};\nCOMMIT;")
+                except sqlite3.OperationalError:
+                    if conn.in_transaction:
+                        conn.rollback()
+                    if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                        continue  # another hubmgr opening the same new catalog applied it first
+                    raise
             self._migrated = True
             return len(MIGRATIONS)
         except sqlite3.Error as exc:

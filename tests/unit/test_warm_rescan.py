@@ -179,3 +179,32 @@ def test_a_changed_dir_rehashes_only_its_new_file(workspace: Path, tmp_path: Pat
     assert (again.files_hashed, again.bytes_hashed) == (1, len('{"max_length": 20}'))
     model = next(c for c in again.checkpoints if c.path == str(workspace / "model"))
     assert {f.path for f in model.files} >= {"generation_config.json", "pytorch_model.bin", "optimizer.pt"}
+
+
+def test_two_processes_upgrading_one_catalog_at_once_both_succeed(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    db = tmp_path / "new.db"
+    other = sqlite3.connect(db, isolation_level=None)  # the other hubmgr: holds the write lock, then migrates
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("BEGIN IMMEDIATE")
+    outcome: list[object] = []
+    mine = threading.Thread(target=lambda: outcome.append(_try(Catalog(db).migrate)))
+    mine.start()
+    time.sleep(0.5)  # ours has read version 0 and waits for the lock
+    for number, migration in enumerate(MIGRATIONS, 1):
+        for statement in filter(str.strip, migration.split(";")):
+            other.execute(statement)
+        other.execute(f"PRAGMA user_version = {number}")
+    other.execute("COMMIT")
+    other.close()
+    mine.join(10)
+    assert outcome == [len(MIGRATIONS)]
+
+
+def _try(fn):
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - the test reports what went wrong
+        return exc
