@@ -4,9 +4,11 @@ One GET per file on the commit's resolve URL, through huggingface_hub's own clie
 proxies, offline mode, the LFS redirect to a CDN, where httpx2 drops the token) and headers
 (``build_hf_headers``: token, user agent). There is no metadata HEAD per file: the tree listing
 already gave each file's size and sha256. The body goes to a partial file under the staging dir's
-``.cache``; a writer thread writes and hashes each batch while the next one is being received, so the
-digest is ready when the last byte lands, and the file takes its final name only once its size and
-hash match the listing. A dropped body resumes with ``Range`` from the bytes already written and
+``.cache``, hashed batch by batch as it is written, so the digest is ready when the last byte lands,
+and the file takes its final name only once its size and hash match the listing. While fewer large
+files than cores download, each has a writer thread (hashing and writing overlap the next socket
+reads); with more, the receiving thread hashes and writes itself (the cores are busy anyway and a
+thread would only add GIL handoffs). A dropped body resumes with ``Range`` from the bytes already written and
 hashed (within one call and across calls: a partial file left by a killed pull is hashed once, then
 continued). The same things ``hf download`` does, minus its second copy of every chunk
 (``iter_bytes(chunk_size=10 MiB)`` joins 64 KiB reads into a BytesIO).
@@ -34,16 +36,33 @@ QUEUE_BATCHES = 4  # per file: at most ~16 MiB received ahead of the disk
 IOV_MAX = 1024
 
 
-class _Writer(threading.Thread):
-    """Writes batches of chunks to the partial file and hashes them, in order, off the receiving thread.
+class _Sink:
+    """Hashes and writes batches of chunks to the partial file, in the receiving thread.
 
-    ``os.writev`` and ``hashlib`` release the GIL, so this overlaps the receiver's socket reads
-    and HTTP parsing: hashing costs no wall time while a core is free.
+    Used when other downloads keep the cores busy: a thread per file would only add GIL
+    handoffs (one per chunk hashed), i.e. CPU, without adding parallelism.
     """
 
-    def __init__(self, fd: int, hasher: StreamHasher, name: str) -> None:
-        super().__init__(name=f"hub-write:{name}", daemon=True)
+    def __init__(self, fd: int, hasher: StreamHasher) -> None:
         self._fd, self.hasher = fd, hasher
+
+    def put(self, batch: list[bytes]) -> None:
+        for chunk in batch:
+            self.hasher.update(chunk)
+        _write_all(self._fd, batch)
+
+    def close(self) -> None:
+        pass
+
+
+class _Writer(_Sink, threading.Thread):
+    """A ``_Sink`` on its own thread: hashing and writing overlap the next batch's socket reads and
+    HTTP parsing (``hashlib`` and ``os.writev`` release the GIL), for a download that has a core to
+    itself (one large file)."""
+
+    def __init__(self, fd: int, hasher: StreamHasher) -> None:
+        _Sink.__init__(self, fd, hasher)
+        threading.Thread.__init__(self, name="hub-write", daemon=True)
         self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self.error: BaseException | None = None
         self.start()
@@ -53,9 +72,7 @@ class _Writer(threading.Thread):
             if self.error is not None:
                 continue  # keep draining so the receiver never blocks on a dead writer
             try:
-                for chunk in batch:
-                    self.hasher.update(chunk)
-                _write_all(self._fd, batch)
+                _Sink.put(self, batch)
             except BaseException as exc:  # noqa: BLE001 - handed to the receiving thread, raised there
                 self.error = exc
 
@@ -70,6 +87,11 @@ class _Writer(threading.Thread):
         self.join()
         if self.error is not None:
             raise self.error
+
+
+def writer_thread_pays(files: list["RemoteFile"]) -> bool:
+    """A writer thread per file when fewer large files than cores download at once (else inline)."""
+    return sum(1 for f in files if f.size >= BATCH_BYTES) < (os.cpu_count() or 1)
 
 
 def _write_all(fd: int, chunks: list[bytes]) -> None:
@@ -93,14 +115,14 @@ class FileTransfer:
     """
 
     def __init__(self, f: "RemoteFile", staging: Path, *, meter: "TransferMeter",
-                 cancel: CancelToken | None) -> None:
-        self.f, self.meter, self.cancel = f, meter, cancel
+                 cancel: CancelToken | None, writer_thread: bool = True) -> None:
+        self.f, self.meter, self.cancel, self._threaded = f, meter, cancel, writer_thread
         self.final = staging / f.path
         self.partial = staging / PARTIAL_DIR / f"{f.path}.part"
         self.counted = 0  # bytes reported to the meter (TransferMeter.file_done reads it)
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o644)
-        self._writer: _Writer | None = None
+        self._writer: _Sink | None = None
         try:
             self.offset = self._resume_point()
         except BaseException:
@@ -122,8 +144,11 @@ class FileTransfer:
                 feed(hasher, fh, cancel=self.cancel)
             self._report(have)
         os.lseek(self._fd, have, os.SEEK_SET)
-        self._writer = _Writer(self._fd, hasher, self.f.path)
+        self._writer = self._sink(hasher)
         return have
+
+    def _sink(self, hasher: StreamHasher) -> _Sink:
+        return _Writer(self._fd, hasher) if self._threaded else _Sink(self._fd, hasher)
 
     def _restart(self) -> None:
         """The server ignored ``Range``: drop what we have and take the whole body."""
@@ -133,7 +158,7 @@ class FileTransfer:
         os.lseek(self._fd, 0, os.SEEK_SET)
         self._report(-self.offset)
         self.offset = 0
-        self._writer = _Writer(self._fd, self._new_hasher(), self.f.path)
+        self._writer = self._sink(self._new_hasher())
 
     def _report(self, n: int) -> None:
         self.counted += n

@@ -31,7 +31,8 @@ from ..formats.relpath import SHA256_HEX, check_commit_id, check_inside, check_r
 from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, no_progress
 from ..remotes import PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget, branch_moved
 from ..formats.hashing import FileDigest
-from .download import PARTIAL_DIR, FileTransfer, download_timeout, request_headers, resolve_url
+from .download import (PARTIAL_DIR, FileTransfer, download_timeout, request_headers, resolve_url,
+                       writer_thread_pays)
 from .transfer import TransferMeter
 
 if TYPE_CHECKING:
@@ -256,6 +257,7 @@ class HubRemote:
                                total_bytes=sum(f.size for f in files), total_files=len(files), cancel=cancel)
         headers, timeout = request_headers(self.__token or None, __version__), download_timeout()
         through_library = self._xet_files(files)
+        threaded = writer_thread_pays(files)
 
         def fetch(f: RemoteFile) -> None:
             check_cancel(cancel)
@@ -267,7 +269,7 @@ class HubRemote:
             elif f.path in through_library:
                 digest = self._library_download(f, commit_sha, dest, meter)
             else:
-                digest = self._stream(f, commit_sha, dest, meter, headers, timeout, cancel)
+                digest = self._stream(f, commit_sha, dest, meter, headers, timeout, cancel, threaded)
             if on_file is not None and not meter.stopped:
                 on_file(f, digest)
 
@@ -290,10 +292,10 @@ class HubRemote:
         meter.finish()
 
     def _stream(self, f: RemoteFile, commit_sha: str, dest: Path, meter: TransferMeter, headers: dict[str, str],
-                timeout: float, cancel: CancelToken | None) -> FileDigest:
+                timeout: float, cancel: CancelToken | None, threaded: bool) -> FileDigest:
         url = resolve_url(self.endpoint, self.repo_id, commit_sha, f.path)
         with self._hub_errors(f"download {f.path}", commit_sha):
-            transfer = FileTransfer(f, dest, meter=meter, cancel=cancel)
+            transfer = FileTransfer(f, dest, meter=meter, cancel=cancel, writer_thread=threaded)
         try:
             # a retry continues from the bytes already written and hashed
             self._retrying(f"download {f.path}", lambda: transfer.attempt(url, headers, timeout), commit_sha,

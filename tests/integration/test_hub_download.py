@@ -35,7 +35,8 @@ def pushed(hub_server, tmp_path: Path):
     return remote, sha, src
 
 
-def test_each_file_is_handed_over_with_the_digest_of_its_bytes(hub_server, pushed, tmp_path: Path) -> None:
+def test_each_file_is_handed_over_with_the_digest_of_its_bytes(hub_server, pushed, tmp_path: Path,
+                                                               sink: str) -> None:
     remote, sha, src = pushed
     files = remote.list_files(sha)
     reported = {}
@@ -52,7 +53,17 @@ def test_each_file_is_handed_over_with_the_digest_of_its_bytes(hub_server, pushe
     assert hub_server.count("HEAD", "/resolve/") == 0  # the listing gave sizes and hashes: one GET per file
 
 
-def test_a_corrupted_byte_is_refused_before_the_file_takes_its_name(hub_server, pushed, tmp_path: Path) -> None:
+@pytest.fixture(params=["writer thread", "inline"])
+def sink(request, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of hashing and writing: on a writer thread (few large files) or in the receiving thread."""
+    from hubmgr.hf import remote as hf_remote
+
+    monkeypatch.setattr(hf_remote, "writer_thread_pays", lambda files: request.param == "writer thread")
+    return request.param
+
+
+def test_a_corrupted_byte_is_refused_before_the_file_takes_its_name(hub_server, pushed, tmp_path: Path,
+                                                                    sink: str) -> None:
     remote, sha, _ = pushed
     corrupt = hub_server.faults.corrupt(WEIGHTS)
     with pytest.raises(VerificationError, match="sha256"):
@@ -62,7 +73,7 @@ def test_a_corrupted_byte_is_refused_before_the_file_takes_its_name(hub_server, 
     assert not list((tmp_path / "s").rglob("*.part"))  # bad bytes are never resumed from
 
 
-def test_a_dropped_body_resumes_where_it_stopped(hub_server, pushed, tmp_path: Path) -> None:
+def test_a_dropped_body_resumes_where_it_stopped(hub_server, pushed, tmp_path: Path, sink: str) -> None:
     remote, sha, src = pushed
     hub_server.faults.drop(WEIGHTS, after_bytes=1_500_000)
     remote.download(sha, tmp_path / "s", files=remote.list_files(sha))
@@ -116,3 +127,13 @@ def test_lfs_content_is_fetched_from_its_cdn_without_the_token(hub_server, pushe
     assert {r.status for r in hub} == {200, 302} and all(r.user == "alice" for r in hub)
     assert len(cdn) == 1 and cdn[0].status == 200 and cdn[0].user is None  # no Authorization header reached it
     assert hub_server.bytes_served("^/cdn/") == SIZE
+
+
+def test_a_writer_thread_only_while_large_files_leave_cores_free() -> None:
+    from hubmgr.hf.download import BATCH_BYTES, writer_thread_pays
+    from hubmgr.remotes import RemoteFile
+
+    cores = os.cpu_count() or 1
+    big = [RemoteFile(f"model-{k}.safetensors", BATCH_BYTES) for k in range(cores)]
+    assert writer_thread_pays([RemoteFile("config.json", 100), *big[:cores - 1]])
+    assert not writer_thread_pays(big)  # every core already has a download to receive
