@@ -16,7 +16,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from .generation import SHORT_SHA, GenParams, LoadedModel, count_tokens, generate
+from .generation import SHORT_SHA, GenParams, LoadedModel, encode, generate
 from .model_pool import ModelPool
 
 RELEASE_HEADER = "x-hubmgr-release"
@@ -101,18 +101,19 @@ def check_model_name(asked: str | None, lm: LoadedModel) -> None:
                    param="model", code="model_not_found")
 
 
-def check_context(lm: LoadedModel, prompts: list[str], params: GenParams) -> int:
-    """Prompt tokens (all prompts); 400 ``context_length_exceeded`` when a prompt + max_tokens does not fit."""
-    total = 0
+def check_context(lm: LoadedModel, prompts: list[str], params: GenParams) -> list[list[int]]:
+    """Each prompt's token ids; 400 ``context_length_exceeded`` when a prompt + max_tokens does not fit."""
+    encoded = []
     for p in prompts:
-        n_prompt = count_tokens(lm, p)
-        total += n_prompt
+        ids = encode(lm, p)
+        encoded.append(ids)
+        n_prompt = len(ids)
         if n_prompt + params.max_tokens > lm.context_length:
             raise _bad(f"This model's maximum context length is {lm.context_length} tokens, however you requested "
                        f"{n_prompt + params.max_tokens} tokens ({n_prompt} in your prompt; {params.max_tokens} for the "
                        "completion). Please reduce your prompt; or completion length.", "prompt",
                        "context_length_exceeded")
-    return total
+    return encoded
 
 
 class CompletionService:
@@ -144,21 +145,37 @@ class CompletionService:
         """Queue ``fn`` on the generation thread; ``finished`` runs on the loop once it is really over
         (a cancelled await does not stop a running generation, so the lease is kept until then)."""
         loop = asyncio.get_running_loop()
-        cf = self.executor.submit(fn)
-        cf.add_done_callback(lambda _f: loop.call_soon_threadsafe(finished))
-        return asyncio.wrap_future(cf)
+        result = loop.create_future()
 
-    async def complete(self, lm: LoadedModel, prompts: list[str], params: GenParams, n_prompt: int,
+        def settle(cf: Any) -> None:  # on the loop: one wake-up per request (wrap_future + a callback made two)
+            finished()
+            if result.done():
+                return
+            if cf.cancelled():
+                result.cancel()
+            elif cf.exception() is not None:
+                result.set_exception(cf.exception())
+            else:
+                result.set_result(cf.result())
+
+        cf = self.executor.submit(fn)
+        cf.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, f))
+        # the request went away before its turn: do not generate for nobody
+        result.add_done_callback(lambda f: cf.cancel() if f.cancelled() else None)
+        return result
+
+    async def complete(self, lm: LoadedModel, encoded: list[list[int]], params: GenParams,
                        finished: Callable[[], None]) -> dict:
-        choices = await self.submit(lambda: generate(lm, prompts, params), finished)
+        choices = await self.submit(lambda: generate(lm, encoded, params), finished)
         used = sum(c.tokens for c in choices)
+        n_prompt = sum(len(ids) for ids in encoded)
         doc = self.envelope(lm, f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()), [
             {"text": c.text, "index": c.index, "logprobs": None, "finish_reason": c.finish_reason} for c in choices])
         doc["usage"] = {"prompt_tokens": n_prompt * params.n, "completion_tokens": used,
                         "total_tokens": n_prompt * params.n + used}
         return doc
 
-    def stream(self, lm: LoadedModel, prompts: list[str], params: GenParams, finished: Callable[[], None]):
+    def stream(self, lm: LoadedModel, encoded: list[list[int]], params: GenParams, finished: Callable[[], None]):
         """Start generating now; return the SSE body (OpenAI chunks, then ``data: [DONE]``).
 
         ``finished`` runs when generation ends, even if the client leaves before reading anything:
@@ -174,7 +191,7 @@ class CompletionService:
 
         def run() -> None:
             try:
-                put(("end", generate(lm, prompts, params, on_delta=lambda i, t: put(("delta", i, t)),
+                put(("end", generate(lm, encoded, params, on_delta=lambda i, t: put(("delta", i, t)),
                                      cancelled=cancelled), None))
             except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
                 put(("error", exc, None))
@@ -273,7 +290,7 @@ def build_app(pool: ModelPool, *, max_queue: int = 64, log: Callable[[str], None
         headers = {RELEASE_HEADER: lm.sha}
         try:
             check_model_name(asked, lm)
-            n_prompt = check_context(lm, prompts, params)
+            encoded = check_context(lm, prompts, params)
         except BaseException as exc:
             finished()  # nothing was queued: give the lease back now
             if not isinstance(exc, ApiError):
@@ -283,9 +300,9 @@ def build_app(pool: ModelPool, *, max_queue: int = 64, log: Callable[[str], None
             return response
         # from here the generation thread's callback gives the lease back when generation really ends
         if stream:
-            return StreamingResponse(service.stream(lm, prompts, params, finished), headers=headers,
+            return StreamingResponse(service.stream(lm, encoded, params, finished), headers=headers,
                                      media_type="text/event-stream")
-        doc = await service.complete(lm, prompts, params, n_prompt, finished)
+        doc = await service.complete(lm, encoded, params, finished)
         return JSONResponse(doc, headers=headers)
 
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -6,6 +6,7 @@ Used by the server's model pool and by the follow loop's smoke test (in a subpro
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,8 +129,9 @@ def _context_length(model: Any, tokenizer: Any) -> int:
     return value if isinstance(value, int) and 0 < value < 10**7 else 2048
 
 
-def count_tokens(lm: LoadedModel, prompt: str) -> int:
-    return len(lm.tokenizer(prompt)["input_ids"])
+def encode(lm: LoadedModel, prompt: str) -> list[int]:
+    """The prompt's token ids; the server encodes once (context check) and generates from these."""
+    return list(lm.tokenizer(prompt)["input_ids"])
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
@@ -149,116 +151,147 @@ def _safe_prefix(text: str, stop: tuple[str, ...]) -> str:
     return out[:-1] if out.endswith("\ufffd") else out  # half a UTF-8 character: wait for the rest
 
 
-def generate(lm: LoadedModel, prompts: list[str], params: GenParams, *,
+def generate(lm: LoadedModel, prompts: list[str] | list[list[int]], params: GenParams, *,
              on_delta: Callable[[int, str], None] | None = None,
              cancelled: threading.Event | None = None) -> list[Choice]:
     """``n`` completions of each prompt (choice index = prompt_index * n + k).
 
-    ``on_delta(index, text)`` receives streamed text as tokens arrive (stop strings held back
-    until they cannot match). ``cancelled`` stops generation early (client went away).
+    A prompt is text or its token ids (from ``encode``). ``on_delta(index, text)`` receives
+    streamed text as tokens arrive (stop strings held back until they cannot match).
+    ``cancelled`` stops generation early (client went away).
     """
     choices: list[Choice] = []
     for p_index, prompt in enumerate(prompts):
-        choices.extend(_generate_one(lm, prompt, params, p_index * params.n, on_delta, cancelled))
+        ids = encode(lm, prompt) if isinstance(prompt, str) else prompt
+        choices.extend(_generate_one(lm, ids, params, p_index * params.n, on_delta, cancelled))
     return choices
 
 
-class _Cancelled:
-    """Stopping criterion: the client went away."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
-
-
-def _generate_one(lm: LoadedModel, prompt: str, params: GenParams, base: int,
-                  on_delta: Callable[[int, str], None] | None, cancelled: threading.Event | None) -> list[Choice]:
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-    from transformers.generation.streamers import BaseStreamer
-
+def generate_kwargs(lm: LoadedModel, params: GenParams) -> dict[str, Any]:
+    """``model.generate`` keyword arguments for ``params`` (bench/serve.py's baseline makes the same call)."""
     tok = lm.tokenizer
-    enc = tok(prompt, return_tensors="pt")
-    if params.max_tokens == 0:
-        return [Choice(base + k, "", "length", 0) for k in range(params.n)]
     eos = tok.eos_token_id
-    streams = [_Stream() for _ in range(params.n)]
+    sample = params.temperature > 0
+    kwargs: dict[str, Any] = {"do_sample": sample, "max_new_tokens": params.max_tokens,
+                              "num_return_sequences": params.n,
+                              "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else eos,
+                              "eos_token_id": eos}
+    if sample:
+        kwargs.update(temperature=params.temperature, top_p=params.top_p)
+    else:  # the model's generation_config may set sampling knobs; greedy ignores them
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    return kwargs
 
-    def emit(k: int, final: bool) -> None:
-        s = streams[k]
-        text, stopped = _cut_at_stop(tok.decode(s.ids, skip_special_tokens=True), params.stop)
+
+def prompt_inputs(ids: list[int]) -> dict[str, Any]:
+    """One unpadded prompt as ``generate`` inputs (what ``tokenizer(prompt, return_tensors="pt")`` gives)."""
+    import torch
+
+    input_ids = torch.tensor([ids], dtype=torch.long)
+    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+
+class _Watch:
+    """Token-by-token bookkeeping for streaming and stop strings: text per choice, deltas, done flags."""
+
+    def __init__(self, lm: LoadedModel, params: GenParams, base: int,
+                 on_delta: Callable[[int, str], None] | None, cancelled: threading.Event | None) -> None:
+        self.tok, self.params, self.base, self.on_delta, self.cancelled = lm.tokenizer, params, base, on_delta, cancelled
+        self.eos = lm.tokenizer.eos_token_id
+        self.streams = [_Stream() for _ in range(params.n)]
+
+    def tokens(self, row: list[int]) -> None:
+        """One new token per choice."""
+        for k, token in enumerate(row[:self.params.n]):
+            s = self.streams[k]
+            if s.done:
+                continue
+            if token == self.eos:
+                s.done = True
+                continue
+            s.ids.append(token)
+            if self.params.stop or self.on_delta is not None:
+                self.emit(k, final=False)
+
+    def emit(self, k: int, final: bool) -> tuple[str, bool]:
+        """Hand ``on_delta`` what can be streamed now; (text so far cut at a stop string, whether one matched)."""
+        s = self.streams[k]
+        text, stopped = _cut_at_stop(self.tok.decode(s.ids, skip_special_tokens=True), self.params.stop)
         if stopped:
             s.done = True
-        ready = text if (final or stopped) else _safe_prefix(text, params.stop)
-        if on_delta is not None and len(ready) > len(s.emitted) and ready.startswith(s.emitted):
-            on_delta(base + k, ready[len(s.emitted):])
+        ready = text if (final or stopped) else _safe_prefix(text, self.params.stop)
+        if self.on_delta is not None and len(ready) > len(s.emitted) and ready.startswith(s.emitted):
+            self.on_delta(self.base + k, ready[len(s.emitted):])
             s.emitted = ready
+        return text, stopped
+
+    def all_done(self) -> bool:
+        return all(s.done for s in self.streams) or (self.cancelled is not None and self.cancelled.is_set())
+
+
+@functools.cache
+def _hooks() -> tuple[type, type]:
+    """generate()'s streamer and stopping-criterion classes over a ``_Watch`` (made once: transformers loads lazily)."""
+    import torch
+    from transformers import StoppingCriteria
+    from transformers.generation.streamers import BaseStreamer
 
     class Streamer(BaseStreamer):
-        first = True
+        def __init__(self, watch: _Watch) -> None:
+            self.watch, self.first = watch, True
 
         def put(self, value: Any) -> None:
             if self.first:  # generate() hands the prompt over first
                 self.first = False
                 return
-            for k, token in enumerate(value.reshape(-1).tolist()[:params.n]):
-                s = streams[k]
-                if s.done:
-                    continue
-                if token == eos:
-                    s.done = True
-                    continue
-                s.ids.append(token)
-                if params.stop or on_delta is not None:
-                    emit(k, final=False)
+            self.watch.tokens(value.reshape(-1).tolist())
 
         def end(self) -> None:
             pass
 
     class StopWhenDone(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            all_done = all(s.done for s in streams) or (cancelled is not None and cancelled.is_set())
-            return torch.full((input_ids.shape[0],), all_done, dtype=torch.bool)
+        def __init__(self, watch: _Watch) -> None:
+            self.watch = watch
 
-    sample = params.temperature > 0
-    kwargs: dict[str, Any] = {"do_sample": sample, "max_new_tokens": params.max_tokens,
-                              "num_return_sequences": params.n, "pad_token_id": tok.pad_token_id
-                              if tok.pad_token_id is not None else eos, "eos_token_id": eos,
-                              "streamer": Streamer(), "stopping_criteria": StoppingCriteriaList([StopWhenDone()])}
-    if sample:
-        kwargs.update(temperature=params.temperature, top_p=params.top_p)
-    else:  # the model's generation_config may set sampling knobs; greedy ignores them
-        kwargs.update(temperature=None, top_p=None, top_k=None)
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), self.watch.all_done(), dtype=torch.bool)
+
+    return Streamer, StopWhenDone
+
+
+def _generate_one(lm: LoadedModel, ids: list[int], params: GenParams, base: int,
+                  on_delta: Callable[[int, str], None] | None, cancelled: threading.Event | None) -> list[Choice]:
+    import torch
+    from transformers import StoppingCriteriaList
+
+    if params.max_tokens == 0:
+        return [Choice(base + k, "", "length", 0) for k in range(params.n)]
+    enc = prompt_inputs(ids)
+    watch = _Watch(lm, params, base, on_delta, cancelled)
+    kwargs = generate_kwargs(lm, params)
     if params.seed is not None:
         torch.manual_seed(params.seed)
     if on_delta is None and not params.stop:
         # Nothing to watch token by token: no streamer, the ids come from generate's own output
         # (the per-token Python hooks cost more than the HTTP round trip on a small model).
-        kwargs.pop("streamer")
-        if cancelled is None:
-            kwargs.pop("stopping_criteria")
-        else:
-            kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancelled)])
+        if cancelled is not None:  # no streams finish early here: this only watches the client
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_hooks()[1](watch)])
         with torch.inference_mode():
             sequences = lm.model.generate(**enc, **kwargs)
-        for k, row in enumerate(sequences[:, enc["input_ids"].shape[1]:].tolist()[:params.n]):
-            s = streams[k]
+        for s, row in zip(watch.streams, sequences[:, len(ids):].tolist()):
             for token in row:
-                if token == eos:
+                if token == watch.eos:
                     s.done = True
                     break
                 s.ids.append(token)
     else:
+        streamer, stop_when_done = _hooks()
+        kwargs.update(streamer=streamer(watch), stopping_criteria=StoppingCriteriaList([stop_when_done(watch)]))
         with torch.inference_mode():
             lm.model.generate(**enc, **kwargs)
     out = []
-    for k, s in enumerate(streams):
-        emit(k, final=True)
-        text, stopped = _cut_at_stop(tok.decode(s.ids, skip_special_tokens=True), params.stop)
+    for k, s in enumerate(watch.streams):
+        text, stopped = watch.emit(k, final=True)
         hit_eos = s.done and not stopped
         out.append(Choice(base + k, text, "stop" if (stopped or hit_eos) else "length", len(s.ids)))
     return out

@@ -10,6 +10,7 @@ file says the server is down.
 from __future__ import annotations
 
 import concurrent.futures
+import importlib.util
 import os
 import queue
 import signal
@@ -46,6 +47,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def http_stack() -> tuple[str, str]:
+    """(HTTP parser, event loop) for uvicorn: the C ones (httptools, uvloop; the serve extra installs
+    them) when importable, else the pure-Python h11 and asyncio ones, which cost more CPU per request."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if sys.platform != "win32" and importlib.util.find_spec("uvloop") else "asyncio"
+    return http, loop
+
+
 def _url(sock: socket.socket, host: str) -> str:
     port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
@@ -68,7 +77,7 @@ class RunningServer:
 
 
 def _prepare(dest: str | os.PathLike[str], host: str, port: int, max_queue: int, log: Callable[[str], None],
-             poll: float | None, threads: int | None, executor: Any = None):
+             poll: float | None, threads: int | None, executor: Any = None, stack: tuple[str, str] | None = None):
     import uvicorn
 
     from .app import build_app
@@ -89,7 +98,10 @@ def _prepare(dest: str | os.PathLike[str], host: str, port: int, max_queue: int,
     url = _url(sock, host)
     pool = ModelPool(dest_path, log=log, url=url, **({"poll": poll} if poll else {}))
     app = build_app(pool, max_queue=max_queue, log=log, executor=executor)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=30)
+    http, loop = stack or http_stack()
+    # proxy_headers off: nothing here reads the client address, and it is one more wrapper per request
+    config = uvicorn.Config(app, http=http, loop=loop, log_level="warning", access_log=False, lifespan="off",
+                            proxy_headers=False, timeout_graceful_shutdown=30)
     return uvicorn.Server(config), sock, pool, url
 
 
@@ -126,6 +138,7 @@ def run(dest: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 80
     server, sock, pool, url = _prepare(dest, host, port, max_queue, log, None, threads, executor)
     announce(f"hubmgr serve: {url}/v1 (OpenAI-compatible; {url}/health, {url}/ready) serving "
              f"{pool.dest / 'current'}")
+    log(f"uvicorn with {server.config.http} and {server.config.loop}")
     pool.start()
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="hubmgr-serve-http", daemon=True)
 
@@ -152,9 +165,11 @@ def run(dest: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 80
 
 def start_in_thread(dest: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0, max_queue: int = 64,
                     log: Callable[[str], None] = lambda line: None, poll: float | None = None,
-                    ready_timeout: float | None = 120.0) -> RunningServer:
-    """Start a server on a background thread (uvicorn skips signal handling off the main thread)."""
-    server, sock, pool, url = _prepare(dest, host, port, max_queue, log, poll, None)
+                    ready_timeout: float | None = 120.0, stack: tuple[str, str] | None = None) -> RunningServer:
+    """Start a server on a background thread (uvicorn skips signal handling off the main thread).
+
+    ``stack``: (http, loop) for uvicorn, e.g. ``("h11", "asyncio")``; default ``http_stack()``."""
+    server, sock, pool, url = _prepare(dest, host, port, max_queue, log, poll, None, stack=stack)
     pool.start()
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="hubmgr-serve", daemon=True)
     thread.start()

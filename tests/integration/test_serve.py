@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hubmgr.serve.server import start_in_thread
+from hubmgr.serve.generation import GenParams, generate
+from hubmgr.serve.server import http_stack, start_in_thread
 from serve_helpers import http, publish, pull
 
 HUBMGR = str(Path(sys.executable).with_name("hubmgr"))
@@ -61,6 +62,11 @@ def test_openai_client_completions_plain_and_streaming(server) -> None:
     assert "".join(c.choices[0].text for c in chunks) == done.choices[0].text
     assert chunks[-1].choices[0].finish_reason == done.choices[0].finish_reason
     assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
+
+    # the server encodes the prompt once (context check) and generates from those ids: same text as
+    # generating from the prompt text on the same loaded model
+    from_text = generate(running.pool.live, ["1 + 2 ="], GenParams(max_tokens=5, temperature=0.0))[0]
+    assert (done.choices[0].text, done.usage.completion_tokens) == (from_text.text, from_text.tokens)
 
     several = client.completions.create(model="local:demo", prompt=["1 + 1 =", "2 + 2 ="], n=2, max_tokens=3,
                                         temperature=1.0, top_p=0.9, seed=7)
@@ -128,6 +134,34 @@ def test_context_error_unknown_model_bad_json_and_404(server) -> None:
     assert bad.value.code == 400 and "not valid JSON" in json.loads(bad.value.read())["error"]["message"]
     status, _, doc = http(f"{running.url}/v1/nothing")
     assert status == 404 and "error" in doc
+
+
+def test_c_http_stack_when_installed_and_the_pure_python_fallback(release) -> None:
+    """httptools + uvloop (the serve extra) are used when importable; h11 + asyncio answer the same."""
+    from openai import OpenAI
+
+    dest, sha = release
+    pytest.importorskip("httptools")
+    pytest.importorskip("uvloop")
+    assert http_stack() == ("httptools", "uvloop")
+    fast = start_in_thread(dest)
+    pure = start_in_thread(dest, stack=("h11", "asyncio"))
+    try:
+        assert (fast.server.config.http, fast.server.config.loop) == ("httptools", "uvloop")
+        assert (pure.server.config.http, pure.server.config.loop) == ("h11", "asyncio")
+        answers = []
+        for running in (fast, pure):
+            client = OpenAI(base_url=f"{running.url}/v1", api_key="x", max_retries=0)
+            raw = client.completions.with_raw_response.create(model="local:demo", prompt="2 + 2 =", max_tokens=4,
+                                                              temperature=0)
+            assert raw.headers["x-hubmgr-release"] == sha
+            streamed = client.completions.create(model="local:demo", prompt="2 + 2 =", max_tokens=4, temperature=0,
+                                                 stream=True)
+            answers.append((raw.parse().choices[0].text, "".join(c.choices[0].text for c in streamed)))
+        assert answers[0] == answers[1] and answers[0][0] == answers[0][1]
+    finally:
+        fast.stop()
+        pure.stop()
 
 
 def test_health_ready_and_queue_bound(release) -> None:
@@ -198,5 +232,6 @@ def test_cli_serve_prints_url_logs_requests_and_stops_on_sigterm(release) -> Non
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    assert "uvicorn with httptools and uvloop" in err
     assert "POST /v1/completions 200" in err and f"release={sha[:12]}" in err
     assert json.loads((dest / ".hubmgr-serve.json").read_text())["running"] is False
