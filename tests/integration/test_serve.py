@@ -232,6 +232,6 @@ def test_cli_serve_prints_url_logs_requests_and_stops_on_sigterm(release) -> Non
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert "uvicorn with httptools and uvloop" in err
+    assert "uvicorn with {} and {}".format(*http_stack()) in err  # httptools and uvloop with the serve extra
     assert "POST /v1/completions 200" in err and f"release={sha[:12]}" in err
     assert json.loads((dest / ".hubmgr-serve.json").read_text())["running"] is False
