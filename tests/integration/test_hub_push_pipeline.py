@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -22,17 +21,6 @@ from hubmgr.testing.hub_server import ALICE_WRITE_TOKEN
 pytest.importorskip("huggingface_hub")
 
 PARTS = r"^/lfs-part/"
-
-
-@pytest.fixture
-def model_dir(tiny_gpt2_dir: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(tiny_gpt2_dir, tmp_path / "tiny-gpt2"))
-
-
-@pytest.fixture
-def logged_in(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("HF_TOKEN", ALICE_WRITE_TOKEN)
-    return ALICE_WRITE_TOKEN
 
 
 def _remote_sha256(hub_server, repo: str, rel: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,6 @@ from hubmgr.testing.hub_server import ALICE_READ_TOKEN, ALICE_WRITE_TOKEN, BOB_W
 pytest.importorskip("huggingface_hub")
 
 WEIGHTS = r"/resolve/.*model\.safetensors"
-
-
-@pytest.fixture
-def model_dir(tiny_gpt2_dir: Path, tmp_path: Path) -> Path:
-    """A writable copy of the tiny GPT-2 (without a README.md: push generates the card in staging)."""
-    return Path(shutil.copytree(tiny_gpt2_dir, tmp_path / "tiny-gpt2"))
-
-
-@pytest.fixture
-def logged_in(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("HF_TOKEN", ALICE_WRITE_TOKEN)
-    return ALICE_WRITE_TOKEN
 
 
 def _files(root: Path) -> dict[str, bytes]:
