@@ -219,8 +219,9 @@ class LfsUploader:
         if by_oid:
             raise ValueError(f"the LFS batch API did not answer for {len(by_oid)} file(s)")
         for n, (up, acts) in enumerate(transfers):
-            # Fewer files than workers (one big file): its parts go in parallel. Enough files to keep
-            # every worker busy: each file's parts go in order, as huggingface_hub sends them.
+            # A file of more parts than workers while fewer files than workers are in flight (one big
+            # file): its parts go in parallel. Otherwise each file's parts go in order, as huggingface_hub
+            # sends them (a server can hash parts that arrive in order as they come).
             with self._cond:
                 self._active += 1
                 spread = self._active + len(transfers) - n - 1 < UPLOAD_WORKERS
@@ -250,6 +251,7 @@ class LfsUploader:
         up.etags = [None] * len(parts)
         up.left = len(parts)
         up.complete, up.verify = complete, actions.get("verify")
+        spread = spread and len(parts) > UPLOAD_WORKERS
         tasks = [[i] for i in range(len(parts))] if spread else [list(range(len(parts)))]
         with self._cond:
             self._inflight += len(tasks)
