@@ -143,6 +143,7 @@ class FileTransfer:
             with open(self._fd, "rb", closefd=False) as fh:
                 feed(hasher, fh, cancel=self.cancel)
             self._report(have)
+        self.kept_from_disk = have
         os.lseek(self._fd, have, os.SEEK_SET)
         self._writer = self._sink(hasher)
         return have

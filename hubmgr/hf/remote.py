@@ -294,21 +294,28 @@ class HubRemote:
     def _stream(self, f: RemoteFile, commit_sha: str, dest: Path, meter: TransferMeter, headers: dict[str, str],
                 timeout: float, cancel: CancelToken | None, threaded: bool) -> FileDigest:
         url = resolve_url(self.endpoint, self.repo_id, commit_sha, f.path)
-        with self._hub_errors(f"download {f.path}", commit_sha):
-            transfer = FileTransfer(f, dest, meter=meter, cancel=cancel, writer_thread=threaded)
-        try:
-            # a retry continues from the bytes already written and hashed
-            self._retrying(f"download {f.path}", lambda: transfer.attempt(url, headers, timeout), commit_sha,
-                           attempts=DOWNLOAD_ATTEMPTS)
+        while True:
             with self._hub_errors(f"download {f.path}", commit_sha):
-                digest = transfer.finish()
-        except VerificationError:
-            transfer.discard()  # bad bytes are never resumed from
-            raise
-        finally:
-            transfer.close()
-        meter.file_done(f.size, transfer)
-        return digest
+                transfer = FileTransfer(f, dest, meter=meter, cancel=cancel, writer_thread=threaded)
+            try:
+                # a retry continues from the bytes already written and hashed
+                self._retrying(f"download {f.path}", lambda: transfer.attempt(url, headers, timeout), commit_sha,
+                               attempts=DOWNLOAD_ATTEMPTS)
+                with self._hub_errors(f"download {f.path}", commit_sha):
+                    digest = transfer.finish()
+            except VerificationError:
+                transfer.discard()  # bad bytes are never resumed from
+                if not transfer.kept_from_disk:
+                    raise
+                # the partial file an earlier pull left was not this file's start: once more, from zero
+                log.warning("%s: the partial download left by an earlier pull is damaged; downloading it again",
+                            f.path)
+                meter.rewind(transfer)
+                continue
+            finally:
+                transfer.close()
+            meter.file_done(f.size, transfer)
+            return digest
 
     def _xet_files(self, files: list[RemoteFile]) -> set[str]:
         """Files the listing showed as Xet-stored, when the library can speak Xet (else plain HTTP serves them)."""
