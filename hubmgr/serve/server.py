@@ -10,7 +10,7 @@ file says the server is down.
 from __future__ import annotations
 
 import concurrent.futures
-import importlib.util
+import importlib
 import os
 import queue
 import signal
@@ -47,12 +47,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:  # absent, or a build that does not load here: use the pure-Python one
+        return False
+    return True
+
+
 def http_stack() -> tuple[str, str]:
     """(HTTP parser, event loop) for uvicorn: the C ones (httptools, uvloop; the serve extra installs
-    them) when importable, else the pure-Python h11 and asyncio ones, which cost more CPU per request."""
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    loop = "uvloop" if sys.platform != "win32" and importlib.util.find_spec("uvloop") else "asyncio"
-    return http, loop
+    them) when they import, else the pure-Python h11 and asyncio ones, which cost more CPU per request."""
+    return ("httptools" if _importable("httptools") else "h11",
+            "uvloop" if sys.platform != "win32" and _importable("uvloop") else "asyncio")
 
 
 def _url(sock: socket.socket, host: str) -> str:
