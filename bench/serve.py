@@ -17,6 +17,10 @@ into a deploy dir. Then:
 4. 4 clients again while ``current`` switches ``--swaps`` times between releases pulled
    beforehand (so git and the pull process do not compete for the CPU): p99 of requests that
    overlapped a swap (switch -> new sha answered + 0.5 s) vs the steady run and the rest.
+
+Before measuring, one completion is checked to be the baseline's tokens (same work on both sides).
+Also printed: CPU per request of the in-process call and of the whole server process (less
+sensitive to a loaded machine than latency), and each goal with OK / NOT MET.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ class Client:
     def __init__(self, host: str, port: int) -> None:
         self.conn = http.client.HTTPConnection(host, port, timeout=60)
         self.conn.connect()
-        # http.client sends headers and body in two writes: without this, Nagle + delayed ACK add ~40 ms
+        # http.client sends a bytes body with the headers in one write; no Nagle wait on small writes anyway
         self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def complete(self) -> tuple[float, str, int]:
@@ -159,7 +163,10 @@ def main() -> None:
         doc = json.loads(c.conn.getresponse().read())
         with torch.inference_mode():
             ids = lm.model.generate(**enc, **kw)[0, enc["input_ids"].shape[1]:].tolist()
-        if doc["choices"][0]["text"] != lm.tokenizer.decode(ids) or doc["usage"]["completion_tokens"] != len(ids):
+        eos = lm.tokenizer.eos_token_id
+        ids = ids[:ids.index(eos)] if eos in ids else ids  # the server ends a completion at eos
+        if (doc["choices"][0]["text"] != lm.tokenizer.decode(ids, skip_special_tokens=True)
+                or doc["usage"]["completion_tokens"] != len(ids)):
             sys.exit(f"the server's completion differs from the in-process one: {doc} vs {ids}")
         base, served, health = [], [], []
         for _ in range(10):
