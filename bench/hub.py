@@ -102,12 +102,32 @@ def timed(label: str, argv: list[str], env: dict, url: str, results: list, serve
         print(f"FAILED: {' '.join(argv)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}", file=sys.stderr)
         raise SystemExit(1)
     stats = server_call(url, "/_test/stats")
+    hashed = _bytes_hashed(proc.stdout) if label.startswith("hubmgr push") else None
     results.append({"op": label, "seconds": round(elapsed, 2), "client_cpu": round(client, 2),
                     "server_cpu": round(server, 2), **stats})
     print(f"  {label:<28} {elapsed:7.2f} s  cpu client {client:5.2f} server {server:5.2f}   lfs_puts={stats['lfs_puts']}"
-          f" lfs_bytes={stats['lfs_bytes']} commits={stats['commits']} served={stats.get('resolve_bytes', 0)}",
+          f" lfs_bytes={stats['lfs_bytes']} commits={stats['commits']} served={stats.get('resolve_bytes', 0)}"
+          + (f" hashed={hashed}" if hashed is not None else ""),
           flush=True)
     return elapsed, client + server
+
+
+def _bytes_hashed(stdout: str) -> int | None:
+    """PushPlan.bytes_hashed from ``hubmgr push --json`` (bytes this push read for sha256)."""
+    try:
+        doc = json.loads(stdout)
+    except ValueError:
+        return None
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "bytes_hashed" in node:
+                return node["bytes_hashed"]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 def same_files_new_commit(url: str, repo: str, config: Path) -> None:
@@ -124,8 +144,13 @@ OPS = ("push", "repush", "pull")
 
 
 def run_once(work: Path, model: Path, rep: int, order: tuple[str, str], t: dict[str, list[float]],
-             results: list, served: dict[str, list[int]], ops: tuple[str, ...] = OPS) -> None:
-    """One repetition: fresh servers and homes, each operation by each tool in ``order``."""
+             results: list, served: dict[str, list[int]], ops: tuple[str, ...] = OPS,
+             scanned: bool = False) -> None:
+    """One repetition: fresh servers and homes, each operation by each tool in ``order``.
+
+    ``scanned``: an untimed ``hubmgr scan`` of the model first, as on the user's path (convert or
+    scan came before the push), so the push may take sha256 from the catalog where the files' stat
+    fingerprints are unchanged. ``hf upload`` has no such cache and hashes every time."""
     rep_dir = work / f"rep{rep}"
     servers = {tool: start_server(rep_dir / f"hub-{tool}") for tool in ("hubmgr", "hf")}
     base_env = {**os.environ, "HF_TOKEN": TOKEN, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -149,16 +174,19 @@ def run_once(work: Path, model: Path, rep: int, order: tuple[str, str], t: dict[
         for op in ops:
             for tool in order:
                 label = labels[op][tool == "hf"]
+                if scanned and op == "push" and tool == "hubmgr":
+                    subprocess.run([hubmgr, "scan", str(model)], env=env[tool], capture_output=True, check=True)
+                    label += " (after scan)"
                 wall, cpu = timed(label, argv[("push" if op == "repush" else op, tool)], env[tool], url[tool],
                                   results, servers[tool][0].pid)
                 t[f"{op} {tool}"].append(wall)
                 t[f"{op} {tool} cpu"].append(cpu)
-        # a release whose files a kept release already has: hard links, no file byte on the network
-        same_files_new_commit(url["hubmgr"], "alice/bench", model / "config.json")
-        timed("hubmgr pull (kept files)", argv[("pull", "hubmgr")], env["hubmgr"], url["hubmgr"], results,
-              servers["hubmgr"][0].pid)
-        served["kept"].append(results[-1]["resolve_bytes"])
-        served["pull"].append(next(r["resolve_bytes"] for r in results[::-1] if r["op"] == "hubmgr pull"))
+        if "pull" in ops:  # a release whose files a kept release already has: hard links, no byte on the network
+            same_files_new_commit(url["hubmgr"], "alice/bench", model / "config.json")
+            timed("hubmgr pull (kept files)", argv[("pull", "hubmgr")], env["hubmgr"], url["hubmgr"], results,
+                  servers["hubmgr"][0].pid)
+            served["kept"].append(results[-1]["resolve_bytes"])
+            served["pull"].append(next(r["resolve_bytes"] for r in results[::-1] if r["op"] == "hubmgr pull"))
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -172,6 +200,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--shards", type=int, default=1, help="split the weights into this many files")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (fresh servers each); medians reported")
+    parser.add_argument("--scanned", action="store_true",
+                        help="run an untimed `hubmgr scan` of the model before hubmgr's push (catalog sha256 reuse)")
     parser.add_argument("--ops", default=",".join(OPS),
                         help="operations to time (comma-separated; 'pull' alone uploads the model untimed)")
     args = parser.parse_args()
@@ -193,7 +223,7 @@ def main() -> None:
     for rep in range(args.repeat):
         order = ("hubmgr", "hf") if rep % 2 == 0 else ("hf", "hubmgr")
         print(f"repetition {rep + 1}/{args.repeat} ({order[0]} first), load {os.getloadavg()[0]:.2f}")
-        run_once(work, model, rep, order, t, results, served, ops)
+        run_once(work, model, rep, order, t, results, served, ops, args.scanned)
         loads.append(os.getloadavg()[0])
     print()
     print(f"{total / 1e9:.2f} GB in {files} files, median of {args.repeat} (load during the runs: "
@@ -210,9 +240,10 @@ def main() -> None:
     print("(cpu ratio: CPU seconds of client + server, hubmgr/hf; on a loaded box it tracks the wall ratio "
           "a quiet box would show only when both are CPU-bound)")
     kept = [r["seconds"] for r in results if r["op"] == "hubmgr pull (kept files)"]
-    print(f"hubmgr pull of a release whose files a kept release has: server sent {max(served['kept'])} file bytes "
-          f"(goal 0) {'OK' if max(served['kept']) == 0 else 'NOT MET'} in {statistics.median(kept):.2f} s "
-          f"(each linked file is hashed again); the first pull: {min(served['pull'])}")
+    if kept:
+        print(f"hubmgr pull of a release whose files a kept release has: server sent {max(served['kept'])} file bytes "
+              f"(goal 0) {'OK' if max(served['kept']) == 0 else 'NOT MET'} in {statistics.median(kept):.2f} s "
+              f"(each linked file is hashed again); the first pull: {min(served['pull'])}")
     print("throughput (hubmgr): " + ", ".join(f"{op} {total / statistics.median(t[f'{op} hubmgr']) / 1e6:.0f} MB/s"
                                             for op in ops if op != "repush"))
     (work / "results.json").write_text(json.dumps(results, indent=2))
