@@ -59,8 +59,10 @@ def parse_completion_request(body: Any) -> tuple[list[str], GenParams, bool, str
         prompts = [prompt]
     elif isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
         prompts = list(prompt)
-    else:
+    elif prompt is None:
         raise _bad("'prompt' is required: a string or a non-empty list of strings", "prompt")
+    else:  # token-id prompts (lists of ints) are valid OpenAI input that this server does not take
+        raise _bad("'prompt' must be a string or a non-empty list of strings", "prompt")
     for name in _UNSUPPORTED:
         if body.get(name) not in (None, False, 0, {}):
             raise _bad(f"'{name}' is not supported by hubmgr serve", name)

@@ -117,6 +117,14 @@ def test_bad_requests_get_openai_style_400(server, body: dict, param: str) -> No
     assert headers["x-hubmgr-release"] == sha
 
 
+def test_prompt_errors_say_missing_or_wrong_type(server) -> None:
+    running, _, _ = server
+    _, _, missing = http(f"{running.url}/v1/completions", {"max_tokens": 3})
+    _, _, wrong = http(f"{running.url}/v1/completions", {"prompt": [1, 2]})
+    assert "'prompt' is required" in missing["error"]["message"]
+    assert "'prompt' must be a string" in wrong["error"]["message"]
+
+
 def test_context_error_unknown_model_bad_json_and_404(server) -> None:
     from openai import BadRequestError, NotFoundError, OpenAI
 
