@@ -308,6 +308,8 @@ def push(
     scratch = None
     staged = None
     early = None
+    if hasattr(remote, "preload"):  # before any worker thread: no two threads importing at a Ctrl-C
+        remote.preload()
     reader = ThreadPoolExecutor(1, thread_name_prefix="push-remote-state")
     try:
         # The branch tip the plan is made against and its files, read while the files are hashed;

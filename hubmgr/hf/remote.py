@@ -105,6 +105,15 @@ class HubRemote:
         return HfApi(endpoint=self.endpoint, token=self.__token or None, library_name="hubmgr",
                       library_version=__version__)  # User-Agent: hubmgr/<version>
 
+    def preload(self) -> None:
+        """Import here (the main thread) what a push's worker threads would import lazily. A Ctrl-C
+        that lands while two threads import at once can leave CPython's import locks held, and the
+        process then hangs instead of exiting (seen in the crash trials)."""
+        import huggingface_hub._commit_api  # noqa: F401
+        import huggingface_hub.hf_api  # noqa: F401
+        import huggingface_hub.lfs  # noqa: F401
+        import huggingface_hub.repocard  # noqa: F401
+
     def _require_token(self) -> None:
         if not self._token():
             raise AuthError(f"not logged in to the Hub ({self.endpoint_display}): pushing needs a token", LOGIN_HINT)
