@@ -35,7 +35,7 @@ from .errors import (ConflictError, CorruptFileError, NotFoundError, UsageError,
 from .formats.hashing import BAD_DOWNLOAD_HINT, FileDigest, digest_problem, hash_file, wants_git_blob_sha1
 from .formats.relpath import COMMIT_ID, check_commit_id, check_inside, check_relpath
 from .formats.lfs_pointer import read_lfs_pointer
-from .models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
+from .deploy_models import DeployStatus, LockedFile, ReleaseInfo, ReleaseLock, RollbackResult
 from .progress import CancelToken, ProgressEvent, ProgressSink, no_progress
 
 if TYPE_CHECKING:

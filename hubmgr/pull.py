@@ -18,7 +18,7 @@ from . import deploy
 from .errors import (ConflictError, CorruptFileError, DiskSpaceError, IncompleteReleaseError, NotFoundError,
                      UsageError, VerificationError, local_os_error)
 from .formats.relpath import check_commit_id
-from .models import PullResult, ReleaseLock
+from .deploy_models import PullResult, ReleaseLock
 from .progress import CancelToken, ProgressSink, check_cancel, no_progress
 from .remotes import RemoteFile, RemoteTarget, asked_revision, backend_for, in_scope, open_target, parse_target
 from .shared_files import reuse_kept_files

@@ -56,7 +56,7 @@ def pid_alive(pid: Any) -> bool:
 
 def server_state(dest: str | os.PathLike[str]):
     """``ServerState`` from the state files of ``dest``, or None when neither serve nor follow ran there."""
-    from ..models import ServerState
+    from ..deploy_models import ServerState
 
     serve, follow = read_state(dest, SERVE_STATE), read_state(dest, FOLLOW_STATE)
     if serve is None and follow is None:

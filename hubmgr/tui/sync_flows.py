@@ -13,7 +13,8 @@ from typing import Any
 from rich.text import Text
 
 from .. import checkpoints, deploy, sync, trainer_run
-from ..models import SYNC_MODIFIED, SYNC_PUSHED, PullResult, PushResult, RollbackResult
+from ..deploy_models import PullResult, RollbackResult
+from ..models import SYNC_MODIFIED, SYNC_PUSHED, PushResult
 from . import render
 from .operations import Operation
 from .rows import CheckpointRow, short_sha
