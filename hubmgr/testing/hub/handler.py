@@ -23,6 +23,9 @@ class RequestRecord:
     bytes_in: int
     user: str | None
     bytes_out: int = 0  # file bytes a download sent (resolve GETs); not headers or JSON
+    # Requests are listed when they finish; this numbers them as they arrived, for tests of
+    # the order a client sends in (a finished request's thread may be listed after a later one's).
+    arrival: int = 0
 
 
 class Body:
@@ -90,6 +93,7 @@ class HandlerBase(BaseHTTPRequestHandler):
         pass
 
     def _handle(self) -> None:
+        self._arrival = next(self.server.arrivals)
         self._status = 0
         self._user: dict | None = None
         self._sent = False
@@ -119,7 +123,7 @@ class HandlerBase(BaseHTTPRequestHandler):
                 # Never leave unread body bytes on a keep-alive connection (HUB_PROTOCOL.md §10.2).
                 self.close_connection = True
             self.server.record(RequestRecord(self.command, self._plain_path, self._status, self._body.read_bytes,
-                                             (self._user or {}).get("user"), self._bytes_out))
+                                             (self._user or {}).get("user"), self._bytes_out, self._arrival))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 

@@ -7,6 +7,7 @@ by ``routes.HubRequestHandler``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ class HubServer(ThreadingHTTPServer):
             self.add_token(token, spec)
         self.faults = FaultInjector()
         self.requests: list[RequestRecord] = []
+        self.arrivals = itertools.count(1)  # next() is atomic under the GIL: one number per request
         self.page_size = 1000
         self.expand_page_size = 50
         self.multipart_threshold = 20 * 1024 * 1024
