@@ -246,6 +246,8 @@ def _download_release(remote: "Remote", t: RemoteTarget, sha: str, asked: str | 
     # each file is verified as soon as it is complete, while later ones still download: by the digest
     # its download measured as the bytes arrived (no second read), or, for a file the remote did not
     # hash (hard-linked, left by an earlier attempt, a git remote), by reading it
+    if hasattr(remote, "preload"):  # before any worker thread: no two threads importing at a Ctrl-C
+        remote.preload()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-verify") as pool:
         checks: dict[str, Future] = {}
 
