@@ -35,6 +35,10 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("GIT_COMMITTER_NAME", "hubmgr tests")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "tests@hubmgr.invalid")
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    # never the checkout: a .hubmgr/catalog.db that a developer's own run left there would become
+    # the catalog of every test that runs a command without --catalog
+    (home / "cwd").mkdir()
+    monkeypatch.chdir(home / "cwd")
     return home
 
 
