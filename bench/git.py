@@ -1,6 +1,6 @@
 """Benchmark: push and pull ~1 GB of weights through hubmgr vs plain git + git-lfs (issue 16 point 3).
 
-    .venv/bin/python bench/git.py [--size-mb 1000] [--repeat 3] [--lfs-server local|giftless] [--keep-dir]
+    .venv/bin/python bench/git.py [--size-mb 1000] [--shards 1] [--repeat 3] [--lfs-server local|giftless] [--keep-dir]
 
 --lfs-server local (default): refs and LFS objects in file:// bare repos (hubmgr: local:NAME;
     git-lfs: its standalone file transfer).
@@ -36,19 +36,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 GOAL = 0.90
 
 
-def make_model(folder: Path, size_mb: int) -> None:
+def make_model(folder: Path, size_mb: int, shards: int = 1) -> None:
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"model_type": "bench"}))
     (folder / "README.md").write_text("# bench model\n")
     chunk = os.urandom(16 * 1024 * 1024)
-    with open(folder / "model.safetensors", "wb") as fh:
-        written = 0
-        i = 0
-        while written < size_mb * 10**6:
-            block = chunk[: min(len(chunk), size_mb * 10**6 - written)]
-            fh.write(bytes([i % 256]) + block[1:])  # distinct blocks
-            written += len(block)
-            i += 1
+    names = (["model.safetensors"] if shards == 1 else
+             [f"model-{k:05d}-of-{shards:05d}.safetensors" for k in range(1, shards + 1)])
+    per_file = size_mb * 10**6 // shards
+    i = 0
+    for name in names:
+        with open(folder / name, "wb") as fh:
+            written = 0
+            while written < per_file:
+                block = chunk[: min(len(chunk), per_file - written)]
+                fh.write(bytes([i % 256, i // 256 % 256]) + block[2:])  # distinct blocks
+                written += len(block)
+                i += 1
 
 
 def read_through(folder: Path) -> None:
@@ -180,6 +184,7 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--lfs-server", choices=("local", "giftless"), default="local")
+    ap.add_argument("--shards", type=int, default=1, help="split the weights over this many files")
     ap.add_argument("--keep-dir", action="store_true")
     args = ap.parse_args()
 
@@ -188,7 +193,7 @@ def main() -> None:
                       GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@x")
     model = root / "model"
     print(f"writing a {args.size_mb} MB model in {root} ...", flush=True)
-    make_model(model, args.size_mb)
+    make_model(model, args.size_mb, args.shards)
     size = sum(p.stat().st_size for p in model.iterdir())
     r: dict[str, list[float]] = {}
     load = os.getloadavg()
@@ -206,7 +211,8 @@ def main() -> None:
     load_after = os.getloadavg()
 
     med = {k: statistics.median(v) for k, v in r.items()}
-    print(f"\nsize {size / 1e6:.0f} MB, LFS store: {args.lfs_server}, median of {args.repeat}, "
+    print(f"\nsize {size / 1e6:.0f} MB in {args.shards} weight file(s), LFS store: {args.lfs_server}, "
+          f"median of {args.repeat}, "
           f"load average {load[0]:.2f} before / {load_after[0]:.2f} after")
     print(f"{'':<22}{'hubmgr':>10}{'plain':>10}{'ratio':>8}")
     rows = {"push (cold)": ("hubmgr push (cold)", "plain git lfs push + git push", GOAL),

@@ -27,16 +27,20 @@ import json
 import os
 import queue
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
-from ..errors import RemoteError, VerificationError
+import encodings.idna  # noqa: F401 - here, in the importing thread: a transfer thread's first connect needs it
+
+from ..errors import CancelledError, RemoteError, VerificationError
 from ..progress import CancelToken, check_cancel
 from .cmd import redact
 
 CHUNK = 8 * 1024 * 1024
+T = TypeVar("T")
 _LFS_JSON = "application/vnd.git-lfs+json"
 # the network failing (not the local disk: a full disk stays an OSError for the caller to report)
 _NET_ERRORS = (http.client.HTTPException, ConnectionError, TimeoutError)
@@ -51,18 +55,23 @@ class LfsEndpoint:
     url: str  # without credentials
     local_store: Path | None = None  # file:// remotes: <repo>/lfs/objects
     headers: dict = field(default_factory=dict)  # Authorization from user:pass@ in the URL
+    concurrent: int = 8  # objects in flight over HTTP: git-lfs's lfs.concurrenttransfers (its default 8)
 
 
 def parse_endpoint(env_text: str) -> LfsEndpoint | None:
     """The endpoint ``git lfs env`` resolved (lfs.url, remote.<name>.lfsurl, .lfsconfig, the remote URL),
     or None when only git-lfs can talk to it (ssh-authenticated endpoints, unknown schemes)."""
     url = None
+    concurrent = 8
     for line in env_text.splitlines():
         line = line.strip()
         if line.startswith("SSH="):
             return None  # git-lfs-authenticate over ssh gives the headers: git-lfs's job
         if line.startswith("Endpoint=") and url is None:
             url = line[len("Endpoint="):].rsplit(" (auth=", 1)[0].strip()
+        if line.startswith("ConcurrentTransfers="):
+            value = line[len("ConcurrentTransfers="):].strip()
+            concurrent = min(max(int(value), 1), 64) if value.isdigit() else concurrent
     if not url:
         return None
     parts = urllib.parse.urlsplit(url)
@@ -78,7 +87,7 @@ def parse_endpoint(env_text: str) -> LfsEndpoint | None:
         headers["Authorization"] = "Basic " + base64.b64encode(user_pass.encode()).decode()
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
         url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-    return LfsEndpoint(url.rstrip("/"), headers=headers)
+    return LfsEndpoint(url.rstrip("/"), headers=headers, concurrent=concurrent)
 
 
 def object_path(store: Path, oid: str) -> Path:
@@ -200,14 +209,12 @@ def upload(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | No
         except PermissionError as exc:
             raise RemoteError(f"cannot write to the LFS store {endpoint.local_store}: {exc.strerror}",
                               "check that you may write to the remote repository") from exc
-    sent = 0
-    for o, entry in zip(objects, _batch(endpoint, "upload", objects, ref)):
-        check_cancel(cancel)
-        actions = entry.get("actions") or {}
-        if "upload" not in actions:
-            continue  # the server has it
-        action = actions["upload"]
-        _send_file(action, o, cancel, on_bytes)
+    todo = [(o, entry["actions"]) for o, entry in zip(objects, _batch(endpoint, "upload", objects, ref))
+            if "upload" in (entry.get("actions") or {})]  # no upload action: the server has it
+
+    def send(item: tuple[LfsObject, dict], stop: CancelToken, report: Callable[[int], None]) -> None:
+        o, actions = item
+        _send_file(actions["upload"], o, stop, report)
         if "verify" in actions:
             verify = actions["verify"]
             body = json.dumps({"oid": o.oid, "size": o.size}).encode()
@@ -215,8 +222,9 @@ def upload(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | No
                                     {"Content-Type": _LFS_JSON, "Accept": _LFS_JSON, **verify.get("header", {})})
             if status >= 300:
                 raise RemoteError(f"the LFS server did not verify {o.label} (HTTP {status})", _server_hint(data))
-        sent += 1
-    return sent
+
+    _in_parallel(todo, send, workers=endpoint.concurrent, cancel=cancel, on_bytes=on_bytes)
+    return len(todo)
 
 
 def download(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | None = None,
@@ -241,11 +249,81 @@ def download(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | 
     absent = [o for o, e in zip(objects, entries) if "download" not in (e.get("actions") or {})]
     if absent:
         raise _missing(endpoint, absent)
-    for o, entry in zip(objects, entries):
-        check_cancel(cancel)
-        digest, size = _receive_file(entry["actions"]["download"], o, cancel, on_bytes)
+    done_lock = threading.Lock()
+
+    def receive(item: tuple[LfsObject, dict], stop: CancelToken, report: Callable[[int], None]) -> None:
+        o, entry = item
+        digest, size = _receive_file(entry["actions"]["download"], o, stop, report)
         if on_done is not None:
-            on_done(o, digest, size)
+            with done_lock:  # the caller's callback need not be thread-safe
+                on_done(o, digest, size)
+
+    _in_parallel(list(zip(objects, entries)), receive, workers=endpoint.concurrent, cancel=cancel,
+                 on_bytes=on_bytes)
+
+
+class _Stop(CancelToken):
+    """Set when one transfer failed (the others stop at their next chunk), or when the user's token is."""
+
+    def __init__(self, user: CancelToken | None) -> None:
+        super().__init__()
+        self._user = user
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set() or (self._user is not None and self._user.cancelled)
+
+
+def _in_parallel(items: list[T], work: Callable[[T, CancelToken, Callable[[int], None]], None], *, workers: int,
+                 cancel: CancelToken | None, on_bytes: Callable[[int], None] | None) -> None:
+    """``work(item, stop, report)`` for each item, ``workers`` at a time (git-lfs moves 8 objects at once);
+    raises the first failure once every worker has stopped.
+
+    Daemon threads, not an executor: on Ctrl-C the caller gets the interrupt at once, and a worker
+    still blocked on a stalled server does not hold up the interpreter's exit."""
+    stop = _Stop(cancel)
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for item in items:
+        todo.put(item)
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def report(n: int) -> None:
+        if on_bytes is not None:
+            with lock:  # the caller's counter need not be thread-safe
+                on_bytes(n)
+
+    def run() -> None:
+        while not stop.cancelled:
+            try:
+                item = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                work(item, stop, report)
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+                with lock:
+                    failures.append(exc)
+                stop.cancel()
+
+    threads = [threading.Thread(target=run, name=f"lfs-transfer-{i}", daemon=True)
+               for i in range(max(1, min(workers, len(items))))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)  # in slices: a Ctrl-C in the main thread is seen at once
+    except BaseException:
+        stop.cancel()
+        deadline = time.monotonic() + 2.0
+        for t in threads:  # each stops at its next chunk; one stuck on the network is left behind (daemon)
+            t.join(max(0.0, deadline - time.monotonic()))
+        raise
+    check_cancel(cancel)
+    real = [e for e in failures if not isinstance(e, CancelledError)]  # the others stopped because of it
+    if real or failures:
+        raise (real or failures)[0]
 
 
 def _missing(endpoint: LfsEndpoint, objects: Sequence[LfsObject]) -> VerificationError:

@@ -3,6 +3,8 @@ a real HTTP LFS server (giftless on 127.0.0.1), read back by plain git + git-lfs
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -228,3 +230,119 @@ def test_the_endpoint_is_what_git_lfs_env_resolved(tmp_path):
     assert parse_endpoint("Endpoint=https://github.com/a/b.git/info/lfs (auth=none)\n  SSH=git@github.com:a/b.git\n") \
         is None
     assert parse_endpoint("Endpoint=ftp://x/y (auth=none)\n") is None
+    # git-lfs's lfs.concurrenttransfers (its `git lfs env` line) sets how many objects go at once
+    assert http.concurrent == 8
+    assert parse_endpoint("Endpoint=https://h/r.git/info/lfs (auth=none)\nConcurrentTransfers=3\n").concurrent == 3
+    assert parse_endpoint("Endpoint=https://h/r.git/info/lfs (auth=none)\nConcurrentTransfers=x\n").concurrent == 8
+
+
+class _InFlight:
+    """Wraps a transfer function to count how many objects are on the wire at once. With ``meet``, the
+    first two calls wait (10 s at most) until both have started: the count cannot depend on timing."""
+
+    def __init__(self, real, *, meet: bool) -> None:
+        import threading
+
+        self.real, self.now, self.most, self.threads = real, 0, 0, set()
+        self.lock = threading.Lock()
+        self.barrier = threading.Barrier(2, timeout=10) if meet else None
+
+    def __call__(self, *args, **kwargs):
+        import threading
+
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self.threads.add(threading.current_thread().name)
+            waits = self.barrier is not None and len(self.threads) <= 2
+        try:
+            if waits:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    self.barrier.wait()
+            return self.real(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_a_sharded_model_moves_its_objects_several_at_once(tmp_path, monkeypatch, giftless):
+    """Over HTTP, objects go lfs.concurrenttransfers at a time (git-lfs's default 8), push and pull."""
+    from hubmgr.git import lfs_transfer
+
+    base, storage = giftless
+    _use_lfs_server(base, "team/shards")
+    bare = tmp_path / "shards.git"
+    run_git(["init", "-q", "--bare", str(bare)])
+    folder = _model(tmp_path / "m", "1")
+    shards = {f"model-0000{k}-of-00006.safetensors": os.urandom(1_000_000 + k) for k in range(1, 7)}
+    for name, data in shards.items():
+        (folder / name).write_bytes(data)
+    sending = _InFlight(lfs_transfer._send_file, meet=True)
+    monkeypatch.setattr(lfs_transfer, "_send_file", sending)
+    run = run_cli("push", str(folder), str(bare), "--json")
+    assert run.exit_code == 0, run.stderr
+    assert sending.most >= 2 and len(sending.threads) >= 2
+    for data in shards.values():
+        assert (storage / "team" / "shards" / hashlib.sha256(data).hexdigest()).read_bytes() == data
+
+    _deploy_host(tmp_path, monkeypatch)
+    receiving = _InFlight(lfs_transfer._receive_file, meet=True)
+    monkeypatch.setattr(lfs_transfer, "_receive_file", receiving)
+    pulled = run_cli("pull", str(bare), "--dest", str(tmp_path / "srv"), "--json")
+    assert pulled.exit_code == 0, pulled.stderr
+    assert receiving.most >= 2
+    for name, data in shards.items():
+        assert (tmp_path / "srv" / "current" / name).read_bytes() == data
+
+    # one at a time when the user's git config says so
+    run_git(["config", "--global", "lfs.concurrenttransfers", "1"], lfs=False)
+    for name in shards:
+        (folder / name).write_bytes(os.urandom(500_000))
+    one = _InFlight(lfs_transfer._send_file, meet=False)
+    monkeypatch.setattr(lfs_transfer, "_send_file", one)
+    assert run_cli("push", str(folder), str(bare)).exit_code == 0
+    assert one.most == 1 and len(one.threads) == 1
+
+
+def test_one_failed_object_stops_the_others_and_is_the_error_reported(tmp_path, giftless):
+    """Several objects in flight, one of them rewritten after the plan: the push fails with that
+    file's error (not a cancellation of the others), and nothing is committed."""
+    base, storage = giftless
+    _use_lfs_server(base, "team/m")
+    bare = tmp_path / "m.git"
+    run_git(["init", "-q", "--bare", str(bare)])
+    folder = _model(tmp_path / "m", "1", weights=os.urandom(20 * 1024 * 1024))
+    extras = [f"extra-{k}.safetensors" for k in range(4)]
+    for name in extras:
+        (folder / name).write_bytes(os.urandom(3 * 1024 * 1024))
+    request = dataclasses.replace(_stale_request(folder), upload=("config.json", "model.safetensors", *extras))
+    with pytest.raises(VerificationError, match="changed while it was being pushed"):
+        open_remote(str(bare)).push(request)
+    assert git_text(["--git-dir", str(bare), "for-each-ref"], lfs=False) == ""
+
+
+def test_cancel_stops_every_object_in_flight(tmp_path, giftless):
+    from hubmgr.errors import CancelledError
+    from hubmgr.git import lfs_transfer
+    from hubmgr.progress import CancelToken
+
+    base, storage = giftless
+    endpoint = parse_endpoint(f"Endpoint={base}/team/c.git/info/lfs (auth=none)\n")
+    objects = []
+    for k in range(4):
+        data = os.urandom(20 * 1024 * 1024)  # several chunks each
+        path = tmp_path / f"w{k}.bin"
+        path.write_bytes(data)
+        objects.append(lfs_transfer.LfsObject(hashlib.sha256(data).hexdigest(), len(data), path, path.name))
+    cancel = CancelToken()
+    sent = []
+
+    def on_bytes(n: int) -> None:
+        sent.append(n)
+        cancel.cancel()  # the user presses Esc as the first chunk goes out
+
+    with pytest.raises(CancelledError):
+        lfs_transfer.upload(endpoint, objects, cancel=cancel, on_bytes=on_bytes)
+    assert sum(sent) < sum(o.size for o in objects) / 2  # the others stopped at their next chunk
+    assert not any((storage / "team" / "c" / o.oid).is_file() and
+                   (storage / "team" / "c" / o.oid).stat().st_size == o.size for o in objects)
