@@ -62,6 +62,14 @@ def _use_lfs_server(base: str, repo: str) -> str:
     return url
 
 
+def _bare_repo_on_server(tmp_path: Path, base: str, repo: str) -> Path:
+    """The refs live in a bare repo on disk, the objects on the LFS server."""
+    _use_lfs_server(base, repo)
+    bare = tmp_path / f"{repo.rsplit('/', 1)[-1]}.git"
+    run_git(["init", "-q", "--bare", str(bare)])
+    return bare
+
+
 def _deploy_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     registry = Path(os.environ["HUBMGR_HOME"]) / "registry"
     host = tmp_path / "host-home"
@@ -128,9 +136,7 @@ def test_push_and_pull_through_an_http_lfs_server(tmp_path, monkeypatch, giftles
 
 def test_a_corrupted_object_on_the_lfs_server_is_refused_by_pull(tmp_path, monkeypatch, giftless):
     base, storage = giftless
-    _use_lfs_server(base, "team/m")
-    bare = tmp_path / "m.git"
-    run_git(["init", "-q", "--bare", str(bare)])
+    bare = _bare_repo_on_server(tmp_path, base, "team/m")
     folder = _model(tmp_path / "m", "1")
     assert run_cli("push", str(folder), str(bare)).exit_code == 0
     oid = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
@@ -171,9 +177,7 @@ def test_weights_rewritten_after_the_plan_are_refused_and_never_stored_under_the
 
 def test_weights_rewritten_after_the_plan_never_reach_the_lfs_server_complete(tmp_path, giftless):
     base, storage = giftless
-    _use_lfs_server(base, "team/m")
-    bare = tmp_path / "m.git"
-    run_git(["init", "-q", "--bare", str(bare)])
+    bare = _bare_repo_on_server(tmp_path, base, "team/m")
     folder = _model(tmp_path / "m", "1", weights=os.urandom(20 * 1024 * 1024))  # several upload chunks
     request = _stale_request(folder)
     with pytest.raises(VerificationError, match="changed while it was being pushed"):
@@ -204,9 +208,7 @@ def test_a_server_refusing_uploads_goes_through_git_lfs_and_fails_as_an_auth_err
     from hubmgr.testing.lfs_server import giftless_server
 
     with giftless_server(tmp_path / "giftless", anonymous="read_only") as base:
-        _use_lfs_server(base, "team/m")
-        bare = tmp_path / "m.git"
-        run_git(["init", "-q", "--bare", str(bare)])
+        bare = _bare_repo_on_server(tmp_path, base, "team/m")
         folder = _model(tmp_path / "m", "1")
         run = run_cli("push", str(folder), str(bare))
     assert run.exit_code == 3, run.stderr  # remote/auth
@@ -270,9 +272,7 @@ def test_a_sharded_model_moves_its_objects_several_at_once(tmp_path, monkeypatch
     from hubmgr.git import lfs_transfer
 
     base, storage = giftless
-    _use_lfs_server(base, "team/shards")
-    bare = tmp_path / "shards.git"
-    run_git(["init", "-q", "--bare", str(bare)])
+    bare = _bare_repo_on_server(tmp_path, base, "team/shards")
     folder = _model(tmp_path / "m", "1")
     shards = {f"model-0000{k}-of-00006.safetensors": os.urandom(1_000_000 + k) for k in range(1, 7)}
     for name, data in shards.items():
@@ -308,9 +308,7 @@ def test_one_failed_object_stops_the_others_and_is_the_error_reported(tmp_path, 
     """Several objects in flight, one of them rewritten after the plan: the push fails with that
     file's error (not a cancellation of the others), and nothing is committed."""
     base, storage = giftless
-    _use_lfs_server(base, "team/m")
-    bare = tmp_path / "m.git"
-    run_git(["init", "-q", "--bare", str(bare)])
+    bare = _bare_repo_on_server(tmp_path, base, "team/m")
     folder = _model(tmp_path / "m", "1", weights=os.urandom(20 * 1024 * 1024))
     extras = [f"extra-{k}.safetensors" for k in range(4)]
     for name in extras:
