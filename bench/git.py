@@ -133,7 +133,8 @@ def one_round(i: int, root: Path, source: Path, r: dict, server: str | None, kee
         run_git(["push", "-q", "origin", "main"], cwd=work)
 
     def plain_repush() -> None:  # what a user does to check/update: add + push; nothing to commit
-        os.utime(work / "model.safetensors")  # touched by a re-save: git must re-hash it
+        for weights in work.glob("*.safetensors"):  # touched by a re-save: git must re-hash them
+            os.utime(weights)
         run_git(["add", "-A"], cwd=work)
         run_git(["lfs", "push", "origin", "main"], cwd=work)
         run_git(["push", "-q", "origin", "main"], cwd=work)
@@ -173,8 +174,9 @@ def one_round(i: int, root: Path, source: Path, r: dict, server: str | None, kee
     timed("hubmgr push (hashes known)", r, hub_push(warm, "hubmgr-warm"), hub_warm)
     timed("hubmgr pull (fresh host)", r, hub_pull)
     timed("plain clone + git lfs pull", r, plain_pull)
-    with open(clone / "model.safetensors", "rb") as a, open(rnd / "srv" / "current" / "model.safetensors", "rb") as b:
-        assert a.read(1 << 20) == b.read(1 << 20)
+    for weights in model.glob("*.safetensors"):  # both tools brought back the same bytes
+        with open(clone / weights.name, "rb") as a, open(rnd / "srv" / "current" / weights.name, "rb") as b:
+            assert a.read(1 << 20) == b.read(1 << 20)
     if not keep:
         shutil.rmtree(rnd, ignore_errors=True)  # ~7 GB per round
 

@@ -46,6 +46,17 @@ _LFS_JSON = "application/vnd.git-lfs+json"
 _NET_ERRORS = (http.client.HTTPException, ConnectionError, TimeoutError)
 
 
+# git-lfs tries a failed transfer again (lfs.transfer.maxretries); a dropped connection here gets
+# this many attempts in all, each from the file's start
+LFS_ATTEMPTS = 3
+# a server's passing trouble, tried again like a dropped connection (huggingface_hub retries these too)
+_TRANSIENT_STATUS = (429, 500, 502, 503, 504)
+
+
+class _Dropped(RemoteError):
+    """The connection failed during a transfer (reset, broken pipe, timeout): worth another attempt."""
+
+
 class NeedsGitLfs(Exception):
     """This endpoint needs git-lfs's machinery (credentials, another transfer): use it instead."""
 
@@ -214,7 +225,7 @@ def upload(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | No
 
     def send(item: tuple[LfsObject, dict], stop: CancelToken, report: Callable[[int], None]) -> None:
         o, actions = item
-        _send_file(actions["upload"], o, stop, report)
+        _again_if_dropped(lambda counted: _send_file(actions["upload"], o, stop, counted), stop, report)
         if "verify" in actions:
             verify = actions["verify"]
             body = json.dumps({"oid": o.oid, "size": o.size}).encode()
@@ -253,7 +264,8 @@ def download(endpoint: LfsEndpoint, objects: Sequence[LfsObject], *, ref: str | 
 
     def receive(item: tuple[LfsObject, dict], stop: CancelToken, report: Callable[[int], None]) -> None:
         o, entry = item
-        digest, size = _receive_file(entry["actions"]["download"], o, stop, report)
+        action = entry["actions"]["download"]
+        digest, size = _again_if_dropped(lambda counted: _receive_file(action, o, stop, counted), stop, report)
         if on_done is not None:
             with done_lock:  # the caller's callback need not be thread-safe
                 on_done(o, digest, size)
@@ -272,6 +284,31 @@ class _Stop(CancelToken):
     @property
     def cancelled(self) -> bool:
         return self._event.is_set() or (self._user is not None and self._user.cancelled)
+
+
+def _again_if_dropped(attempt: Callable[[Callable[[int], None]], T], stop: CancelToken,
+                      report: Callable[[int], None]) -> T:
+    """``attempt(report)``, again (up to ``LFS_ATTEMPTS`` in all) while the connection drops; the
+    bytes a failed attempt reported are taken back so progress does not count them twice."""
+    for number in range(1, LFS_ATTEMPTS + 1):
+        counted = 0
+
+        def counting(n: int) -> None:
+            nonlocal counted
+            counted += n
+            report(n)
+
+        try:
+            return attempt(counting)
+        except _Dropped:
+            if number == LFS_ATTEMPTS or stop.cancelled:
+                raise
+            report(-counted)
+            deadline = time.monotonic() + 0.5 * number  # a short pause, cut short by a cancel
+            while time.monotonic() < deadline and not stop.cancelled:
+                time.sleep(0.05)
+            check_cancel(stop)
+    raise AssertionError("unreachable")
 
 
 def _in_parallel(items: list[T], work: Callable[[T, CancelToken, Callable[[int], None]], None], *, workers: int,
@@ -424,9 +461,11 @@ def _send_file(action: dict, o: LfsObject, cancel: CancelToken | None,
         resp = conn.getresponse()
         data = resp.read()
     except _NET_ERRORS as exc:
-        raise RemoteError(f"uploading {o.label} to the LFS server failed: {exc}", "run the push again") from exc
+        raise _Dropped(f"uploading {o.label} to the LFS server failed: {exc}", "run the push again") from exc
     finally:
         conn.close()
+    if resp.status in _TRANSIENT_STATUS:
+        raise _Dropped(f"the LFS server failed to take {o.label} (HTTP {resp.status})", _server_hint(data))
     if resp.status >= 300:
         raise RemoteError(f"the LFS server refused {o.label} (HTTP {resp.status})", _server_hint(data))
 
@@ -439,8 +478,8 @@ def _receive_file(action: dict, o: LfsObject, cancel: CancelToken | None,
         conn.request("GET", target, headers=dict(action.get("header", {})))
         resp = conn.getresponse()
         if resp.status >= 300:
-            raise RemoteError(f"the LFS server refused to send {o.label} (HTTP {resp.status})",
-                              _server_hint(resp.read()))
+            kind = _Dropped if resp.status in _TRANSIENT_STATUS else RemoteError
+            raise kind(f"the LFS server refused to send {o.label} (HTTP {resp.status})", _server_hint(resp.read()))
         def received() -> Iterator[bytes]:
             while chunk := resp.read(CHUNK):
                 check_cancel(cancel)
@@ -450,7 +489,7 @@ def _receive_file(action: dict, o: LfsObject, cancel: CancelToken | None,
         os.replace(tmp, o.path)
     except _NET_ERRORS as exc:
         tmp.unlink(missing_ok=True)
-        raise RemoteError(f"downloading {o.label} from the LFS server failed: {exc}", "run the pull again") from exc
+        raise _Dropped(f"downloading {o.label} from the LFS server failed: {exc}", "run the pull again") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

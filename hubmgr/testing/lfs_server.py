@@ -1,9 +1,12 @@
 """A real Git LFS server on 127.0.0.1 for tests and benchmarks: giftless (a Python LFS server) with its
 local storage backend and anonymous read-write access, served by werkzeug (what ``flask run`` uses).
 
-One change to giftless: its download view hands the open file to the WSGI server, which iterates a
-binary file line by line (~20 MB/s of random bytes here, for every client alike); ``ChunkedLocalStorage``
-gives it 1 MiB blocks instead, so a benchmark measures the clients, not that loop.
+Two changes to giftless's local storage (``ChunkedLocalStorage``):
+- its download view hands the open file to the WSGI server, which iterates a binary file line by
+  line (~20 MB/s of random bytes here, for every client alike); it gets 1 MiB blocks instead, so a
+  benchmark measures the clients, not that loop;
+- it makes an object's directory with check-then-mkdir, so two uploads that start together into a
+  new repo race and one gets HTTP 500 (FileExistsError); here the mkdir accepts an existing dir.
 
     with giftless_server(tmp_path / "lfs-storage") as base:
         lfs_url = f"{base}/org/repo.git/info/lfs"   # git config lfs.url <that>
@@ -36,6 +39,10 @@ def _chunked_storage_class():
                 with fh:
                     yield from iter(lambda: fh.read(1 << 20), b"")
             return blocks()
+
+        @staticmethod
+        def _create_path(spath: str) -> None:
+            Path(spath).mkdir(parents=True, exist_ok=True)  # concurrent uploads: no check-then-mkdir race
 
     return ChunkedLocalStorage
 

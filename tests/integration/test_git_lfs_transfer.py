@@ -344,3 +344,115 @@ def test_cancel_stops_every_object_in_flight(tmp_path, giftless):
     assert sum(sent) < sum(o.size for o in objects) / 2  # the others stopped at their next chunk
     assert not any((storage / "team" / "c" / o.oid).is_file() and
                    (storage / "team" / "c" / o.oid).stat().st_size == o.size for o in objects)
+
+
+def _dropping_connections(monkeypatch, *, drops: int, status: int | None = None):
+    """The first ``drops`` object transfers lose their connection after their first 8 MiB chunk
+    (upload: a broken pipe while sending; download: a reset while receiving), or with ``status``
+    get that HTTP status instead of the server's answer."""
+    from hubmgr.git import lfs_transfer
+
+    real = lfs_transfer._connection
+    state = {"left": drops, "connections": 0}
+
+    def connection(url: str):
+        conn, target = real(url)
+        if "/objects/storage/" not in url or url.endswith("/verify"):
+            return conn, target
+        state["connections"] += 1
+        if state["left"] <= 0:
+            return conn, target
+        state["left"] -= 1
+        chunks = {"n": 0}
+        send, getresponse = conn.send, conn.getresponse
+
+        def failing_send(data):
+            chunks["n"] += 1
+            if chunks["n"] > 2 and status is None:  # headers, the first body chunk, then the drop
+                raise BrokenPipeError(32, "Broken pipe")
+            return send(data)
+
+        def failing_response():
+            resp = getresponse()
+            if status is not None:
+                resp.status = status
+                return resp
+            read = resp.read
+
+            def failing_read(n=None):
+                chunks["n"] += 1
+                if chunks["n"] > 1:
+                    raise ConnectionResetError(104, "Connection reset by peer")
+                return read(n)
+            resp.read = failing_read
+            return resp
+
+        conn.send, conn.getresponse = failing_send, failing_response
+        return conn, target
+
+    monkeypatch.setattr(lfs_transfer, "_connection", connection)
+    return state
+
+
+def test_a_dropped_connection_is_tried_again_and_progress_counts_each_byte_once(tmp_path, monkeypatch, giftless):
+    from hubmgr.git import lfs_transfer
+
+    base, storage = giftless
+    endpoint = parse_endpoint(f"Endpoint={base}/team/drop.git/info/lfs (auth=none)\n")
+    data = os.urandom(20 * 1024 * 1024)
+    src = tmp_path / "w.bin"
+    src.write_bytes(data)
+    oid = hashlib.sha256(data).hexdigest()
+    state = _dropping_connections(monkeypatch, drops=1)
+    reported = []
+    assert lfs_transfer.upload(endpoint, [lfs_transfer.LfsObject(oid, len(data), src, "w.bin")],
+                               on_bytes=reported.append) == 1
+    assert state["connections"] == 2 and sum(reported) == len(data) and min(reported) < 0
+    assert (storage / "team" / "drop" / oid).read_bytes() == data
+
+    state = _dropping_connections(monkeypatch, drops=1)
+    got, reported, done = tmp_path / "out.bin", [], []
+    lfs_transfer.download(endpoint, [lfs_transfer.LfsObject(oid, len(data), got, "w.bin")], on_bytes=reported.append,
+                          on_done=lambda o, digest, size: done.append((digest, size)))
+    assert state["connections"] == 2 and sum(reported) == len(data)
+    assert done == [(oid, len(data))] and got.read_bytes() == data
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_a_connection_that_keeps_dropping_fails_after_the_last_attempt(tmp_path, monkeypatch, giftless):
+    from hubmgr.errors import RemoteError
+    from hubmgr.git import lfs_transfer
+
+    base, storage = giftless
+    endpoint = parse_endpoint(f"Endpoint={base}/team/drop.git/info/lfs (auth=none)\n")
+    data = os.urandom(20 * 1024 * 1024)
+    src = tmp_path / "w.bin"
+    src.write_bytes(data)
+    oid = hashlib.sha256(data).hexdigest()
+    state = _dropping_connections(monkeypatch, drops=99)
+    with pytest.raises(RemoteError, match="uploading w.bin to the LFS server failed: .*Broken pipe"):
+        lfs_transfer.upload(endpoint, [lfs_transfer.LfsObject(oid, len(data), src, "w.bin")])
+    assert state["connections"] == lfs_transfer.LFS_ATTEMPTS
+    stored = storage / "team" / "drop" / oid  # at most a partial file, which LFS servers do not count
+    assert not stored.exists() or stored.stat().st_size < len(data)
+
+
+@pytest.mark.parametrize("status, tried_again", [(503, True), (500, True), (404, False)])
+def test_a_server_error_is_tried_again_a_refusal_is_not(tmp_path, monkeypatch, giftless, status, tried_again):
+    from hubmgr.errors import RemoteError
+    from hubmgr.git import lfs_transfer
+
+    base, storage = giftless
+    endpoint = parse_endpoint(f"Endpoint={base}/team/busy.git/info/lfs (auth=none)\n")
+    data = os.urandom(1_000_000)
+    src = tmp_path / "w.bin"
+    src.write_bytes(data)
+    objects = [lfs_transfer.LfsObject(hashlib.sha256(data).hexdigest(), len(data), src, "w.bin")]
+    state = _dropping_connections(monkeypatch, drops=1, status=status)
+    if tried_again:
+        assert lfs_transfer.upload(endpoint, objects) == 1
+        assert state["connections"] == 2
+    else:
+        with pytest.raises(RemoteError, match=f"refused w.bin \\(HTTP {status}\\)"):
+            lfs_transfer.upload(endpoint, objects)
+        assert state["connections"] == 1
