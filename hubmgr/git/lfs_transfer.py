@@ -21,6 +21,7 @@ through git-lfs as before: ``parse_endpoint`` returns None, or a transfer raises
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -355,7 +356,8 @@ def _in_parallel(items: list[T], work: Callable[[T, CancelToken, Callable[[int],
         stop.cancel()
         deadline = time.monotonic() + 2.0
         for t in threads:  # each stops at its next chunk; one stuck on the network is left behind (daemon)
-            t.join(max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(RuntimeError):  # one the interrupt kept from starting
+                t.join(max(0.0, deadline - time.monotonic()))
         raise
     check_cancel(cancel)
     real = [e for e in failures if not isinstance(e, CancelledError)]  # the others stopped because of it

@@ -456,3 +456,35 @@ def test_a_server_error_is_tried_again_a_refusal_is_not(tmp_path, monkeypatch, g
         with pytest.raises(RemoteError, match=f"refused w.bin \\(HTTP {status}\\)"):
             lfs_transfer.upload(endpoint, objects)
         assert state["connections"] == 1
+
+
+def test_ctrl_c_during_parallel_uploads_exits_at_once_and_pushes_no_ref(tmp_path, giftless):
+    """A real `hubmgr push` process, Ctrl-C while its objects are on the wire: exit 130 with one line,
+    promptly (the transfer threads do not hold the exit), and the branch was never pushed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hubmgr.testing.faults import default_signals
+
+    base, storage = giftless
+    bare = _bare_repo_on_server(tmp_path, base, "team/intr")
+    folder = _model(tmp_path / "m", "1", weights=os.urandom(64 * 1024 * 1024))
+    for k in range(3):
+        (folder / f"extra-{k}.safetensors").write_bytes(os.urandom(64 * 1024 * 1024))
+    proc = subprocess.Popen([sys.executable, "-m", "hubmgr", "push", str(folder), str(bare)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (storage / "team" / "intr").is_dir() and any((storage / "team" / "intr").iterdir()):
+            break  # an object is arriving at the server
+        time.sleep(0.01)
+    assert proc.poll() is None, "the push ended before any object reached the server"
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert time.monotonic() - sent < 10
+    assert [ln for ln in err.splitlines() if ln.strip()] == ["interrupted"]
+    assert git_text(["--git-dir", str(bare), "for-each-ref"], lfs=False) == ""
