@@ -319,19 +319,28 @@ def test_one_failed_object_stops_the_others_and_is_the_error_reported(tmp_path, 
     assert git_text(["--git-dir", str(bare), "for-each-ref"], lfs=False) == ""
 
 
+def _endpoint(base: str, repo: str):
+    return parse_endpoint(f"Endpoint={base}/{repo}.git/info/lfs (auth=none)\n")
+
+
+def _lfs_object(tmp_path: Path, name: str, size: int):
+    """A file of random bytes and its LFS object; (object, bytes)."""
+    from hubmgr.git import lfs_transfer
+
+    data = os.urandom(size)
+    path = tmp_path / name
+    path.write_bytes(data)
+    return lfs_transfer.LfsObject(hashlib.sha256(data).hexdigest(), size, path, name), data
+
+
 def test_cancel_stops_every_object_in_flight(tmp_path, giftless):
     from hubmgr.errors import CancelledError
     from hubmgr.git import lfs_transfer
     from hubmgr.progress import CancelToken
 
     base, storage = giftless
-    endpoint = parse_endpoint(f"Endpoint={base}/team/c.git/info/lfs (auth=none)\n")
-    objects = []
-    for k in range(4):
-        data = os.urandom(20 * 1024 * 1024)  # several chunks each
-        path = tmp_path / f"w{k}.bin"
-        path.write_bytes(data)
-        objects.append(lfs_transfer.LfsObject(hashlib.sha256(data).hexdigest(), len(data), path, path.name))
+    endpoint = _endpoint(base, "team/c")
+    objects = [_lfs_object(tmp_path, f"w{k}.bin", 20 * 1024 * 1024)[0] for k in range(4)]  # several chunks each
     cancel = CancelToken()
     sent = []
 
@@ -398,15 +407,12 @@ def test_a_dropped_connection_is_tried_again_and_progress_counts_each_byte_once(
     from hubmgr.git import lfs_transfer
 
     base, storage = giftless
-    endpoint = parse_endpoint(f"Endpoint={base}/team/drop.git/info/lfs (auth=none)\n")
-    data = os.urandom(20 * 1024 * 1024)
-    src = tmp_path / "w.bin"
-    src.write_bytes(data)
-    oid = hashlib.sha256(data).hexdigest()
+    endpoint = _endpoint(base, "team/drop")
+    obj, data = _lfs_object(tmp_path, "w.bin", 20 * 1024 * 1024)
+    oid = obj.oid
     state = _dropping_connections(monkeypatch, drops=1)
     reported = []
-    assert lfs_transfer.upload(endpoint, [lfs_transfer.LfsObject(oid, len(data), src, "w.bin")],
-                               on_bytes=reported.append) == 1
+    assert lfs_transfer.upload(endpoint, [obj], on_bytes=reported.append) == 1
     assert state["connections"] == 2 and sum(reported) == len(data) and min(reported) < 0
     assert (storage / "team" / "drop" / oid).read_bytes() == data
 
@@ -424,16 +430,12 @@ def test_a_connection_that_keeps_dropping_fails_after_the_last_attempt(tmp_path,
     from hubmgr.git import lfs_transfer
 
     base, storage = giftless
-    endpoint = parse_endpoint(f"Endpoint={base}/team/drop.git/info/lfs (auth=none)\n")
-    data = os.urandom(20 * 1024 * 1024)
-    src = tmp_path / "w.bin"
-    src.write_bytes(data)
-    oid = hashlib.sha256(data).hexdigest()
+    obj, data = _lfs_object(tmp_path, "w.bin", 20 * 1024 * 1024)
     state = _dropping_connections(monkeypatch, drops=99)
     with pytest.raises(RemoteError, match="uploading w.bin to the LFS server failed: .*Broken pipe"):
-        lfs_transfer.upload(endpoint, [lfs_transfer.LfsObject(oid, len(data), src, "w.bin")])
+        lfs_transfer.upload(_endpoint(base, "team/drop"), [obj])
     assert state["connections"] == lfs_transfer.LFS_ATTEMPTS
-    stored = storage / "team" / "drop" / oid  # at most a partial file, which LFS servers do not count
+    stored = storage / "team" / "drop" / obj.oid  # at most a partial file, which LFS servers do not count
     assert not stored.exists() or stored.stat().st_size < len(data)
 
 
@@ -443,11 +445,8 @@ def test_a_server_error_is_tried_again_a_refusal_is_not(tmp_path, monkeypatch, g
     from hubmgr.git import lfs_transfer
 
     base, storage = giftless
-    endpoint = parse_endpoint(f"Endpoint={base}/team/busy.git/info/lfs (auth=none)\n")
-    data = os.urandom(1_000_000)
-    src = tmp_path / "w.bin"
-    src.write_bytes(data)
-    objects = [lfs_transfer.LfsObject(hashlib.sha256(data).hexdigest(), len(data), src, "w.bin")]
+    endpoint = _endpoint(base, "team/busy")
+    objects = [_lfs_object(tmp_path, "w.bin", 1_000_000)[0]]
     state = _dropping_connections(monkeypatch, drops=1, status=status)
     if tried_again:
         assert lfs_transfer.upload(endpoint, objects) == 1
