@@ -12,6 +12,8 @@ writes, so here each byte is read once and written once:
 - HTTP(S) LFS servers: the batch API (git-lfs ``docs/api/batch.md``), ``basic`` transfer.
   An upload streams the file hashing every chunk and ends the body before its last chunk
   if the bytes are not the oid's, so a server never receives a complete wrong object.
+  Objects go ``lfs.concurrenttransfers`` at a time, as git-lfs sends them; a dropped
+  connection or a 5xx/429 answer is tried again (``LFS_ATTEMPTS``).
 
 Anything else (ssh endpoints, servers asking for credentials, custom transfer agents) goes
 through git-lfs as before: ``parse_endpoint`` returns None, or a transfer raises
