@@ -110,16 +110,16 @@ class HubRemote:
         and make the shared HTTP client. A Ctrl-C that lands while two threads import at once can
         leave CPython's import locks held, and the process then hangs instead of exiting (seen in
         the crash trials)."""
+        import encodings.idna  # noqa: F401 - the HTTP client's first request encodes the host name with it
+
         import huggingface_hub._commit_api  # noqa: F401
         import huggingface_hub.errors  # noqa: F401
         import huggingface_hub.file_download  # noqa: F401
         import huggingface_hub.hf_api  # noqa: F401
         import huggingface_hub.lfs  # noqa: F401
         import huggingface_hub.repocard  # noqa: F401
-        import encodings.idna  # noqa: F401 - the HTTP client's first request encodes the host name with it
         from huggingface_hub.utils import get_session
 
-        from ..formats import hashing  # noqa: F401
         get_session()
         _is_network_error(OSError())  # its transport module
 
