@@ -1,7 +1,7 @@
 """Crash trials at scale: bench/faults.py --trials 200 [--seed N] [--scenarios convert,push-local,...]
 
-Starts real hubmgr processes (convert, push to local: and the Hub test server, pull from both,
-rollback), kills each with SIGKILL / SIGINT / SIGTERM at a seeded random point, checks the
+Starts real hubmgr processes (convert, push to local:, the Hub test server and a git repo whose LFS
+objects live on giftless over HTTP, pull from all three, rollback), kills each with SIGKILL / SIGINT / SIGTERM at a seeded random point, checks the
 invariants (hubmgr.testing.faults) and prints: scenario, trials, clean, violations, early
 (signals that landed outside hubmgr's handlers: interpreter start-up or teardown).
 --trials is the total, split evenly over the scenarios. Exit 1 if any trial found a violation.

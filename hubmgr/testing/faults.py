@@ -112,7 +112,7 @@ def damage_catalog(path: Path, how: str, *, seed: int = 0) -> None:
 # that Python could handle ends in one line (no traceback), and the same command run again
 # succeeds and reaches the new state.
 
-SCENARIOS = ("convert", "push-local", "push-hub", "pull-local", "pull-hub", "rollback")
+SCENARIOS = ("convert", "push-local", "push-hub", "pull-local", "pull-hub", "rollback", "push-lfs-http", "pull-lfs-http")
 SIGNALS = ("KILL", "INT", "TERM")
 
 
@@ -164,8 +164,10 @@ class _Scenario:
 
     name = ""
 
-    def __init__(self, root: Path, env: dict[str, str], models: dict[str, Path], hub_url: str | None) -> None:
+    def __init__(self, root: Path, env: dict[str, str], models: dict[str, Path], hub_url: str | None,
+                 lfs_server: tuple[str, Path] | None = None) -> None:
         self.root, self.env, self.models, self.hub_url = root, env, models, hub_url
+        self.lfs_url, self.lfs_storage = lfs_server or (None, Path())  # an HTTP LFS server: URL, storage dir
         self.k = 0  # trial number: commands alternate between two targets so every run changes something
 
     def run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
@@ -280,6 +282,46 @@ class _HubPush(_GitPush):
         return self._tip_problems(finished)
 
 
+class _LfsHttpPush(_GitPush):
+    """A bare repo on disk whose LFS objects live on an HTTP LFS server (giftless): the git config's
+    ``lfs.url``, as a user sets it; hubmgr moves the objects itself, several at a time."""
+    name = "push-lfs-http"
+
+    def setup(self) -> None:
+        from hubmgr.git.cmd import run_git
+
+        self.registry = self.root / "lfs-trial.git"
+        run_git(["init", "-q", "--bare", str(self.registry)], lfs=False)
+        self.spec = self.registry.as_uri()
+        self.storage = _use_lfs_server(self, "team/lfs-trial")
+        self.run(["push", str(self.models["a"]), self.spec])
+
+    def check(self, *, finished: bool) -> list[str]:
+        from hubmgr.git.cmd import run_git
+
+        problems = self._tip_problems(finished)
+        for path, oid in self.lfs.items():
+            stored = self.storage / oid
+            size = self.tip().get(path, (0, ""))[0]
+            if not stored.is_file() or stored.stat().st_size != size:
+                problems.append(f"{path}: its LFS object is missing or partial on the LFS server")
+        fsck = run_git(["--git-dir", str(self.registry), "fsck", "--no-progress"], lfs=False, check=False)
+        if fsck.returncode != 0:
+            problems.append(f"git fsck: {fsck.stderr.decode(errors='replace').strip()[-300:]}")
+        return problems
+
+
+def _use_lfs_server(sc: "_Scenario", repo: str) -> Path:
+    """Point the scenario's git config at the run's LFS server; the folder holding ``repo``'s objects."""
+    from hubmgr.git.cmd import run_git
+
+    if sc.lfs_url is None:
+        raise RuntimeError(f"{sc.name} needs an LFS server (giftless)")
+    run_git(["config", "--file", str(Path(sc.env["HOME"]) / ".gitconfig"), "lfs.url",
+             f"{sc.lfs_url}/{repo}.git/info/lfs"], lfs=False)
+    return sc.lfs_storage / repo
+
+
 class _Pull(_Scenario):
     name = "pull-local"
     spec = "local:deploy"
@@ -308,6 +350,19 @@ class _HubPull(_Pull):
     spec = "alice/deploy"
 
 
+class _LfsHttpPull(_Pull):
+    name = "pull-lfs-http"
+
+    def setup(self) -> None:
+        from hubmgr.git.cmd import run_git
+
+        bare = self.root / "lfs-deploy.git"
+        run_git(["init", "-q", "--bare", str(bare)], lfs=False)
+        self.spec = bare.as_uri()
+        _use_lfs_server(self, "team/lfs-deploy")
+        super().setup()
+
+
 class _Rollback(_Pull):
     name = "rollback"
     spec = "local:rollback"
@@ -330,7 +385,7 @@ class _Rollback(_Pull):
         return _deploy_problems(self.dest, {self.before, self.target()}, self.target() if finished else None)
 
 
-_KINDS = {c.name: c for c in (_Convert, _GitPush, _HubPush, _Pull, _HubPull, _Rollback)}
+_KINDS = {c.name: c for c in (_Convert, _GitPush, _HubPush, _Pull, _HubPull, _Rollback, _LfsHttpPush, _LfsHttpPull)}
 
 
 def _deploy_problems(dest: Path, allowed: set, must_be: str | None) -> list[str]:
@@ -471,7 +526,14 @@ def run_trials(root: Path, *, scenarios: Sequence[str] = SCENARIOS, trials: int 
     root.mkdir(parents=True, exist_ok=True)
     models = models or make_models(root / "models")
     results: list[TrialResult] = []
-    with running_hub_server(root / "hub", tokens=TEST_TOKENS) as server:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(running_hub_server(root / "hub", tokens=TEST_TOKENS))
+        lfs_server = None
+        if any("lfs-http" in name for name in scenarios):
+            from .lfs_server import giftless_server
+
+            lfs_storage = root / "lfs-storage"
+            lfs_server = stack.enter_context(giftless_server(lfs_storage)), lfs_storage
         for name in scenarios:
             home = root / name
             home.mkdir()
@@ -482,7 +544,7 @@ def run_trials(root: Path, *, scenarios: Sequence[str] = SCENARIOS, trials: int 
                    "TOKENIZERS_PARALLELISM": "false", "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(home),
                    "GIT_AUTHOR_NAME": "trials", "GIT_AUTHOR_EMAIL": "t@hubmgr.invalid",
                    "GIT_COMMITTER_NAME": "trials", "GIT_COMMITTER_EMAIL": "t@hubmgr.invalid"}
-            sc = _KINDS[name](home, env, models, server.url)
+            sc = _KINDS[name](home, env, models, server.url, lfs_server)
             sc.setup()
             start = time.monotonic()  # calibrate: how long an undisturbed run takes
             sc.run(sc.command())

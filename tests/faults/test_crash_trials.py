@@ -1,6 +1,7 @@
 """Crash trials: real hubmgr processes killed (SIGKILL, SIGINT, SIGTERM) at seeded random points of
-convert, push (local: and the Hub test server), pull (both) and rollback; every invariant checked
-after the kill and after the rerun (see hubmgr.testing.faults). 6 scenarios x 5 = 30 trials."""
+convert, push (local:, the Hub test server, a git repo with an HTTP LFS server), pull (the same three)
+and rollback; every invariant checked after the kill and after the rerun (see hubmgr.testing.faults).
+8 scenarios x 5 = 40 trials."""
 
 from __future__ import annotations
 
