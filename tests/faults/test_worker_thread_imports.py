@@ -5,6 +5,7 @@ module a non-main thread had to import."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -47,7 +48,7 @@ def _run(args: list[str], tmp_path: Path, env: dict[str, str]) -> dict:
     return out
 
 
-@pytest.mark.parametrize("kind", ["hub", "local", "git"])
+@pytest.mark.parametrize("kind", ["hub", "local", "git", "git-lfs-http"])
 def test_push_and_pull_import_nothing_in_worker_threads(hub_server, tmp_path: Path, kind: str) -> None:
     folder = tmp_path / "model"
     folder.mkdir()
@@ -57,9 +58,21 @@ def test_push_and_pull_import_nothing_in_worker_threads(hub_server, tmp_path: Pa
     env = {**os.environ, "HF_ENDPOINT": hub_server.url, "HF_TOKEN": ALICE_WRITE_TOKEN,
            "HUBMGR_HOME": str(tmp_path / "home"), "HF_HOME": str(tmp_path / "hf-home")}
 
-    target = {"hub": "alice/threads", "local": "local:threads", "git": f"file://{tmp_path / 'remote.git'}"}[kind]
-    if kind == "git":
+    target = {"hub": "alice/threads", "local": "local:threads"}.get(kind, f"file://{tmp_path / 'remote.git'}")
+    if kind.startswith("git"):
         run_git(["init", "-q", "--bare", str(tmp_path / "remote.git")])
+    with contextlib.ExitStack() as stack:
+        if kind == "git-lfs-http":  # the objects go to an HTTP LFS server, several transfer threads at once
+            from hubmgr.testing.lfs_server import giftless_server, lfs_url
+
+            base = stack.enter_context(giftless_server(tmp_path / "lfs-storage"))
+            run_git(["config", "--global", "lfs.url", lfs_url(base, "team/threads")], lfs=False)
+        _push_and_pull(hub_server, tmp_path, folder, target, env, kind)
+    if kind == "git-lfs-http":
+        assert len(list((tmp_path / "lfs-storage" / "team" / "threads").iterdir())) == 3
+
+
+def _push_and_pull(hub_server, tmp_path: Path, folder: Path, target: str, env: dict, kind: str) -> None:
     pushed = _run(["push", str(folder), target], tmp_path, env)
     assert hub_server.count("POST", "/commit/") == (kind == "hub")  # the push really ran, where it was sent
     assert pushed["from_workers"] == [], pushed
