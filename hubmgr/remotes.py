@@ -229,6 +229,7 @@ class PushOutcome(JsonMixin):
     files_uploaded: tuple[str, ...] = ()
     pr_url: str | None = None
     extra: dict = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # e.g. the commit was made under hubmgr's stand-in git identity
 
 
 class Remote(Protocol):

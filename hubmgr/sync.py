@@ -354,6 +354,7 @@ def push(
                        else remote.push(request, progress=progress, cancel=cancel))
         commit = outcome.commit_sha if outcome else plan.base_commit
         created = bool(outcome and outcome.created_commit)
+        done["warnings"] += list(outcome.warnings) if outcome else []
         result = _result(folder, t, remote, plan, tag, commit=commit, url=outcome.commit_url if outcome else None,
                          created=created, sent=outcome.bytes_sent if outcome else 0, dry_run=False,
                          pr_url=outcome.pr_url if outcome else None, **done)

@@ -42,6 +42,17 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
+@pytest.fixture
+def no_git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host where git knows no user (a fresh container): no user.name/user.email, no GIT_AUTHOR_*."""
+    from hubmgr.git.cmd import run_git
+
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    # never guess from the host name (on a host with a domain git would otherwise make one up)
+    run_git(["config", "--global", "user.useConfigOnly", "true"], lfs=False)
+
+
 @pytest.fixture(scope="session")
 def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory):
     """(model, tokenizer) of an untrained 2-layer GPT-2 with a char tokenizer. Do not mutate."""

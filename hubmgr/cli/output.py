@@ -17,8 +17,14 @@ from ..errors import HubmgrError
 from ..progress import ProgressEvent, ProgressSink
 from ..units import human_count, human_size, printable  # noqa: F401  (re-exported for the commands)
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+
+def make_console(**options: Any) -> Console:
+    # emoji=False: a remote named local:hand must not print as "local✋" (rich reads :name: as an emoji code)
+    return Console(soft_wrap=True, emoji=False, **options)
+
+
+stdout = make_console()
+stderr = make_console(stderr=True)
 
 
 def safe(text: object) -> str:

@@ -97,6 +97,29 @@ def run_git(
     return proc
 
 
+def commit_identity(git_env: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """Who a commit hubmgr makes is by: ``({}, None)`` when git knows the user (user.name/user.email,
+    GIT_AUTHOR_*), else hubmgr's stand-in identity as environment variables and a warning.
+
+    git refuses to commit without one ("unable to auto-detect email address"), which a fresh host or
+    container often is; a model push should not fail on it, but the user should know."""
+    author = run_git(["var", "GIT_AUTHOR_IDENT"], env=git_env, check=False, lfs=False)
+    committer = run_git(["var", "GIT_COMMITTER_IDENT"], env=git_env, check=False, lfs=False)
+    if author.returncode == 0 and committer.returncode == 0:
+        return {}, None
+    import getpass
+
+    try:
+        user = getpass.getuser() or "hubmgr"
+    except (KeyError, OSError):  # no passwd entry for this uid (some containers)
+        user = "hubmgr"
+    name, email = f"{user} (hubmgr)", f"{user}@hubmgr.invalid"
+    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+           "GIT_COMMITTER_EMAIL": email}
+    return env, (f"git has no user.name/user.email here: the commit is by '{name} <{email}>' "
+                 "(git config --global user.email you@example.com, and user.name, to sign your own)")
+
+
 def nul_paths(paths: Sequence[str]) -> bytes:
     """Paths as git's ``-z`` stdin wants them (NUL-terminated, any bytes the file system allows)."""
     return b"".join(p.encode("utf-8", errors="surrogateescape") + b"\0" for p in paths)

@@ -26,7 +26,7 @@ from ..progress import CancelToken, ProgressEvent, ProgressSink, check_cancel, n
 from ..remotes import (KIND_LOCAL, PushOutcome, PushRequest, RemoteCommit, RemoteFile, RemoteRef, RemoteTarget,
                        branch_moved)
 from . import registry as local_registry
-from .cmd import GitError, nul_paths, redact, run_git
+from .cmd import GitError, commit_identity, nul_paths, redact, run_git
 from ..formats.hashing import FileDigest, sha256_file
 from ..formats.lfs_pointer import LFS_POINTER_MAX, parse_lfs_pointer
 from .code_repo import read_blobs
@@ -467,9 +467,10 @@ class GitRemote:
             return _Prepared(branch, base, base, False, ())
         args = ["commit-tree", tree, "-F", "-"] + (["-p", base] if base else [])
         text = request.message + (f"\n\n{request.description}" if request.description else "")
-        commit = self._git_text(args, input=text.encode(), lfs=False)
+        identity, warning = commit_identity({"GIT_DIR": str(self.git_dir)})
+        commit = self._git_text(args, input=text.encode(), lfs=False, env=identity)
         return _Prepared(branch, base, commit, True, self._lfs_oids(commit, uploads),
-                         {oid: (rel, path) for rel, (oid, path) in pointed.items()})
+                         {oid: (rel, path) for rel, (oid, path) in pointed.items()}, (warning,) if warning else ())
 
     def _blob_text(self, commit: str | None, path: str) -> str:
         if not commit:
@@ -532,7 +533,7 @@ class GitRemote:
         return PushOutcome(commit_sha=prepared.commit, commit_url=None, created_commit=prepared.created_commit,
                            bytes_sent=sent, files_uploaded=tuple(request.upload) if prepared.created_commit else (),
                            extra={"branch": prepared.branch, "parent": prepared.base,
-                                  "lfs_objects": len(prepared.lfs_objects)})
+                                  "lfs_objects": len(prepared.lfs_objects)}, warnings=prepared.warnings)
 
 
 @contextlib.contextmanager
@@ -560,8 +561,9 @@ class _Prepared:
     """A commit built locally, not yet on the remote."""
 
     def __init__(self, branch: str, base: str | None, commit: str, created_commit: bool,
-                 lfs_objects: tuple[tuple[str, int], ...], sources: dict[str, tuple[str, Path]] | None = None
-                 ) -> None:
+                 lfs_objects: tuple[tuple[str, int], ...], sources: dict[str, tuple[str, Path]] | None = None,
+                 warnings: tuple[str, ...] = ()) -> None:
+        self.warnings = warnings
         self.branch = branch
         self.base = base
         self.commit = commit

@@ -20,15 +20,13 @@ class CliRun:
 
 
 def run_cli(*args: str) -> CliRun:
-    from rich.console import Console
-
     from hubmgr.cli import main, output
 
     out, err = io.StringIO(), io.StringIO()
     # The module-level consoles hold the real streams; point them at the buffers.
     saved = output.stdout, output.stderr
-    output.stdout = Console(file=out, soft_wrap=True, width=200)
-    output.stderr = Console(file=err, soft_wrap=True, width=200)
+    output.stdout = output.make_console(file=out, width=200)
+    output.stderr = output.make_console(file=err, width=200)
     code = 0
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

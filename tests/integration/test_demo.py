@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 
-def test_demo_runs_every_step_then_reruns_without_pushing_again(tmp_path, run_cli):
+def test_demo_runs_every_step_then_reruns_without_pushing_again(tmp_path, run_cli, no_git_identity):
+    # a fresh host: git knows no user, and the demo's push still makes its commit
     ws = tmp_path / "demo"
     first = run_cli("demo", "--dir", str(ws), "--eval-n", "50", "--json")
     assert first.exit_code == 0, first.stderr
