@@ -266,6 +266,8 @@ def _dir_weight_files(src: Path) -> list[Path]:
         return [src / n for n in names]
     if (src / BIN_FILE).is_file():
         return [src / BIN_FILE]
+    if any(src.glob("*.safetensors")):  # shards without an index, or other names: still nothing to convert
+        raise UsageError(f"{src} already holds safetensors weights", "nothing to convert")
     raise NotFoundError(f"{src}: no {BIN_FILE} or {BIN_INDEX} in this folder",
                         "pass the weights file itself (e.g. model.pth) or a transformers model dir")
 

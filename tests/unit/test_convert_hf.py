@@ -104,6 +104,11 @@ def test_dir_without_weights_or_already_converted(tmp_path: Path, tiny_gpt2_dir:
     with pytest.raises(UsageError, match="already holds safetensors"):
         convert_checkpoint(tiny_gpt2_dir, out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+    shards = tmp_path / "shards"  # safetensors shards without an index (or under other names)
+    shards.mkdir()
+    (shards / "model-00001-of-00002.safetensors").write_bytes(b"x")
+    with pytest.raises(UsageError, match="already holds safetensors"):
+        convert_checkpoint(shards)
 
 
 def test_full_model_pickle_of_a_transformers_model(tmp_path: Path, tiny_gpt2, tiny_gpt2_bin_dir: Path) -> None:
