@@ -286,7 +286,7 @@ class _Stop(CancelToken):
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set() or (self._user is not None and self._user.cancelled)
+        return super().cancelled or (self._user is not None and self._user.cancelled)
 
 
 def _again_if_dropped(attempt: Callable[[Callable[[int], None]], T], stop: CancelToken,
@@ -321,6 +321,9 @@ def _in_parallel(items: list[T], work: Callable[[T, CancelToken, Callable[[int],
 
     Daemon threads, not an executor: on Ctrl-C the caller gets the interrupt at once, and a worker
     still blocked on a stalled server does not hold up the interpreter's exit."""
+    if not items:  # everything is on the server already: no thread to start
+        check_cancel(cancel)
+        return
     stop = _Stop(cancel)
     todo: queue.SimpleQueue = queue.SimpleQueue()
     for item in items:
